@@ -1,0 +1,37 @@
+"""glassnet: fully connected neural networks with back-propagation written out by hand.
+
+Forward: ``z = a_prev @ W.T + b``, ``a = f(z)``. Backward: ``delta = dC/dz``, output layer
+``delta = dC/da * f'(z)`` (or the fused ``(a - y) / n``), hidden layers
+``delta = (delta_next @ W_next) * f'(z)``, gradients ``dW = delta.T @ a_prev``,
+``db = delta.sum(axis=0)``.
+"""
+
+from .activations import ACTIVATIONS, get_activation
+from .gradcheck import GradcheckReport, gradcheck
+from .init import INITIALIZERS
+from .io import load, save
+from .layers import Dense, Layer, Residual
+from .losses import LOSSES, get_loss
+from .network import Network, input_gradient, mlp
+from .training import History
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "Dense",
+    "GradcheckReport",
+    "History",
+    "INITIALIZERS",
+    "LOSSES",
+    "Layer",
+    "Network",
+    "Residual",
+    "get_activation",
+    "get_loss",
+    "gradcheck",
+    "input_gradient",
+    "load",
+    "mlp",
+    "save",
+]

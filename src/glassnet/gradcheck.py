@@ -1,0 +1,229 @@
+"""Gradient checking: back-propagation against central finite differences.
+
+For every entry ``theta`` of every parameter (and of the input ``X``), the fourth-order
+central difference::
+
+    numeric = (8 (C(theta + eps) - C(theta - eps)) - (C(theta + 2 eps) - C(theta - 2 eps))) / (12 eps)
+
+and the analytic gradient of ``backprop`` must agree. Its truncation error is ``O(eps^4)``
+against the two-point formula's ``O(eps^2)``, which allows a step of 1e-4 where rounding
+costs little: about ``1e-16 / eps`` absolute. The two-point formula at its usual 1e-6 step
+rounds to about 1e-10 absolute, too coarse for the small gradients of deep or saturated
+networks (measured in ``tests/test_gradcheck.py``). The check runs on a float64 copy of the
+network, so the original is never touched.
+
+The error of a tensor is reported two ways: the largest absolute difference, and the relative
+error ``max|analytic - numeric| / max(max|analytic|, max|numeric|)``, that difference measured
+against the size of the tensor's gradient (so that entries that are nearly zero do not divide
+by nearly zero).
+
+Where a step moves some unit across a kink of its activation (``z = 0`` for relu and
+leaky_relu), the loss has no derivative along that step and the difference quotient means
+nothing: such entries are counted in the report's ``skipped`` column instead of compared. With ``fast=True`` a few random unit directions ``v`` are checked instead of
+every entry: ``v . grad`` against ``(C(theta + eps v) - C(theta - eps v)) / (2 eps)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from .layers import iter_layers
+
+if TYPE_CHECKING:
+    from .network import Network
+
+__all__ = ["GradcheckReport", "GradcheckRow", "gradcheck"]
+
+
+@dataclass
+class GradcheckRow:
+    """One tensor's comparison."""
+
+    layer: str
+    name: str
+    shape: tuple[int, ...]
+    max_abs_error: float
+    max_rel_error: float
+    passed: bool
+    skipped: int = 0
+    """Entries not compared because a kink (relu's z = 0) lay within the step."""
+
+
+@dataclass
+class GradcheckReport:
+    """All rows, the overall verdict and a text table (``str(report)``)."""
+
+    rows: list[GradcheckRow] = field(default_factory=list)
+    tol: float = 1e-6
+    fast: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return all(row.passed for row in self.rows)
+
+    @property
+    def skipped(self) -> int:
+        return sum(row.skipped for row in self.rows)
+
+    @property
+    def max_rel_error(self) -> float:
+        return max((row.max_rel_error for row in self.rows), default=0.0)
+
+    def table(self) -> str:
+        header = ("layer", "tensor", "shape", "max abs err", "max rel err", "ok", "at kinks")
+        body = [
+            (r.layer, r.name, "x".join(map(str, r.shape)), f"{r.max_abs_error:.2e}",
+             f"{r.max_rel_error:.2e}", "yes" if r.passed else "NO", str(r.skipped or ""))
+            for r in self.rows
+        ]
+        widths = [max(len(row[c]) for row in [header, *body]) for c in range(7)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+                 for row in [header, *body]]
+        lines.insert(1, "-" * len(lines[0]))
+        mode = "random directions" if self.fast else "every entry"
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines.append(f"gradcheck {verdict}: worst relative error {self.max_rel_error:.2e} "
+                     f"(tolerance {self.tol:.0e}, {mode})")
+        if self.skipped:
+            lines.append(f"{self.skipped} entries not compared: a kink of the activation "
+                         "(z = 0 for relu) lay within the finite-difference step.")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def gradcheck(
+    net: "Network",
+    X: Any,
+    y: Any,
+    *,
+    eps: float = 1e-4,
+    tol: float = 1e-6,
+    fast: bool = False,
+    n_directions: int = 3,
+    seed: int = 0,
+) -> GradcheckReport:
+    """Compare every parameter's gradient, and the input gradient, with finite differences.
+
+    Parameters
+    ----------
+    net : Network
+        Checked through a float64 copy; ``net`` itself is not modified.
+    X : array-like of shape (n_samples, n_in)
+    y : array-like
+        Targets as the network's loss takes them.
+    eps : float, default=1e-4
+        Step of the (fourth-order) central differences.
+    tol : float, default=1e-6
+        A tensor passes when its relative error is below ``tol``.
+    fast : bool, default=False
+        Check ``n_directions`` random directions per tensor instead of every entry.
+    seed : int, default=0
+        Source of the random directions.
+
+    Returns
+    -------
+    GradcheckReport
+
+    Examples
+    --------
+    >>> from glassnet import mlp
+    >>> net = mlp([3, 4, 2], activation="tanh", seed=0)
+    >>> report = gradcheck(net, np.ones((5, 3)), np.zeros((5, 2)))
+    >>> report.passed
+    True
+    """
+    net64 = net.astype("float64")
+    X64, Y = net64.check_Xy(X, y)
+    X64 = X64.copy()
+    net64._backprop(X64, Y, input_grad=True)
+    analytic = {key: g.copy() for key, g in net64.grads().items()}
+    analytic_X = net64.grad_X.copy()  # type: ignore[union-attr]
+
+    kinked = [layer for layer in iter_layers(net64.layers)
+              if getattr(getattr(layer, "activation", None), "kinks", ())]
+
+    def pattern() -> list[np.ndarray]:
+        """Which side of each kink every unit is on (empty for smooth networks)."""
+        return [np.sign(layer.z[..., None] - np.asarray(layer.activation.kinks))
+                for layer in kinked]
+
+    base = pattern()
+
+    def loss() -> float:
+        """C at the current parameters; NaN when a unit crossed a kink (no derivative there)."""
+        value = net64._loss_value(net64._forward(X64), Y)
+        crossed = any(np.any(p != q) for p, q in zip(pattern(), base))
+        return float("nan") if crossed else value
+
+    rng = np.random.default_rng(seed)
+    report = GradcheckReport(tol=tol, fast=fast)
+    tensors = [(key, param, analytic[key]) for key, param in net64.params().items()]
+    tensors.append(("input", X64, analytic_X))
+    for key, tensor, grad in tensors:
+        if fast:
+            computed, numeric = _directional(tensor, grad, loss, eps, n_directions, rng)
+        else:
+            computed, numeric = grad, _numeric_gradient(tensor, loss, eps)
+        layer, _, name = key.rpartition(".")
+        report.rows.append(_row(layer or "-", name, tensor.shape, computed, numeric, tol))
+    return report
+
+
+def _numeric_gradient(tensor: np.ndarray, loss: Callable[[], float], eps: float) -> np.ndarray:
+    """Central differences, one entry at a time, restoring each entry afterwards."""
+    numeric = np.empty_like(tensor)
+    flat, out = tensor.reshape(-1), numeric.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        values = []
+        for step in (eps, -eps, 2 * eps, -2 * eps):
+            flat[i] = old + step
+            values.append(loss())
+        flat[i] = old
+        out[i] = _central(values, eps)
+    return numeric
+
+
+def _central(values: list[float], eps: float) -> float:
+    """Fourth-order central difference from C(+eps), C(-eps), C(+2eps), C(-2eps)."""
+    c1, c_1, c2, c_2 = values
+    return (8 * (c1 - c_1) - (c2 - c_2)) / (12 * eps)
+
+
+def _directional(
+    tensor: np.ndarray, grad: np.ndarray, loss: Callable[[], float], eps: float,
+    n_directions: int, rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``v . grad`` and the directional difference, for random unit directions ``v``."""
+    computed, numeric = np.empty(n_directions), np.empty(n_directions)
+    old = tensor.copy()
+    for d in range(n_directions):
+        v = rng.standard_normal(tensor.shape)
+        v /= np.linalg.norm(v)
+        values = []
+        for step in (eps, -eps, 2 * eps, -2 * eps):
+            tensor[...] = old + step * v
+            values.append(loss())
+        tensor[...] = old
+        computed[d] = np.sum(v * grad)
+        numeric[d] = _central(values, eps)
+    return computed, numeric
+
+
+def _row(layer: str, name: str, shape: tuple[int, ...], computed: np.ndarray,
+         numeric: np.ndarray, tol: float) -> GradcheckRow:
+    skipped = np.isnan(numeric)  # a kink of relu & co. lay within the step: no derivative there
+    computed, numeric = computed[~skipped], numeric[~skipped]
+    abs_err = float(np.max(np.abs(computed - numeric))) if computed.size else 0.0
+    scale = max(float(np.max(np.abs(computed), initial=0.0)),
+                float(np.max(np.abs(numeric), initial=0.0)))
+    # A gradient that is zero both ways (a dead unit, an unused input) has no scale: compare
+    # the absolute difference with the tolerance instead.
+    rel_err = abs_err / scale if scale > 1e-12 else abs_err
+    return GradcheckRow(layer, name, tuple(shape), abs_err, rel_err, rel_err < tol,
+                        int(skipped.sum()))

@@ -1,0 +1,274 @@
+"""Loss functions ``C`` and their gradients ``dC/da``.
+
+Every loss is, per sample, a sum over the output units, and a batch's loss is the mean over its
+``n`` samples: ``C = (1/n) sum_i c(a_i, y_i)``. So ``dC/da = (1/n) dc/da``: the ``1/n`` lives in
+the gradient only.
+
+Two pairings simplify, as the derivation shows, and glassnet uses the simplified ("fused")
+form for them, computed from the logits ``z`` so that no ``log(0)`` or overflow can occur:
+
+* softmax + cross-entropy: ``delta^L = dC/dz^L = (a - y) / n``;
+* sigmoid + binary cross-entropy: ``delta^L = (a - y) / n``.
+
+``cross_entropy`` needs softmax outputs and ``binary_cross_entropy`` sigmoid outputs; the
+network refuses other pairings with a message that says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "LOSSES",
+    "BinaryCrossEntropy",
+    "CrossEntropy",
+    "Huber",
+    "Loss",
+    "MSE",
+    "get_loss",
+]
+
+
+class Loss:
+    """Base class. ``output_activation`` names the activation a fused loss needs (else None)."""
+
+    name = "loss"
+    output_activation: str | None = None
+    classifier = False
+
+    def targets(self, y: np.ndarray, n_out: int, dtype: Any) -> np.ndarray:
+        """Turn user targets into an array ``Y`` of shape (n_samples, n_out) and check them."""
+        y = np.asarray(y)
+        if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
+            raise TypeError(f"y must hold real numbers; got dtype {y.dtype}.")
+        if y.ndim == 1 and n_out == 1:
+            y = y.reshape(-1, 1)
+        if y.ndim != 2 or y.shape[1] != n_out:
+            raise ValueError(
+                f"The {self.name} loss expects y of shape (n_samples, {n_out})"
+                + (" or (n_samples,)" if n_out == 1 else "")
+                + f"; got {y.shape}. Match y to the network's {n_out} output unit(s)."
+            )
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or inf. Remove or impute those targets first.")
+        return y.astype(dtype, copy=False)
+
+    def value(self, a: np.ndarray, Y: np.ndarray) -> float:
+        """``C = (1/n) sum_i c(a_i, y_i)``."""
+        raise NotImplementedError
+
+    def grad(self, a: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """``dC/da`` of shape (n_samples, n_out), the ``1/n`` included."""
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        extra = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
+        return f"{type(self).__name__}({extra})"
+
+
+class MSE(Loss):
+    """Squared error: ``C = (1/n) sum_i 0.5 ||a_i - y_i||^2``; ``dC/da = (a - y) / n``."""
+
+    name = "mse"
+
+    def value(self, a, Y):
+        r = a - Y
+        return float(0.5 * np.sum(r * r) / len(a))
+
+    def grad(self, a, Y):
+        return (a - Y) / len(a)
+
+
+class Huber(Loss):
+    """Huber loss per unit: ``0.5 r^2`` if ``|r| <= delta`` else ``delta (|r| - delta/2)``, r = a - y.
+
+    ``dC/da = clip(a - y, -delta, delta) / n``.
+
+    Parameters
+    ----------
+    delta : float, default=1.0
+        Where the quadratic turns linear; must be > 0.
+    """
+
+    name = "huber"
+
+    def __init__(self, delta: float = 1.0):
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
+            raise ValueError(f"The 'delta' parameter of Huber must be a float > 0; got {delta!r}.")
+        self.delta = float(delta)
+
+    def value(self, a, Y):
+        r = np.abs(a - Y)
+        d = self.delta
+        per_unit = np.where(r <= d, 0.5 * r * r, d * (r - 0.5 * d))
+        return float(np.sum(per_unit) / len(a))
+
+    def grad(self, a, Y):
+        return np.clip(a - Y, -self.delta, self.delta) / len(a)
+
+    def config(self):
+        return {"name": self.name, "delta": self.delta}
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy on softmax outputs: ``C = -(1/n) sum_i sum_j y_ij log a_ij``.
+
+    ``y`` is either integer class labels of shape (n_samples,) in ``[0, n_out)`` or rows of
+    probabilities (one-hot or soft) of shape (n_samples, n_out).
+
+    Notes
+    -----
+    With ``a = softmax(z)``, ``dC/dz = (a - y) / n`` (the fused delta). The value is computed
+    from the logits as ``log a = z - logsumexp(z)``, so it is finite for any finite ``z``.
+    """
+
+    name = "cross_entropy"
+    output_activation = "softmax"
+    classifier = True
+
+    def targets(self, y, n_out, dtype):
+        y = np.asarray(y)
+        if y.ndim == 2:
+            Y = super().targets(y, n_out, dtype)
+            if np.any(Y < 0) or not np.allclose(Y.sum(axis=1), 1, atol=1e-4):
+                raise ValueError(
+                    "cross_entropy expects 2-D y to hold probability rows (non-negative, each "
+                    "summing to 1), such as one-hot rows. Pass integer labels of shape "
+                    "(n_samples,) otherwise."
+                )
+            return Y
+        labels = _integer_labels(y, n_out, self.name)
+        Y = np.zeros((len(labels), n_out), dtype=dtype)
+        Y[np.arange(len(labels)), labels] = 1
+        return Y
+
+    def value(self, a, Y):
+        with np.errstate(divide="ignore"):
+            log_a = np.log(np.maximum(a, np.finfo(a.dtype).tiny))
+        return float(-np.sum(Y * log_a) / len(a))
+
+    def grad(self, a, Y):
+        return -Y / np.maximum(a, np.finfo(a.dtype).tiny) / len(a)
+
+    def value_from_logits(self, z, Y):
+        """``C`` from the logits: ``-(1/n) sum Y * (z - logsumexp(z))``."""
+        m = z.max(axis=1, keepdims=True)
+        with np.errstate(under="ignore"):
+            lse = m + np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+        return float(-np.sum(Y * (z - lse)) / len(z))
+
+    def delta(self, a, Y):
+        """The fused output delta ``dC/dz^L = (a - y) / n``."""
+        return (a - Y) / len(a)
+
+
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy on sigmoid outputs, summed over the output units.
+
+    ``C = -(1/n) sum_i sum_j [y_ij log a_ij + (1 - y_ij) log(1 - a_ij)]``; ``y`` in [0, 1] of
+    shape (n_samples,) for one output unit or (n_samples, n_out) for several (multi-label).
+
+    Notes
+    -----
+    With ``a = sigmoid(z)``, ``dC/dz = (a - y) / n`` (the fused delta). From the logits the
+    per-unit loss is ``max(z, 0) - y z + log1p(exp(-|z|))``: finite for any finite ``z``.
+    """
+
+    name = "binary_cross_entropy"
+    output_activation = "sigmoid"
+    classifier = True
+
+    def targets(self, y, n_out, dtype):
+        Y = super().targets(y, n_out, dtype)
+        if np.any((Y < 0) | (Y > 1)):
+            bad = Y[(Y < 0) | (Y > 1)][0]
+            raise ValueError(
+                f"binary_cross_entropy expects labels in [0, 1] (0/1 labels); got {bad}. "
+                "Encode the classes as 0 and 1."
+            )
+        return Y
+
+    def value(self, a, Y):
+        tiny = np.finfo(a.dtype).tiny
+        with np.errstate(divide="ignore"):
+            s = Y * np.log(np.maximum(a, tiny)) + (1 - Y) * np.log(np.maximum(1 - a, tiny))
+        return float(-np.sum(s) / len(a))
+
+    def grad(self, a, Y):
+        tiny = np.finfo(a.dtype).tiny
+        return (a - Y) / np.maximum(a * (1 - a), tiny) / len(a)
+
+    def value_from_logits(self, z, Y):
+        """``C`` from the logits: ``(1/n) sum [max(z, 0) - y z + log1p(exp(-|z|))]``."""
+        with np.errstate(under="ignore"):
+            per_unit = np.maximum(z, 0) - Y * z + np.log1p(np.exp(-np.abs(z)))
+        return float(np.sum(per_unit) / len(z))
+
+    def delta(self, a, Y):
+        """The fused output delta ``dC/dz^L = (a - y) / n``."""
+        return (a - Y) / len(a)
+
+
+def _integer_labels(y: np.ndarray, n_classes: int, loss_name: str) -> np.ndarray:
+    if y.ndim != 1:
+        raise ValueError(
+            f"{loss_name} expects y as integer labels of shape (n_samples,) or probability rows "
+            f"of shape (n_samples, {n_classes}); got shape {y.shape}."
+        )
+    if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
+        raise TypeError(f"{loss_name} expects integer class labels; got dtype {y.dtype}.")
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or inf. Remove or impute those targets first.")
+        if np.any(y != np.round(y)):
+            bad = y[y != np.round(y)][0]
+            raise ValueError(
+                f"{loss_name} expects integer class labels 0..{n_classes - 1}; got {bad}, which "
+                "is not an integer. Map the classes to 0..k-1 first."
+            )
+    labels = y.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels[(labels < 0) | (labels >= n_classes)][0]
+        raise ValueError(
+            f"{loss_name} expects class labels in 0..{n_classes - 1} for a network with "
+            f"{n_classes} outputs; got label {bad}. Map the classes to 0..k-1, or give the "
+            "output layer one unit per class."
+        )
+    return labels
+
+
+LOSSES: dict[str, Callable[..., Loss]] = {
+    cls.name: cls for cls in (MSE, CrossEntropy, BinaryCrossEntropy, Huber)
+}
+"""Name -> loss class. ``get_loss`` looks names up here."""
+
+
+def get_loss(spec: str | dict | Loss) -> Loss:
+    """Return the loss named by ``spec`` (a name, a config dict or a :class:`Loss`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> get_loss("huber")
+    Huber(delta=1.0)
+    """
+    if isinstance(spec, Loss):
+        return spec
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        name = spec.pop("name", None)
+        if name not in LOSSES:
+            raise ValueError(f"Unknown loss {name!r}. Valid losses: {', '.join(LOSSES)}.")
+        return LOSSES[name](**spec)
+    raise TypeError(f"A loss must be a name, a config dict or a Loss; got {type(spec).__name__}.")

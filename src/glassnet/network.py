@@ -1,0 +1,340 @@
+"""The network: a chain of layers and a loss; forward pass and the delta recursion.
+
+Forward, for ``l = 1..L``: ``z^l = a^{l-1} @ W^l.T + b^l``, ``a^l = f(z^l)``, with ``a^0 = X``.
+
+Backward (``backprop``):
+
+* output layer: ``delta^L = dC/da^L * f'(z^L)``, or the fused ``(a^L - y) / n`` for
+  softmax + cross-entropy and sigmoid + binary cross-entropy;
+* hidden layers, ``l = L-1..1``: ``delta^l = (delta^{l+1} @ W^{l+1}) * f'(z^l)``;
+* every layer: ``dW^l = delta^l.T @ a^{l-1}``, ``db^l = delta^l.sum(axis=0)``.
+
+Each layer does its own step of this recursion (see :mod:`glassnet.layers`); the network only
+seeds it with the loss gradient and hands each layer's ``dC/da_prev`` to the layer below.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from .init import make_rng
+from .layers import Dense, Layer, Residual, _check_chain, _check_dtype, layer_from_config
+from .losses import Loss, get_loss
+
+if TYPE_CHECKING:
+    from .training import History
+
+__all__ = ["Network", "input_gradient", "mlp"]
+
+
+class Network:
+    """A feed-forward network: ``layers`` applied in order, trained against ``loss``.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        ``layers[i].n_out`` must equal ``layers[i + 1].n_in``.
+    loss : str or Loss, default='mse'
+        One of :data:`glassnet.losses.LOSSES`. ``cross_entropy`` needs a softmax output layer
+        and ``binary_cross_entropy`` a sigmoid one.
+    dtype : {'float32', 'float64'}, default='float32'
+        Parameters of other dtypes are converted; inputs are cast to it.
+
+    Examples
+    --------
+    >>> net = Network([Dense(2, 3, "sigmoid", seed=0), Dense(3, 2, "sigmoid", seed=1)], loss="mse")
+    >>> net
+    Network(2-3-2, loss='mse', dtype='float32', params=17)
+    >>> X = np.array([[0.5, -1.0]]); y = np.array([[1.0, 0.0]])
+    >>> loss = net.backprop(X, y)          # sets every layer's delta, dW and db
+    >>> net.layers[0].dW.shape
+    (3, 2)
+    """
+
+    def __init__(self, layers: Sequence[Layer], loss: Any = "mse", dtype: Any = "float32"):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("A Network needs at least one layer, e.g. Network([Dense(4, 1)]).")
+        for layer in layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Network takes Layer objects; got {type(layer).__name__}.")
+        _check_chain(layers, "Network")
+        self.dtype = _check_dtype(dtype)
+        self.layers = [
+            layer if _layer_dtype(layer) == self.dtype else layer.astype(self.dtype)
+            for layer in layers
+        ]
+        self.loss_fn: Loss = get_loss(loss)
+        required = self.loss_fn.output_activation
+        out_act = getattr(self.layers[-1], "activation", None)
+        self.fused = required is not None
+        if required is not None and getattr(out_act, "name", None) != required:
+            raise ValueError(
+                f"The {self.loss_fn.name} loss needs a {required} output layer; the last layer's "
+                f"activation is {getattr(out_act, 'name', None)!r}. Use "
+                f"Dense(..., activation={required!r}) as the output layer, or another loss."
+            )
+
+    # ------------------------------------------------------------------ shapes and parameters
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].n_out
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.n_in] + [layer.n_out for layer in self.layers]
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The live parameter arrays, keyed ``'<layer>.<name>'`` (``'0.W'``, ``'2.1.b'``, ...)."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params().items()}
+
+    def grads(self) -> dict[str, np.ndarray]:
+        """The gradients of the last ``backprop``, with the same keys as :meth:`params`."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads().items()}
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.size for p in self.params().values())
+
+    # ------------------------------------------------------------------ input checks
+    def check_X(self, X: Any) -> np.ndarray:
+        """``X`` as a finite 2-D array of shape (n_samples, n_in) in the network's dtype."""
+        X = np.asarray(X)
+        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+            raise TypeError(f"X must hold real numbers; got dtype {X.dtype}.")
+        if X.ndim != 2:
+            hint = (
+                "For one sample use X.reshape(1, -1); for one feature X.reshape(-1, 1)."
+                if X.ndim < 2
+                else "Flatten each sample first, e.g. X.reshape(len(X), -1)."
+            )
+            raise ValueError(
+                f"The network expects X of shape (n_samples, {self.n_in}); got {X.ndim}-D X of "
+                f"shape {X.shape}. {hint}"
+            )
+        if X.shape[1] != self.n_in:
+            raise ValueError(
+                f"The network expects X of shape (n_samples, {self.n_in}); got {X.shape}. "
+                f"Give {self.n_in} features per sample, or build the first layer with "
+                f"n_in={X.shape[1]}."
+            )
+        if X.shape[0] == 0:
+            raise ValueError("X is empty (0 samples). Pass at least one sample.")
+        X = X.astype(self.dtype, copy=False)
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X contains NaN or inf. Remove or impute those values first.")
+        return X
+
+    def check_Xy(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, Y)`` checked; ``Y`` of shape (n_samples, n_out) as the loss wants it."""
+        X = self.check_X(X)
+        n_y = len(y) if hasattr(y, "__len__") else None
+        if n_y != len(X):
+            raise ValueError(
+                f"X and y have different numbers of samples: {len(X)} and {n_y}. "
+                "Give one target per sample."
+            )
+        return X, self.loss_fn.targets(y, self.n_out, self.dtype)
+
+    # ------------------------------------------------------------------ forward and backward
+    def forward(self, X: Any) -> np.ndarray:
+        """The output ``a^L`` of shape (n_samples, n_out); each layer caches its ``z`` and ``a``."""
+        return self._forward(self.check_X(X))
+
+    def _forward(self, a: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            a = layer.forward(a)
+        return a
+
+    def _loss_value(self, a: np.ndarray, Y: np.ndarray) -> float:
+        if self.fused:  # from the logits z^L: no log(0) can occur
+            return self.loss_fn.value_from_logits(self.layers[-1].z, Y)  # type: ignore[attr-defined]
+        return self.loss_fn.value(a, Y)
+
+    def loss(self, X: Any, y: Any) -> float:
+        """The batch loss ``C = (1/n) sum_i c(a_i, y_i)``."""
+        X, Y = self.check_Xy(X, y)
+        return self._loss_value(self._forward(X), Y)
+
+    def backprop(self, X: Any, y: Any, *, input_grad: bool = False) -> float:
+        """One forward and one backward pass; returns the batch loss ``C``.
+
+        Leaves every layer's ``delta``, ``dW`` and ``db`` set. With ``input_grad=True`` the
+        recursion is carried one step further and ``self.grad_X`` holds ``dC/dX``.
+        """
+        X, Y = self.check_Xy(X, y)
+        return self._backprop(X, Y, input_grad)
+
+    def _backprop(self, X: np.ndarray, Y: np.ndarray, input_grad: bool = False) -> float:
+        a = self._forward(X)
+        loss = self._loss_value(a, Y)
+        last = len(self.layers) - 1
+        out = self.layers[last]
+        need = input_grad or last > 0
+        if self.fused:
+            grad = out.backward_delta(self.loss_fn.delta(a, Y), need)  # type: ignore[attr-defined]
+        else:
+            grad = out.backward(self.loss_fn.grad(a, Y), need)
+        for i in range(last - 1, -1, -1):
+            grad = self.layers[i].backward(grad, input_grad or i > 0)
+        self.grad_X = grad if input_grad else None
+        return loss
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels for the classification losses, the outputs otherwise.
+
+        Returns
+        -------
+        ndarray
+            ``cross_entropy``: int labels of shape (n_samples,). ``binary_cross_entropy``:
+            0/1 labels, shape (n_samples,) for one output unit, else (n_samples, n_out).
+            Other losses: outputs of shape (n_samples,) for one output unit, else
+            (n_samples, n_out).
+        """
+        a = self.forward(X)
+        if self.loss_fn.name == "cross_entropy":
+            return a.argmax(axis=1)
+        if self.loss_fn.name == "binary_cross_entropy":
+            a = (a > 0.5).astype(np.int64)
+        return a[:, 0] if self.n_out == 1 else a
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X: Any, y: Any, **kwargs: Any) -> "History":
+        """Train by gradient descent; see :func:`glassnet.training.fit` for the arguments."""
+        from .training import fit
+
+        return fit(self, X, y, **kwargs)
+
+    # ------------------------------------------------------------------ description
+    def config(self) -> dict[str, Any]:
+        """The architecture as JSON-able data (what ``save`` writes beside the arrays)."""
+        return {
+            "layers": [layer.config() for layer in self.layers],
+            "loss": self.loss_fn.config(),
+            "dtype": self.dtype.name,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Network":
+        """A network of the architecture in ``config`` (weights freshly initialised)."""
+        dtype = config.get("dtype", "float32")
+        layers = [layer_from_config(c, dtype=dtype) for c in config["layers"]]
+        return cls(layers, loss=config["loss"], dtype=dtype)
+
+    def astype(self, dtype: Any) -> "Network":
+        """A copy with every parameter converted to ``dtype`` (the original is unchanged)."""
+        return Network([layer.astype(dtype) for layer in self.layers], self.loss_fn, dtype)
+
+    def copy(self) -> "Network":
+        """An independent copy with the same weights."""
+        return self.astype(self.dtype)
+
+    def save(self, path: Any) -> None:
+        """Save to a single .npz file, atomically; see :func:`glassnet.io.save`."""
+        from .io import save
+
+        save(self, path)
+
+    def summary(self) -> str:
+        """A table of the layers: output shape, activation and parameter count."""
+        rows = [("layer", "type", "shape", "activation", "params")]
+        for i, layer in enumerate(self.layers):
+            rows.append(_summary_row(str(i), layer))
+            for j, inner in enumerate(getattr(layer, "layers", [])):
+                rows.append(_summary_row(f"  {i}.{j}", inner))
+        widths = [max(len(r[c]) for r in rows) for c in range(5)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.append(f"total parameters: {self.n_params}    loss: {self.loss_fn.name}    "
+                     f"dtype: {self.dtype.name}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        sizes = "-".join(str(s) for s in self.sizes)
+        return (f"Network({sizes}, loss={self.loss_fn.name!r}, dtype={self.dtype.name!r}, "
+                f"params={self.n_params})")
+
+
+def _layer_dtype(layer: Layer) -> np.dtype | None:
+    params = list(layer.params().values())
+    return params[0].dtype if params else None
+
+
+def _summary_row(label: str, layer: Layer) -> tuple[str, ...]:
+    if isinstance(layer, Dense):
+        shape = f"{layer.n_in} -> {layer.n_out}"
+    else:
+        shape = f"{layer.n_in} -> {layer.n_out} (+skip)" if isinstance(layer, Residual) else "?"
+    activation = getattr(getattr(layer, "activation", None), "name", "")
+    return (label, type(layer).__name__, shape, activation, str(layer.n_params))
+
+
+def input_gradient(net: Network, X: Any, y: Any) -> np.ndarray:
+    """``dC/dX``, the same shape as ``X``: the delta recursion carried down to the input.
+
+    ``dC/dX = delta^1 @ W^1``.
+    """
+    net.backprop(X, y, input_grad=True)
+    return net.grad_X  # type: ignore[return-value]
+
+
+def mlp(
+    sizes: Sequence[int],
+    activation: Any = "relu",
+    output: Any = None,
+    loss: Any = None,
+    *,
+    residual: bool = False,
+    init: str | None = None,
+    seed: int | np.random.Generator | None = 0,
+    dtype: Any = "float32",
+) -> Network:
+    """Build the usual stack ``sizes[0] -> ... -> sizes[-1]``.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first: ``[784, 128, 10]``.
+    activation : activation, default='relu'
+        For every hidden layer.
+    output : activation, optional
+        For the output layer. Default: softmax for ``cross_entropy``, sigmoid for
+        ``binary_cross_entropy``, identity otherwise.
+    loss : str or Loss, optional
+        Default: ``'cross_entropy'`` when ``output='softmax'``, else ``'mse'``.
+    residual : bool, default=False
+        Consecutive hidden layers of equal width become residual blocks
+        ``a = f(x + W x + b)``.
+    seed : int or Generator, default=0
+        All initial weights come from this one generator.
+
+    Examples
+    --------
+    >>> mlp([64, 32, 10], loss="cross_entropy")
+    Network(64-32-10, loss='cross_entropy', dtype='float32', params=2410)
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"mlp needs at least an input and an output size; got sizes={sizes}.")
+    loss_fn = get_loss(loss) if loss is not None else None
+    if output is None:
+        output = (loss_fn.output_activation if loss_fn else None) or "identity"
+    if loss_fn is None:
+        loss_fn = get_loss("cross_entropy" if output == "softmax" else "mse")
+    rng = make_rng(seed)
+    layers: list[Layer] = []
+    for i in range(len(sizes) - 1):
+        is_output = i == len(sizes) - 2
+        act = output if is_output else activation
+        if residual and not is_output and i > 0 and sizes[i] == sizes[i + 1]:
+            inner = Dense(sizes[i], sizes[i + 1], "identity", init=init, seed=rng, dtype=dtype)
+            layers.append(Residual(inner, activation=activation))
+        else:
+            layers.append(Dense(sizes[i], sizes[i + 1], act, init=init, seed=rng, dtype=dtype))
+    return Network(layers, loss=loss_fn, dtype=dtype)
