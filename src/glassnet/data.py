@@ -1,0 +1,1515 @@
+"""Data loading, synthetic data sets, scalers, splits and batching.
+
+Conventions used throughout this module:
+
+* Samples are rows: ``X`` has shape ``(n_samples, n_features)`` and ``y`` has
+  shape ``(n_samples,)``.
+* Randomness only comes from an explicit ``seed`` argument, which may be an
+  ``int`` or a :class:`numpy.random.Generator`; nothing here touches NumPy's
+  global random state.
+* Bad values raise :class:`ValueError`, wrong types raise :class:`TypeError`,
+  missing files raise :class:`FileNotFoundError`.
+* The only runtime dependency is NumPy.  :func:`load_sklearn` imports
+  scikit-learn lazily (``pip install glassnet[data]``).
+
+Classification labels are always ``int64`` class indices ``0 .. n_classes-1``;
+regression targets are ``float64``.  The task of a target is inferred from its
+dtype: an integer (or bool) ``y`` is classification, a floating ``y`` is
+regression (see :func:`infer_task`).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+__all__ = [
+    "Data",
+    "MinMaxScaler",
+    "SKLEARN_DATASETS",
+    "SYNTHETIC_2D",
+    "SYNTHETIC_TASKS",
+    "StandardScaler",
+    "infer_task",
+    "iter_batches",
+    "load_arrays",
+    "load_data",
+    "load_mnist",
+    "load_npz",
+    "load_sklearn",
+    "make_2d",
+    "one_hot",
+    "open_memmap_dataset",
+    "read_csv",
+    "read_idx",
+    "scaler_from_dict",
+    "train_test_split",
+    "train_val_test_split",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+SeedLike = Union[int, np.random.Generator]
+
+
+# --------------------------------------------------------------------------
+# Small validation helpers
+# --------------------------------------------------------------------------
+
+
+def _rng(seed: SeedLike | None, name: str = "seed") -> np.random.Generator:
+    """Return a Generator from an int seed or pass a Generator through."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(
+            f"{name} must be an int or a numpy.random.Generator, got "
+            f"{type(seed).__name__}; pass e.g. {name}=0 or "
+            f"{name}=np.random.default_rng(0)."
+        )
+    if seed < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {seed}; pass e.g. {name}=0.")
+    return np.random.default_rng(int(seed))
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}.")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}; pass a value >= 1.")
+    return int(value)
+
+
+def _as_path(path: Any, name: str = "path") -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {type(path).__name__}.")
+    return Path(path)
+
+
+def _as_2d_float(X: Any, name: str = "X") -> np.ndarray:
+    """Return X as a 2-D floating array (float dtypes kept, others to float64)."""
+    if isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} must be an array of numbers, got {type(X).__name__}.")
+    arr = np.asarray(X)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold numbers (bool, int or float), got dtype {arr.dtype}; "
+            f"convert it with np.asarray({name}, dtype=float)."
+        )
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D with shape (n_samples, n_features), got shape {arr.shape}; "
+            f"for a single feature use {name}.reshape(-1, 1)."
+        )
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def infer_task(y: Any) -> str:
+    """Return ``"classification"`` for an integer/bool ``y``, else ``"regression"``.
+
+    Parameters
+    ----------
+    y : array_like, shape (n_samples,)
+        Targets.
+
+    Returns
+    -------
+    str
+        ``"classification"`` if ``y`` has an integer or bool dtype,
+        ``"regression"`` otherwise.
+    """
+    kind = np.asarray(y).dtype.kind
+    return "classification" if kind in "biu" else "regression"
+
+
+# --------------------------------------------------------------------------
+# 1. IDX (MNIST / Fashion-MNIST)
+# --------------------------------------------------------------------------
+
+_IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _read_bytes_maybe_gzip(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ValueError(
+                f"{path}: starts with the gzip magic bytes 1f 8b but could not be "
+                f"decompressed ({exc}); the file is probably truncated or corrupt, "
+                f"download it again."
+            ) from exc
+    return raw
+
+
+def read_idx(path: PathLike) -> np.ndarray:
+    """Read an IDX file (the MNIST / Fashion-MNIST format), plain or gzipped.
+
+    Compression is detected from the gzip magic bytes ``1f 8b``, not from the
+    file name.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File to read.
+
+    Returns
+    -------
+    ndarray, shape given by the file's header
+        The data in native byte order, with the dtype named by the header
+        (``uint8``, ``int8``, ``int16``, ``int32``, ``float32`` or ``float64``).
+        For MNIST images the shape is ``(n, 28, 28)``, for labels ``(n,)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the magic number is wrong, the dtype code is unknown, or the file
+        has fewer (or more) data bytes than its header says.
+    """
+    p = _as_path(path)
+    data = _read_bytes_maybe_gzip(p)
+    if len(data) < 4:
+        raise ValueError(
+            f"{p}: truncated IDX file: expected at least a 4-byte header, got "
+            f"{len(data)} bytes; download the file again."
+        )
+    if data[0] != 0 or data[1] != 0:
+        raise ValueError(
+            f"{p}: not an IDX file: expected a magic number starting with two zero "
+            f"bytes, got {data[:4].hex(' ')}; check that this is an MNIST-style "
+            f"idx file (e.g. train-images-idx3-ubyte[.gz])."
+        )
+    code, ndim = data[2], data[3]
+    if code not in _IDX_DTYPES:
+        known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
+        raise ValueError(
+            f"{p}: unknown IDX dtype code 0x{code:02X}; expected one of {known}; "
+            f"the file is corrupt or not an IDX file."
+        )
+    if ndim == 0:
+        raise ValueError(f"{p}: IDX header says 0 dimensions; expected at least 1.")
+    header_len = 4 + 4 * ndim
+    if len(data) < header_len:
+        raise ValueError(
+            f"{p}: truncated IDX file: header needs {header_len} bytes for {ndim} "
+            f"dimensions, got {len(data)}; download the file again."
+        )
+    shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = _IDX_DTYPES[code]
+    expected = math.prod(shape) * dtype.itemsize
+    got = len(data) - header_len
+    if got < expected:
+        raise ValueError(
+            f"{p}: truncated IDX file: header says shape {shape} of {dtype.name} "
+            f"({expected} data bytes), but only {got} data bytes follow; download "
+            f"the file again."
+        )
+    if got > expected:
+        raise ValueError(
+            f"{p}: IDX file has {got - expected} bytes more than its header says "
+            f"(shape {shape} of {dtype.name} needs {expected} data bytes); the file "
+            f"is corrupt, download it again."
+        )
+    arr = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=header_len)
+    return arr.astype(dtype.newbyteorder("=")).reshape(shape)
+
+
+_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _find_plain_or_gz(folder: Path, name: str) -> Path | None:
+    for candidate in (name, name + ".gz"):
+        p = folder / candidate
+        if p.is_file():
+            return p
+    return None
+
+
+def load_mnist(folder: PathLike, kind: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Load MNIST or Fashion-MNIST from a folder of IDX files.
+
+    Looks for the standard names ``train-images-idx3-ubyte`` and
+    ``train-labels-idx1-ubyte`` (``kind="train"``) or ``t10k-images-idx3-ubyte``
+    and ``t10k-labels-idx1-ubyte`` (``kind="test"``), each optionally ending in
+    ``.gz``.  Fashion-MNIST uses the same names.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Folder holding the files.
+    kind : {"train", "test"}
+        Which split to load.
+
+    Returns
+    -------
+    X : ndarray of float32, shape (n_samples, n_pixels)
+        Images flattened row-major (784 pixels for 28x28 images), scaled to
+        ``[0, 1]``.
+    y : ndarray of int64, shape (n_samples,)
+        Labels.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file is missing; the message lists the names looked for.
+    ValueError
+        If the files are malformed or image and label counts differ.
+    """
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be a str, got {type(kind).__name__}.")
+    if kind not in _MNIST_FILES:
+        raise ValueError(f"kind must be 'train' or 'test', got {kind!r}.")
+    base = _as_path(folder, "folder")
+    img_name, lbl_name = _MNIST_FILES[kind]
+    img_path = _find_plain_or_gz(base, img_name)
+    lbl_path = _find_plain_or_gz(base, lbl_name)
+    missing = [n for n, p in ((img_name, img_path), (lbl_name, lbl_path)) if p is None]
+    if missing:
+        looked = ", ".join(f"{n} or {n}.gz" for n in missing)
+        raise FileNotFoundError(
+            f"MNIST {kind} files not found in {base}: looked for {looked}; download "
+            f"them from the MNIST / Fashion-MNIST site and keep the standard names."
+        )
+    assert img_path is not None and lbl_path is not None  # for the type checker
+    images = read_idx(img_path)
+    labels = read_idx(lbl_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(
+            f"{img_path}: expected uint8 images of shape (n, rows, cols), got "
+            f"{images.dtype} of shape {images.shape}."
+        )
+    if labels.ndim != 1:
+        raise ValueError(f"{lbl_path}: expected 1-D labels, got shape {labels.shape}.")
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"image/label count mismatch: {img_path} has {images.shape[0]} images but "
+            f"{lbl_path} has {labels.shape[0]} labels; the two files must come from "
+            f"the same split and release."
+        )
+    X = images.reshape(images.shape[0], -1).astype(np.float32)
+    X /= np.float32(255.0)
+    return X, labels.astype(np.int64)
+
+
+# --------------------------------------------------------------------------
+# 2. CSV
+# --------------------------------------------------------------------------
+
+_MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv(
+    path: PathLike,
+    target: int | str = -1,
+    header: bool | str = "auto",
+    delimiter: str = ",",
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read a numeric CSV file into features and a target.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        CSV file (UTF-8; a byte-order mark is ignored).  Blank lines are skipped.
+    target : int or str, default -1
+        Target column: a 0-based index (negative counts from the end) or a
+        column name (needs a header row).
+    header : {"auto", True, False}, default "auto"
+        Whether the first row holds column names.  ``"auto"`` treats the first
+        row as a header if any of its fields is non-numeric.
+    delimiter : str, default ","
+        Field separator.
+
+    Returns
+    -------
+    X : ndarray of float64, shape (n_samples, n_columns - 1)
+        All columns but the target.
+    y : ndarray, shape (n_samples,)
+        The target column: ``int64`` if every value is a whole number
+        (classification), else ``float64`` (regression).
+    feature_names : list of str, length n_columns - 1
+        Names from the header, or ``"col<i>"`` (``i`` the 0-based column index)
+        without one.
+
+    Raises
+    ------
+    ValueError
+        For a missing or non-numeric value (the message names the 1-based line
+        number and the column), a row with the wrong number of fields, an
+        unknown target, or a file with no data rows.
+    """
+    p = _as_path(path)
+    if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer, str)):
+        raise TypeError(
+            f"target must be a column index (int) or a column name (str), got "
+            f"{type(target).__name__}."
+        )
+    if not (isinstance(header, bool) or (isinstance(header, str) and header == "auto")):
+        raise ValueError(f"header must be 'auto', True or False, got {header!r}.")
+
+    rows: list[tuple[int, list[str]]] = []
+    with open(p, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        for row in reader:
+            if not row or all(not f.strip() for f in row):
+                continue
+            rows.append((reader.line_num, [f.strip() for f in row]))
+    if not rows:
+        raise ValueError(f"{p}: the file has no rows; expected a CSV file with data.")
+
+    first_line, first = rows[0]
+    has_header = (
+        any(f.lower() not in _MISSING_TOKENS and not _is_number(f) for f in first)
+        if header == "auto"
+        else bool(header)
+    )
+    n_cols = len(first)
+    if has_header:
+        names = first
+        data_rows = rows[1:]
+    else:
+        names = [f"col{i}" for i in range(n_cols)]
+        data_rows = rows
+    if not data_rows:
+        raise ValueError(f"{p}: only a header row was found; expected data rows below it.")
+    if n_cols < 2:
+        raise ValueError(
+            f"{p}: expected at least 2 columns (features and a target), got {n_cols}; "
+            f"check the delimiter (now {delimiter!r})."
+        )
+
+    def col_label(j: int) -> str:
+        return f"column {j} ({names[j]!r})" if has_header else f"column {j}"
+
+    # Resolve the target column.
+    listing = ", ".join(f"{j}: {n!r}" for j, n in enumerate(names))
+    if isinstance(target, str):
+        if not has_header:
+            raise ValueError(
+                f"{p}: target {target!r} is a column name, but the file has no header "
+                f"row; pass a column index instead (0..{n_cols - 1}, or -1 for the last)."
+            )
+        matches = [j for j, n in enumerate(names) if n == target]
+        if not matches:
+            raise ValueError(
+                f"{p}: no column named {target!r}; the columns are {listing}."
+            )
+        if len(matches) > 1:
+            raise ValueError(
+                f"{p}: column name {target!r} appears {len(matches)} times (indices "
+                f"{matches}); pass a column index instead."
+            )
+        t = matches[0]
+    else:
+        t = int(target)
+        if not -n_cols <= t < n_cols:
+            raise ValueError(
+                f"{p}: target index {t} is out of range for {n_cols} columns; expected "
+                f"{-n_cols}..{n_cols - 1}; the columns are {listing}."
+            )
+        t %= n_cols
+
+    values = np.empty((len(data_rows), n_cols), dtype=np.float64)
+    for i, (line, row) in enumerate(data_rows):
+        if len(row) != n_cols:
+            raise ValueError(
+                f"{p}, line {line}: expected {n_cols} fields (as in line {first_line}), "
+                f"got {len(row)}; check for a stray or missing delimiter."
+            )
+        for j, field in enumerate(row):
+            if field.lower() in _MISSING_TOKENS:
+                raise ValueError(
+                    f"{p}, line {line}, {col_label(j)}: missing value {field!r}; "
+                    f"expected a number. Fill in or drop the row."
+                )
+            try:
+                v = float(field)
+            except ValueError:
+                raise ValueError(
+                    f"{p}, line {line}, {col_label(j)}: non-numeric value {field!r}; "
+                    f"expected a number. Encode categories as numbers first."
+                ) from None
+            if not math.isfinite(v):
+                raise ValueError(
+                    f"{p}, line {line}, {col_label(j)}: value {field!r} is not finite; "
+                    f"expected a finite number."
+                )
+            values[i, j] = v
+
+    keep = [j for j in range(n_cols) if j != t]
+    X = np.ascontiguousarray(values[:, keep])
+    y_col = values[:, t]
+    y = y_col.astype(np.int64) if np.all(y_col == np.round(y_col)) else y_col.copy()
+    return X, y, [names[j] for j in keep]
+
+
+# --------------------------------------------------------------------------
+# 3. NPZ / NPY
+# --------------------------------------------------------------------------
+
+
+def _np_load(p: Path, **kwargs: Any) -> Any:
+    try:
+        return np.load(p, allow_pickle=False, **kwargs)
+    except ValueError as exc:
+        raise ValueError(
+            f"{p}: could not load ({exc}); glassnet never loads pickled (object) "
+            f"arrays; save plain numeric arrays with np.save / np.savez."
+        ) from exc
+
+
+def load_npz(
+    path: PathLike, x_key: str = "X", y_key: str | None = "y"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load features and targets from a ``.npz`` archive (``allow_pickle=False``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Archive written by :func:`numpy.savez` or :func:`numpy.savez_compressed`.
+    x_key : str, default "X"
+        Key of the feature array, shape (n_samples, n_features).
+    y_key : str or None, default "y"
+        Key of the target array, shape (n_samples,); ``None`` loads no target.
+
+    Returns
+    -------
+    X : ndarray, shape (n_samples, n_features)
+    y : ndarray, shape (n_samples,), or None
+
+    Raises
+    ------
+    ValueError
+        If a key is missing (the message lists the keys present) or the
+        lengths of X and y differ.
+    """
+    p = _as_path(path)
+    with _np_load(p) as archive:
+        present = sorted(archive.files)
+        wanted = [x_key] + ([y_key] if y_key is not None else [])
+        for key in wanted:
+            if key not in archive.files:
+                raise ValueError(
+                    f"{p}: no array named {key!r}; the archive holds {present}; pass "
+                    f"x_key=/y_key= with one of those names."
+                )
+        X = archive[x_key]
+        y = archive[y_key] if y_key is not None else None
+    if y is not None and len(X) != len(y):
+        raise ValueError(
+            f"{p}: {x_key!r} has {len(X)} rows but {y_key!r} has {len(y)}; they must "
+            f"have one target per sample."
+        )
+    return X, y
+
+
+def load_arrays(path: PathLike) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load ``(X, y)`` from a ``.npz`` (keys ``"X"``, ``"y"``) or ``(X, None)`` from a ``.npy``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File ending in ``.npz`` or ``.npy``.
+
+    Returns
+    -------
+    X : ndarray, shape (n_samples, n_features)
+    y : ndarray, shape (n_samples,), or None
+        ``None`` for a ``.npy`` file.
+    """
+    p = _as_path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".npz":
+        return load_npz(p)
+    if suffix == ".npy":
+        return _np_load(p), None
+    raise ValueError(f"{p}: expected a file ending in .npz or .npy, got {suffix or 'no suffix'!r}.")
+
+
+# --------------------------------------------------------------------------
+# 4. scikit-learn bundled data sets
+# --------------------------------------------------------------------------
+
+#: scikit-learn's bundled sets (no download) and their task.
+SKLEARN_DATASETS: dict[str, str] = {
+    "digits": "classification",
+    "iris": "classification",
+    "wine": "classification",
+    "breast_cancer": "classification",
+    "diabetes": "regression",
+}
+
+
+def _sklearn_bunch(name: str) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}.")
+    if name not in SKLEARN_DATASETS:
+        raise ValueError(
+            f"unknown scikit-learn data set {name!r}; expected one of "
+            f"{sorted(SKLEARN_DATASETS)}."
+        )
+    try:
+        from sklearn import datasets
+    except ImportError as exc:
+        raise ImportError(
+            f"loading the {name!r} data set needs scikit-learn; install it with "
+            f"`pip install glassnet[data]`."
+        ) from exc
+    bunch = getattr(datasets, f"load_{name}")()
+    X = np.asarray(bunch.data, dtype=np.float64)
+    target = np.asarray(bunch.target)
+    y = (
+        target.astype(np.int64)
+        if SKLEARN_DATASETS[name] == "classification"
+        else target.astype(np.float64)
+    )
+    names = getattr(bunch, "feature_names", None)
+    return X, y, None if names is None else [str(n) for n in names]
+
+
+def load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Load one of scikit-learn's bundled data sets (no download).
+
+    Parameters
+    ----------
+    name : {"digits", "iris", "wine", "breast_cancer", "diabetes"}
+        Data set name.
+
+    Returns
+    -------
+    X : ndarray of float64, shape (n_samples, n_features)
+    y : ndarray, shape (n_samples,)
+        ``int64`` class labels, or ``float64`` for ``"diabetes"`` (regression).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the valid ones).
+    ImportError
+        If scikit-learn is not installed (``pip install glassnet[data]``).
+    """
+    X, y, _ = _sklearn_bunch(name)
+    return X, y
+
+
+# --------------------------------------------------------------------------
+# 5. Synthetic 2-D sets (TensorFlow Playground style)
+# --------------------------------------------------------------------------
+
+
+def _halves(n: int) -> tuple[int, int]:
+    return n - n // 2, n // 2
+
+
+def _circles(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    radius = 5.0
+    n_in, n_out = _halves(n)
+    r = np.concatenate(
+        [rng.uniform(0, radius * 0.5, n_in), rng.uniform(radius * 0.7, radius, n_out)]
+    )
+    angle = rng.uniform(0, 2 * np.pi, n)
+    x, y = r * np.sin(angle), r * np.cos(angle)
+    # As in the Playground, noise moves the point used for the label, not the point.
+    nx = rng.uniform(-radius, radius, n) * noise
+    ny = rng.uniform(-radius, radius, n) * noise
+    label = (np.hypot(x + nx, y + ny) < radius * 0.5).astype(np.int64)
+    return np.column_stack([x, y]), label
+
+
+def _xor(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    pts = rng.uniform(-5, 5, (n, 2))
+    pts += np.where(pts > 0, 0.3, -0.3)
+    noisy = pts + rng.uniform(-5, 5, (n, 2)) * noise
+    label = (noisy[:, 0] * noisy[:, 1] >= 0).astype(np.int64)
+    return pts, label
+
+
+def _gauss(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    variance = 0.5 + noise * (4.0 - 0.5) / 0.5  # the Playground's linear scale 0..0.5 -> 0.5..4
+    n_pos, n_neg = _halves(n)
+    centers = np.concatenate([np.full(n_pos, 2.0), np.full(n_neg, -2.0)])
+    pts = centers[:, None] + np.sqrt(variance) * rng.standard_normal((n, 2))
+    label = np.concatenate([np.ones(n_pos, np.int64), np.zeros(n_neg, np.int64)])
+    return pts, label
+
+
+def _spiral(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    parts = []
+    for count, delta_t in zip(_halves(n), (0.0, np.pi)):
+        i = np.arange(count) / max(count, 1)
+        r = i * 5.0
+        t = 1.75 * i * 2 * np.pi + delta_t
+        x = r * np.sin(t) + rng.uniform(-1, 1, count) * noise
+        y = r * np.cos(t) + rng.uniform(-1, 1, count) * noise
+        parts.append(np.column_stack([x, y]))
+    n_pos, n_neg = _halves(n)
+    label = np.concatenate([np.ones(n_pos, np.int64), np.zeros(n_neg, np.int64)])
+    return np.concatenate(parts), label
+
+
+def _moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    n_a, n_b = _halves(n)
+    ta = rng.uniform(0, np.pi, n_a)
+    tb = rng.uniform(0, np.pi, n_b)
+    a = np.column_stack([np.cos(ta), np.sin(ta)])
+    b = np.column_stack([1 - np.cos(tb), 0.5 - np.sin(tb)])
+    pts = (np.concatenate([a, b]) - [0.5, 0.25]) * 3.0
+    pts += rng.standard_normal((n, 2)) * (noise * 3.0)
+    label = np.concatenate([np.zeros(n_a, np.int64), np.ones(n_b, np.int64)])
+    return pts, label
+
+
+def _plane(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    radius = 6.0
+    pts = rng.uniform(-radius, radius, (n, 2))
+    noisy = pts + rng.uniform(-radius, radius, (n, 2)) * noise
+    return pts, (noisy[:, 0] + noisy[:, 1]) / 10.0
+
+
+_MULTI_GAUSS = np.array(
+    [[-4, 2.5, 1], [0, 2.5, -1], [4, 2.5, 1], [-4, -2.5, -1], [0, -2.5, 1], [4, -2.5, -1]],
+    dtype=np.float64,
+)
+
+
+def _multi_gauss(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    radius = 6.0
+    pts = rng.uniform(-radius, radius, (n, 2))
+    noisy = pts + rng.uniform(-radius, radius, (n, 2)) * noise
+    dist = np.hypot(
+        noisy[:, 0:1] - _MULTI_GAUSS[:, 0], noisy[:, 1:2] - _MULTI_GAUSS[:, 1]
+    )  # (n, 6)
+    bumps = _MULTI_GAUSS[:, 2] * np.clip(1.0 - dist / 2.0, 0.0, 1.0)
+    pick = np.argmax(np.abs(bumps), axis=1)
+    return pts, bumps[np.arange(n), pick]
+
+
+#: Registry of synthetic 2-D generators: name -> ``fn(n_samples, noise, rng) -> (X, y)``.
+SYNTHETIC_2D: dict[
+    str, Callable[[int, float, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+] = {
+    "circles": _circles,
+    "xor": _xor,
+    "gauss": _gauss,
+    "spiral": _spiral,
+    "moons": _moons,
+    "plane": _plane,
+    "multi_gauss": _multi_gauss,
+}
+
+#: Task of each synthetic set.
+SYNTHETIC_TASKS: dict[str, str] = {
+    "circles": "classification",
+    "xor": "classification",
+    "gauss": "classification",
+    "spiral": "classification",
+    "moons": "classification",
+    "plane": "regression",
+    "multi_gauss": "regression",
+}
+
+
+def make_2d(
+    name: str, n_samples: int = 500, noise: float = 0.0, seed: SeedLike = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generate a 2-D toy data set like those of the TensorFlow Playground.
+
+    Coordinates lie in about ``[-6, 6]`` on both axes, as in the Playground
+    (``circles`` and ``xor`` within ``[-5.3, 5.3]``, ``spiral`` within
+    ``[-5, 5]`` before noise, ``moons`` within ``[-4.5, 4.5] x [-2.25, 2.25]``
+    before noise, ``plane`` and ``multi_gauss`` uniform on ``[-6, 6]^2``;
+    ``gauss`` is centred on ``(2, 2)`` and ``(-2, -2)``).
+
+    ``noise`` follows the Playground's slider as a fraction (its 0..50 % is
+    0.0..0.5 here; larger values are allowed):
+
+    * ``circles``, ``xor``, ``plane``, ``multi_gauss``: the label is computed at a
+      point displaced by ``noise * uniform(-r, r)`` (``r`` = 5 or 6), so noise
+      blurs the labels while the points stay where they are (Playground behaviour).
+    * ``gauss``: the variance grows linearly from 0.5 (noise 0) to 4 (noise 0.5).
+    * ``spiral``: each coordinate moves by ``noise * uniform(-1, 1)``.
+    * ``moons`` (not in the Playground): scikit-learn's two moons, centred and
+      scaled by 3, plus Gaussian jitter of standard deviation ``3 * noise``.
+
+    Parameters
+    ----------
+    name : {"circles", "xor", "gauss", "spiral", "moons", "plane", "multi_gauss"}
+        Data set; see :data:`SYNTHETIC_2D` and :data:`SYNTHETIC_TASKS`.
+    n_samples : int, default 500
+        Number of points (classification sets split them evenly between the classes,
+        the first class getting the extra one when odd).
+    noise : float, default 0.0
+        Noise level, ``>= 0``.
+    seed : int or numpy.random.Generator, default 0
+        Source of randomness; the same int gives the same data.
+
+    Returns
+    -------
+    X : ndarray of float64, shape (n_samples, 2)
+        Points, in shuffled order.
+    y : ndarray, shape (n_samples,)
+        ``int64`` labels 0/1 for classification sets; ``float64`` targets for
+        ``plane`` (``(x1 + x2) / 10``, in ``[-1.2, 1.2]`` at noise 0) and
+        ``multi_gauss`` (in ``[-1, 1]``), the regression sets.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}.")
+    if name not in SYNTHETIC_2D:
+        raise ValueError(
+            f"unknown synthetic data set {name!r}; expected one of {sorted(SYNTHETIC_2D)}."
+        )
+    n = _check_positive_int(n_samples, "n_samples")
+    if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float, np.number)):
+        raise TypeError(f"noise must be a number, got {type(noise).__name__}.")
+    if not math.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a finite number >= 0, got {noise}; e.g. noise=0.1.")
+    rng = _rng(seed)
+    X, y = SYNTHETIC_2D[name](n, float(noise), rng)
+    order = rng.permutation(n)
+    return np.ascontiguousarray(X[order], dtype=np.float64), y[order]
+
+
+# --------------------------------------------------------------------------
+# 6. Scalers
+# --------------------------------------------------------------------------
+
+
+class _Scaler:
+    """Shared plumbing for the scalers."""
+
+    _params: tuple[str, ...] = ()
+
+    def _check_fitted(self) -> None:
+        if getattr(self, self._params[0]) is None:
+            raise RuntimeError(
+                f"{type(self).__name__} is not fitted yet; call fit(X_train) first."
+            )
+
+    def _check_X(self, X: Any) -> np.ndarray:
+        self._check_fitted()
+        arr = _as_2d_float(X)
+        n = len(getattr(self, self._params[0]))
+        if arr.shape[1] != n:
+            raise ValueError(
+                f"X has {arr.shape[1]} features but {type(self).__name__} was fitted on "
+                f"{n}; transform data with the same columns as the training data."
+            )
+        return arr
+
+    @staticmethod
+    def _check_fit_X(X: Any) -> np.ndarray:
+        arr = _as_2d_float(X)
+        if arr.shape[0] == 0:
+            raise ValueError("X has no rows; fit needs at least one sample.")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("X contains NaN or infinite values; clean the data before fitting.")
+        return arr
+
+    def fit_transform(self, X: Any) -> np.ndarray:
+        """Fit to ``X`` and return ``X`` transformed; see :meth:`fit` and :meth:`transform`."""
+        return self.fit(X).transform(X)  # type: ignore[attr-defined, no-any-return]
+
+    @staticmethod
+    def _vector(d: dict[str, Any], key: str, cls: str) -> np.ndarray:
+        if key not in d:
+            raise ValueError(
+                f"{cls} dict is missing key {key!r}; it has {sorted(d)}; use a dict "
+                f"made by {cls}.to_dict()."
+            )
+        try:
+            v = np.asarray(d[key], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{cls} dict: {key!r} must be a list of numbers ({exc}).") from None
+        if v.ndim != 1:
+            raise ValueError(f"{cls} dict: {key!r} must be a flat list, got shape {v.shape}.")
+        return v
+
+    @staticmethod
+    def _check_type(d: Any, cls: str) -> None:
+        if not isinstance(d, dict):
+            raise TypeError(f"expected a dict made by {cls}.to_dict(), got {type(d).__name__}.")
+        if d.get("type") != cls:
+            raise ValueError(f"expected a dict with type {cls!r}, got type {d.get('type')!r}.")
+
+
+class StandardScaler(_Scaler):
+    """Scale each feature to zero mean and unit variance: ``(X - mean) / scale``.
+
+    Fit it on the training split only, then transform every split with it.
+    Constant features get ``scale = 1`` (no division by zero), so they map to 0.
+    A floating ``X`` keeps its dtype (float32 in, float32 out); integer and bool
+    ``X`` become float64.
+
+    Attributes
+    ----------
+    mean_ : ndarray of float64, shape (n_features,) or None before fit
+    scale_ : ndarray of float64, shape (n_features,) or None before fit
+        Population standard deviation (``ddof=0``), 1 for constant features.
+    """
+
+    _params = ("mean_", "scale_")
+
+    def __init__(self) -> None:
+        self.mean_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+
+    def fit(self, X: Any) -> StandardScaler:
+        """Compute per-feature mean and standard deviation.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Training data.
+
+        Returns
+        -------
+        StandardScaler
+            ``self``.
+        """
+        arr = self._check_fit_X(X).astype(np.float64, copy=False)
+        mean = arr.mean(axis=0)
+        std = arr.std(axis=0)
+        tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+        self.mean_ = mean
+        self.scale_ = np.where(std <= tiny, 1.0, std)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Return ``(X - mean_) / scale_``, shape (n_samples, n_features), dtype of X."""
+        arr = self._check_X(X)
+        assert self.mean_ is not None and self.scale_ is not None
+        dt = arr.dtype
+        return ((arr - self.mean_.astype(dt)) / self.scale_.astype(dt)).astype(dt, copy=False)
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Return ``X * scale_ + mean_``, shape (n_samples, n_features), dtype of X."""
+        arr = self._check_X(X)
+        assert self.mean_ is not None and self.scale_ is not None
+        dt = arr.dtype
+        return (arr * self.scale_.astype(dt) + self.mean_.astype(dt)).astype(dt, copy=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-able dict ``{"type", "mean", "scale"}`` of plain lists."""
+        self._check_fitted()
+        assert self.mean_ is not None and self.scale_ is not None
+        return {
+            "type": "StandardScaler",
+            "mean": self.mean_.tolist(),
+            "scale": self.scale_.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StandardScaler:
+        """Rebuild a fitted scaler from :meth:`to_dict` output."""
+        cls._check_type(d, "StandardScaler")
+        mean = cls._vector(d, "mean", "StandardScaler")
+        scale = cls._vector(d, "scale", "StandardScaler")
+        if mean.shape != scale.shape:
+            raise ValueError(
+                f"StandardScaler dict: 'mean' has {mean.size} values but 'scale' has "
+                f"{scale.size}; they must match."
+            )
+        if np.any(scale <= 0) or not np.all(np.isfinite(scale)):
+            raise ValueError("StandardScaler dict: 'scale' values must be finite and > 0.")
+        obj = cls()
+        obj.mean_, obj.scale_ = mean, scale
+        return obj
+
+
+class MinMaxScaler(_Scaler):
+    """Scale each feature linearly so the training minimum and maximum map to
+    ``feature_range`` (default ``(0, 1)``).
+
+    Fit it on the training split only; other splits may fall outside the range.
+    Constant features get a data range of 1 (no division by zero), so they map to
+    the lower end of ``feature_range``.  A floating ``X`` keeps its dtype.
+
+    Parameters
+    ----------
+    feature_range : tuple of 2 floats, default (0.0, 1.0)
+        Target ``(low, high)`` with ``low < high``.
+
+    Attributes
+    ----------
+    data_min_, data_max_ : ndarray of float64, shape (n_features,) or None before fit
+    """
+
+    _params = ("data_min_", "data_max_")
+
+    def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0)) -> None:
+        if not isinstance(feature_range, (tuple, list)) or len(feature_range) != 2:
+            raise TypeError(f"feature_range must be a (low, high) pair, got {feature_range!r}.")
+        low, high = float(feature_range[0]), float(feature_range[1])
+        if not low < high:
+            raise ValueError(
+                f"feature_range must have low < high, got {feature_range!r}; e.g. (0, 1)."
+            )
+        self.feature_range = (low, high)
+        self.data_min_: np.ndarray | None = None
+        self.data_max_: np.ndarray | None = None
+
+    def fit(self, X: Any) -> MinMaxScaler:
+        """Compute per-feature minimum and maximum.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Training data.
+
+        Returns
+        -------
+        MinMaxScaler
+            ``self``.
+        """
+        arr = self._check_fit_X(X)
+        self.data_min_ = arr.min(axis=0).astype(np.float64)
+        self.data_max_ = arr.max(axis=0).astype(np.float64)
+        return self
+
+    def _scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self.data_min_ is not None and self.data_max_ is not None
+        rng = self.data_max_ - self.data_min_
+        rng = np.where(rng == 0, 1.0, rng)
+        low, high = self.feature_range
+        scale = (high - low) / rng
+        return scale, low - self.data_min_ * scale
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Return ``X * scale + offset``, shape (n_samples, n_features), dtype of X."""
+        arr = self._check_X(X)
+        scale, offset = self._scale_offset()
+        dt = arr.dtype
+        return (arr * scale.astype(dt) + offset.astype(dt)).astype(dt, copy=False)
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Undo :meth:`transform`; shape (n_samples, n_features), dtype of X."""
+        arr = self._check_X(X)
+        scale, offset = self._scale_offset()
+        dt = arr.dtype
+        return ((arr - offset.astype(dt)) / scale.astype(dt)).astype(dt, copy=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-able dict ``{"type", "feature_range", "data_min", "data_max"}``."""
+        self._check_fitted()
+        assert self.data_min_ is not None and self.data_max_ is not None
+        return {
+            "type": "MinMaxScaler",
+            "feature_range": list(self.feature_range),
+            "data_min": self.data_min_.tolist(),
+            "data_max": self.data_max_.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MinMaxScaler:
+        """Rebuild a fitted scaler from :meth:`to_dict` output."""
+        cls._check_type(d, "MinMaxScaler")
+        fr = d.get("feature_range", [0.0, 1.0])
+        lo = cls._vector(d, "data_min", "MinMaxScaler")
+        hi = cls._vector(d, "data_max", "MinMaxScaler")
+        if lo.shape != hi.shape:
+            raise ValueError(
+                f"MinMaxScaler dict: 'data_min' has {lo.size} values but 'data_max' has "
+                f"{hi.size}; they must match."
+            )
+        if np.any(hi < lo):
+            raise ValueError("MinMaxScaler dict: every 'data_max' must be >= 'data_min'.")
+        obj = cls(tuple(fr))  # type: ignore[arg-type]
+        obj.data_min_, obj.data_max_ = lo, hi
+        return obj
+
+
+_SCALERS: dict[str, type[StandardScaler] | type[MinMaxScaler]] = {
+    "StandardScaler": StandardScaler,
+    "MinMaxScaler": MinMaxScaler,
+}
+
+
+def scaler_from_dict(d: dict[str, Any]) -> StandardScaler | MinMaxScaler:
+    """Rebuild a scaler from a ``to_dict()`` dict, dispatching on its ``"type"`` key.
+
+    Parameters
+    ----------
+    d : dict
+        Output of :meth:`StandardScaler.to_dict` or :meth:`MinMaxScaler.to_dict`
+        (possibly after a JSON round trip).
+
+    Returns
+    -------
+    StandardScaler or MinMaxScaler
+    """
+    if not isinstance(d, dict):
+        raise TypeError(f"expected a scaler dict, got {type(d).__name__}.")
+    kind = d.get("type")
+    if kind not in _SCALERS:
+        raise ValueError(
+            f"unknown scaler type {kind!r}; expected one of {sorted(_SCALERS)} in the "
+            f"dict's 'type' key."
+        )
+    return _SCALERS[kind].from_dict(d)
+
+
+# --------------------------------------------------------------------------
+# 7. Labels and splits
+# --------------------------------------------------------------------------
+
+
+def _as_labels(y: Any, name: str = "y") -> np.ndarray:
+    """Validate class labels and return them as int64 (whole floats accepted)."""
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold integer class labels, got dtype {arr.dtype}; map class "
+            f"names to 0..n_classes-1 first (e.g. np.unique({name}, return_inverse=True))."
+        )
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D with shape (n_samples,), got shape {arr.shape}.")
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if np.any(bad):
+            raise ValueError(
+                f"{name} must hold integer class labels, got non-integer value "
+                f"{arr[bad][0].item()!r}; regression targets cannot be one-hot encoded."
+            )
+    lab = arr.astype(np.int64)
+    if lab.size and lab.min() < 0:
+        raise ValueError(
+            f"{name} must hold labels >= 0, got {lab.min()}; relabel classes as "
+            f"0..n_classes-1."
+        )
+    return lab
+
+
+def one_hot(y: Any, n_classes: int | None = None, dtype: Any = "float32") -> np.ndarray:
+    """One-hot encode integer class labels.
+
+    Parameters
+    ----------
+    y : array_like of int, shape (n_samples,)
+        Labels in ``0 .. n_classes-1`` (floats with whole values are accepted).
+    n_classes : int, optional
+        Number of classes; defaults to ``max(y) + 1``.
+    dtype : dtype, default "float32"
+        Output dtype.
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_classes)
+        Row ``i`` is all zeros except a one in column ``y[i]``.
+    """
+    lab = _as_labels(y)
+    if n_classes is None:
+        k = int(lab.max()) + 1 if lab.size else 0
+        if k == 0:
+            raise ValueError("y is empty; pass n_classes to encode an empty label array.")
+    else:
+        k = _check_positive_int(n_classes, "n_classes")
+        if lab.size and lab.max() >= k:
+            raise ValueError(
+                f"y has label {lab.max()} but n_classes={k} allows only 0..{k - 1}; pass "
+                f"a larger n_classes or leave it out."
+            )
+    out = np.zeros((lab.size, k), dtype=dtype)
+    out[np.arange(lab.size), lab] = 1
+    return out
+
+
+def _n_from_size(size: Any, n: int, name: str) -> int:
+    """Turn a fraction (0 < f < 1) or a count (int) into a number of samples."""
+    if isinstance(size, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a float fraction or an int count, got bool.")
+    if isinstance(size, (int, np.integer)):
+        k = int(size)
+    elif isinstance(size, (float, np.floating)):
+        if not 0.0 < size < 1.0:
+            raise ValueError(
+                f"{name} as a fraction must be in (0, 1), got {size}; e.g. {name}=0.2, or "
+                f"pass an int count."
+            )
+        k = int(round(size * n))
+    else:
+        raise TypeError(f"{name} must be a float fraction or an int count, got {type(size).__name__}.")
+    if not 1 <= k <= n - 1:
+        raise ValueError(
+            f"{name}={size!r} gives {k} of {n} samples; each part needs at least 1 sample, "
+            f"so expected 1..{n - 1}."
+        )
+    return k
+
+
+def _split_indices(
+    y: np.ndarray | None, idx: np.ndarray, k: int, stratify: bool, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``idx`` into (rest, taken) with ``len(taken) == k``."""
+    if stratify and y is not None and infer_task(y) == "classification":
+        labels = y[idx]
+        classes, inverse = np.unique(labels, return_inverse=True)
+        counts = np.bincount(inverse, minlength=classes.size)
+        # Largest-remainder allocation of k across classes, proportional to class size.
+        exact = counts * (k / idx.size)
+        take = np.floor(exact).astype(np.int64)
+        short = k - int(take.sum())
+        if short:
+            order = np.argsort(-(exact - take), kind="stable")
+            take[order[:short]] += 1
+        taken = []
+        for c in range(classes.size):
+            members = idx[inverse == c]
+            taken.append(rng.permutation(members)[: take[c]])
+        chosen = np.concatenate(taken)
+    else:
+        chosen = rng.choice(idx, size=k, replace=False)
+    mask = np.zeros(idx.size, dtype=bool)
+    mask[np.searchsorted(idx, chosen)] = True
+    return rng.permutation(idx[~mask]), rng.permutation(idx[mask])
+
+
+def _check_xy(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    Xa, ya = np.asarray(X), np.asarray(y)
+    if Xa.ndim < 1 or ya.ndim < 1:
+        raise ValueError("X and y must be arrays with one row per sample, got a scalar.")
+    if len(Xa) != len(ya):
+        raise ValueError(
+            f"X has {len(Xa)} samples but y has {len(ya)}; they must have the same length."
+        )
+    if len(Xa) < 2:
+        raise ValueError(f"need at least 2 samples to split, got {len(Xa)}.")
+    return Xa, ya
+
+
+def train_test_split(
+    X: Any, y: Any, test_size: float | int = 0.2, stratify: bool = True, seed: SeedLike = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Shuffle and split into train and test parts.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_samples, ...)
+    y : array_like, shape (n_samples,)
+    test_size : float or int, default 0.2
+        Fraction in ``(0, 1)`` (rounded to a count) or a number of samples.
+    stratify : bool, default True
+        Keep class proportions in both parts when ``y`` holds classification
+        labels (integer dtype); a floating ``y`` (regression) is always split by
+        a plain shuffle.
+    seed : int or numpy.random.Generator, default 0
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test : ndarray
+        New arrays (copies) in shuffled order; the inputs are not altered.
+    """
+    Xa, ya = _check_xy(X, y)
+    n = len(Xa)
+    k = _n_from_size(test_size, n, "test_size")
+    rng = _rng(seed)
+    train, test = _split_indices(ya, np.arange(n), k, stratify, rng)
+    return Xa[train], Xa[test], ya[train], ya[test]
+
+
+def train_val_test_split(
+    X: Any,
+    y: Any,
+    val_size: float | int = 0.1,
+    test_size: float | int = 0.2,
+    stratify: bool = True,
+    seed: SeedLike = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Shuffle and split into train, validation and test parts.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_samples, ...)
+    y : array_like, shape (n_samples,)
+    val_size, test_size : float or int, default 0.1 and 0.2
+        Fractions of the *whole* data set (in ``(0, 1)``, summing to less than 1)
+        or numbers of samples.
+    stratify : bool, default True
+        As in :func:`train_test_split`.
+    seed : int or numpy.random.Generator, default 0
+
+    Returns
+    -------
+    X_train, X_val, X_test, y_train, y_val, y_test : ndarray
+        New arrays (copies); the inputs are not altered.
+    """
+    Xa, ya = _check_xy(X, y)
+    n = len(Xa)
+    n_test = _n_from_size(test_size, n, "test_size")
+    n_val = _n_from_size(val_size, n, "val_size")
+    if n_test + n_val > n - 1:
+        raise ValueError(
+            f"val_size={val_size!r} and test_size={test_size!r} leave {n - n_test - n_val} "
+            f"of {n} samples for training; expected at least 1, so make them smaller."
+        )
+    rng = _rng(seed)
+    rest, test = _split_indices(ya, np.arange(n), n_test, stratify, rng)
+    train, val = _split_indices(ya, np.sort(rest), n_val, stratify, rng)
+    return Xa[train], Xa[val], Xa[test], ya[train], ya[val], ya[test]
+
+
+# --------------------------------------------------------------------------
+# 8. Memory-mapped data and batching
+# --------------------------------------------------------------------------
+
+
+def open_memmap_dataset(
+    x_path: PathLike, y_path: PathLike | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Open ``.npy`` files read-only as memory maps (nothing is read yet).
+
+    Parameters
+    ----------
+    x_path : str or os.PathLike
+        ``.npy`` file of features, shape (n_samples, n_features).
+    y_path : str or os.PathLike, optional
+        ``.npy`` file of targets, shape (n_samples,).
+
+    Returns
+    -------
+    X : numpy.memmap, shape (n_samples, n_features)
+    y : numpy.memmap, shape (n_samples,), or None
+
+    Notes
+    -----
+    Pass the result to :func:`iter_batches` to train on data larger than RAM:
+    only the rows of one batch are read at a time.
+    """
+    paths = [_as_path(x_path, "x_path")]
+    if y_path is not None:
+        paths.append(_as_path(y_path, "y_path"))
+    arrays = []
+    for p in paths:
+        if p.suffix.lower() != ".npy":
+            raise ValueError(
+                f"{p}: memory mapping needs a .npy file, got {p.suffix or 'no suffix'!r}; "
+                f"save the array with np.save (a .npz archive cannot be memory-mapped)."
+            )
+        arrays.append(_np_load(p, mmap_mode="r"))
+    X = arrays[0]
+    y = arrays[1] if len(arrays) > 1 else None
+    if y is not None and len(X) != len(y):
+        raise ValueError(
+            f"{paths[0]} has {len(X)} rows but {paths[1]} has {len(y)}; they must have "
+            f"one target per sample."
+        )
+    return X, y
+
+
+def iter_batches(
+    X: Any,
+    y: Any,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    seed: SeedLike = 0,
+    drop_last: bool = False,
+) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Yield mini-batches, reading only the rows of each batch.
+
+    One call is one epoch: every sample appears exactly once (unless
+    ``drop_last`` drops the short final batch).  Within a batch the row indices
+    are sorted before indexing, so a :class:`numpy.memmap` (see
+    :func:`open_memmap_dataset`) is read batch by batch with forward reads and
+    the data set never has to fit in memory.
+
+    Parameters
+    ----------
+    X : ndarray or numpy.memmap, shape (n_samples, ...)
+    y : ndarray or numpy.memmap, shape (n_samples, ...), or None
+    batch_size : int
+        Rows per batch (the last batch may be smaller).
+    shuffle : bool, default True
+        Visit samples in a random order.
+    seed : int or numpy.random.Generator, default 0
+        Order of the shuffle.  An int gives the same order every call; pass one
+        Generator for all epochs to get a new order each epoch.
+    drop_last : bool, default False
+        Skip a final batch smaller than ``batch_size``.
+
+    Yields
+    ------
+    X_batch : ndarray, shape (batch, ...)
+        In-memory copy of the batch's rows.
+    y_batch : ndarray, shape (batch, ...), or None
+    """
+    if not hasattr(X, "shape") or not hasattr(X, "__getitem__"):
+        raise TypeError(f"X must be a NumPy array or memmap, got {type(X).__name__}.")
+    n = X.shape[0]
+    if y is not None:
+        if not hasattr(y, "shape"):
+            raise TypeError(f"y must be a NumPy array, memmap or None, got {type(y).__name__}.")
+        if y.shape[0] != n:
+            raise ValueError(f"X has {n} samples but y has {y.shape[0]}; they must match.")
+    bs = _check_positive_int(batch_size, "batch_size")
+    order = _rng(seed).permutation(n) if shuffle else np.arange(n)
+    stop_at = n - n % bs if drop_last else n
+    for start in range(0, stop_at, bs):
+        idx = np.sort(order[start : start + bs])
+        xb = np.asarray(X[idx])
+        yb = None if y is None else np.asarray(y[idx])
+        yield xb, yb
+
+
+# --------------------------------------------------------------------------
+# 9. Data specs for the command line
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Data:
+    """A loaded data set.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+    y : ndarray, shape (n_samples,)
+        ``int64`` labels for classification, ``float64`` for regression.
+    task : {"classification", "regression"}
+    name : str
+        The spec it was loaded from.
+    feature_names : list of str, optional
+    X_test, y_test : ndarray, optional
+        A test split shipped with the data (MNIST, or ``X_test``/``y_test``
+        arrays in an ``.npz``); ``None`` otherwise.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    task: str
+    name: str
+    feature_names: list[str] | None = None
+    X_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+    @property
+    def n_features(self) -> int:
+        """Number of input features (``X.shape[1]``)."""
+        return int(self.X.shape[1])
+
+
+_SPEC_FORMS = (
+    "digits | iris | wine | breast_cancer | diabetes (scikit-learn), "
+    "circles | xor | gauss | spiral | moons | plane | multi_gauss (synthetic 2-D), "
+    "mnist:DIR, fashion-mnist:DIR, csv:FILE[:TARGET] (TARGET a column name or index), "
+    "npz:FILE"
+)
+
+
+def _load_csv_spec(spec: str, rest: str) -> Data:
+    if not rest:
+        raise ValueError(f"data spec {spec!r}: expected csv:FILE[:TARGET], the FILE is empty.")
+    path, target = rest, "-1"
+    if not Path(rest).is_file() and ":" in rest:
+        path, target = rest.rsplit(":", 1)
+    tgt: int | str
+    try:
+        tgt = int(target)
+    except ValueError:
+        tgt = target
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"data spec {spec!r}: CSV file {path!r} not found.")
+    X, y, names = read_csv(path, target=tgt)
+    return Data(X, y, infer_task(y), spec, feature_names=names)
+
+
+def _load_npz_spec(spec: str, rest: str) -> Data:
+    if not Path(rest).is_file():
+        raise FileNotFoundError(f"data spec {spec!r}: file {rest!r} not found.")
+    X, y = load_npz(rest)
+    assert y is not None
+    X_test = y_test = None
+    with _np_load(Path(rest)) as archive:
+        if "X_test" in archive.files and "y_test" in archive.files:
+            X_test, y_test = archive["X_test"], archive["y_test"]
+    return Data(X, y, infer_task(y), spec, X_test=X_test, y_test=y_test)
+
+
+def _load_mnist_spec(spec: str, rest: str) -> Data:
+    if not rest:
+        raise ValueError(f"data spec {spec!r}: expected a folder after the colon.")
+    X, y = load_mnist(rest, "train")
+    X_test, y_test = load_mnist(rest, "test")
+    return Data(X, y, "classification", spec, X_test=X_test, y_test=y_test)
+
+
+_PREFIXED: dict[str, Callable[[str, str], Data]] = {
+    "mnist": _load_mnist_spec,
+    "fashion-mnist": _load_mnist_spec,
+    "csv": _load_csv_spec,
+    "npz": _load_npz_spec,
+}
+
+
+def load_data(spec: str) -> Data:
+    """Load a data set from a command-line spec string.
+
+    Parameters
+    ----------
+    spec : str
+        One of:
+
+        * ``digits``, ``iris``, ``wine``, ``breast_cancer``, ``diabetes``:
+          scikit-learn's bundled sets (needs ``glassnet[data]``);
+        * ``circles``, ``xor``, ``gauss``, ``spiral``, ``moons`` (classification),
+          ``plane``, ``multi_gauss`` (regression): :func:`make_2d` with its
+          defaults (500 samples, no noise, seed 0);
+        * ``mnist:DIR`` or ``fashion-mnist:DIR``: the IDX files in ``DIR``, with
+          the official test split in ``X_test`` / ``y_test``;
+        * ``csv:FILE[:TARGET]``: :func:`read_csv`, TARGET a column name or an int
+          index (default -1, the last column);
+        * ``npz:FILE``: arrays ``X`` and ``y`` (and ``X_test``/``y_test`` if present).
+
+    Returns
+    -------
+    Data
+        ``task`` is ``"classification"`` for integer labels, else ``"regression"``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown spec (the message lists the accepted forms).
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"spec must be a str, got {type(spec).__name__}.")
+    s = spec.strip()
+    if s in SKLEARN_DATASETS:
+        X, y, names = _sklearn_bunch(s)
+        return Data(X, y, SKLEARN_DATASETS[s], s, feature_names=names)
+    if s in SYNTHETIC_2D:
+        X, y = make_2d(s)
+        return Data(X, y, SYNTHETIC_TASKS[s], s, feature_names=["x1", "x2"])
+    prefix, sep, rest = s.partition(":")
+    if sep and prefix.lower() in _PREFIXED:
+        return _PREFIXED[prefix.lower()](s, rest)
+    raise ValueError(f"unknown data spec {spec!r}; expected one of: {_SPEC_FORMS}.")
