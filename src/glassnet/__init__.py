@@ -13,12 +13,13 @@ from .io import load, save
 from .layers import Dense, Layer, Residual
 from .losses import LOSSES, get_loss
 from .network import Network, input_gradient, mlp
-from .training import History
+from .training import Callback, History
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "Callback",
     "Dense",
     "GradcheckReport",
     "History",

@@ -18,6 +18,7 @@ from .gradcheck import gradcheck
 from .io import load, save
 from .losses import LOSSES
 from .network import Network, mlp
+from .training import Callback
 
 __all__ = ["main"]
 
@@ -143,17 +144,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"data: {data.name}, {len(X_train)} train / {len(X_test)} test samples, "
           f"{X_train.shape[1]} features; network: {net}")
 
-    def report(epoch: int, record: dict[str, Any]) -> None:
-        line = f"epoch {epoch:3d}/{args.epochs}  loss {record['loss']:.4f}"
-        if classify:
-            line += (f"  train acc {_accuracy(net, X_train, y_train):.4f}"
-                     f"  test acc {_accuracy(net, X_test, y_test):.4f}")
-        else:
-            line += f"  test loss {net.loss(X_test, y_test):.4f}"
-        print(line)
+    class Report(Callback):
+        def on_epoch_end(self, net: Network, epoch: int, record: dict[str, Any]) -> None:
+            line = f"epoch {epoch:3d}/{args.epochs}  loss {record['loss']:.4f}"
+            if classify:
+                line += (f"  train acc {_accuracy(net, X_train, y_train):.4f}"
+                         f"  test acc {_accuracy(net, X_test, y_test):.4f}")
+            else:
+                line += f"  test loss {net.loss(X_test, y_test):.4f}"
+            print(line)
 
     net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-            learning_rate=args.lr, seed=args.seed, callback=None if args.quiet else report)
+            learning_rate=args.lr, seed=args.seed, callbacks=() if args.quiet else [Report()])
     if classify:
         print(f"test accuracy: {_accuracy(net, X_test, y_test):.4f}")
     else:

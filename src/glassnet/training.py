@@ -17,7 +17,29 @@ from .init import make_rng
 if TYPE_CHECKING:
     from .network import Network
 
-__all__ = ["History", "fit", "iter_minibatches"]
+__all__ = ["Callback", "History", "fit", "iter_minibatches"]
+
+
+class Callback:
+    """Hooks into :func:`fit`. Subclass and override what you need; every hook is optional.
+
+    The order in one ``fit``: ``on_train_begin``; per epoch, per mini-batch
+    ``on_batch_end`` (after the parameter update; every layer's ``delta``, ``dW`` and ``db``
+    still hold this batch's values); then ``on_epoch_end``, whose ``record`` (the epoch's row
+    of the History) a callback may add keys to; finally ``on_train_end``.
+    """
+
+    def on_train_begin(self, net: "Network", history: "History") -> None:
+        """Before the first epoch."""
+
+    def on_batch_end(self, net: "Network", step: int, loss: float) -> None:
+        """After mini-batch number ``step`` (counted from 1 over the whole fit)."""
+
+    def on_epoch_end(self, net: "Network", epoch: int, record: dict[str, Any]) -> None:
+        """After epoch ``epoch`` (from 1); ``record`` may be extended."""
+
+    def on_train_end(self, net: "Network", history: "History") -> None:
+        """After the last epoch."""
 
 
 class History:
@@ -85,7 +107,7 @@ def fit(
     learning_rate: float = 0.1,
     shuffle: bool = True,
     seed: int | np.random.Generator | None = None,
-    callback: Any = None,
+    callbacks: Any = (),
 ) -> History:
     """Train ``net`` by mini-batch gradient descent; returns the per-epoch :class:`History`.
 
@@ -103,8 +125,8 @@ def fit(
         Draw a new order of the samples every epoch.
     seed : int or Generator, optional
         Source of the shuffling order.
-    callback : callable, optional
-        Called as ``callback(epoch, record)`` after each epoch.
+    callbacks : sequence of Callback, default=()
+        Hooks called during training; see :class:`Callback`.
 
     Returns
     -------
@@ -121,14 +143,20 @@ def fit(
     X, Y = net.check_Xy(X, y)
     rng = make_rng(seed) if shuffle else None
     params, n = net.params(), len(X)
-    history = History()
+    history, step = History(), 0
+    for callback in callbacks:
+        callback.on_train_begin(net, history)
     for epoch in range(1, epochs + 1):
         start, total = time.perf_counter(), 0.0
         for batch in iter_minibatches(n, batch_size, rng):
-            total += net._backprop(X[batch], Y[batch]) * len(batch)
+            batch_loss = net._backprop(X[batch], Y[batch])
+            total += batch_loss * len(batch)
             grads = net.grads()
             for key, param in params.items():
                 param -= learning_rate * grads[key]  # gradient descent, in place
+            step += 1
+            for callback in callbacks:
+                callback.on_batch_end(net, step, batch_loss)
         loss = total / n
         if not np.isfinite(loss):
             raise FloatingPointError(
@@ -137,9 +165,11 @@ def fit(
             )
         record = {"epoch": epoch, "loss": loss, "learning_rate": float(learning_rate),
                   "time": time.perf_counter() - start}
+        for callback in callbacks:
+            callback.on_epoch_end(net, epoch, record)
         history.append(record)
-        if callback is not None:
-            callback(epoch, record)
+    for callback in callbacks:
+        callback.on_train_end(net, history)
     return history
 
 
