@@ -18,6 +18,8 @@ from .gradcheck import gradcheck
 from .io import load, save
 from .losses import LOSSES
 from .network import Network, mlp
+from .optim import OPTIMIZERS
+from .schedules import SCHEDULES
 from .training import Callback
 
 __all__ = ["main"]
@@ -54,6 +56,107 @@ def _positive(kind: type) -> Any:
     parse.__name__ = f"positive {kind.__name__}"
     return parse
 
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "data": "digits", "hidden": [256], "activation": "relu", "loss": None,
+    "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "epochs": 60, "batch_size": 32,
+    "weight_decay": 1e-4, "dropout": 0.2, "early_stopping": None, "val_split": 0.0,
+    "metrics": "accuracy", "seed": 0, "out": "glassnet-model.npz", "checkpoint_dir": None,
+    "resume": False, "quiet": False, "history_json": None,
+}
+"""The default recipe of ``glassnet train`` (bench/digits_recipe.py measures it)."""
+
+
+def _choice(options: Any, what: str) -> Any:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise argparse.ArgumentTypeError(f"unknown {what} {text!r}; choose from {', '.join(options)}")
+        return text
+    parse.__name__ = what
+    return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1); got {text!r}")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1); got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}")
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0; got {text}")
+    return value
+
+
+def _show(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+_TRAIN_FLAGS: list[tuple[str, Any, str]] = [
+    ("--data", str, "digits|iris|wine|breast_cancer|diabetes|circles|xor|gauss|spiral|moons|"
+     "mnist:DIR|fashion-mnist:DIR|csv:FILE[:TARGET]|npz:FILE"),
+    ("--hidden", _int_list, "hidden layer sizes, comma-separated"),
+    ("--activation", _choice(sorted(ACTIVATIONS), "activation"), "hidden activation"),
+    ("--loss", _choice(sorted(LOSSES), "loss"), "loss; None: cross_entropy for classes, mse else"),
+    ("--optimizer", _choice(sorted(OPTIMIZERS), "optimizer"), "optimiser"),
+    ("--lr", _positive(float), "base learning rate"),
+    ("--schedule", _choice(sorted(SCHEDULES), "schedule"), "learning-rate schedule over epochs"),
+    ("--epochs", _positive(int), "epochs"),
+    ("--batch-size", _positive(int), "mini-batch size"),
+    ("--weight-decay", _non_negative, "L2 penalty on the weights (decoupled for adamw)"),
+    ("--dropout", _fraction, "dropout after each hidden layer"),
+    ("--early-stopping", _positive(int), "stop after PATIENCE epochs without improvement"),
+    ("--val-split", _fraction, "share of the training data held out for validation"),
+    ("--metrics", str, "comma-separated metrics"),
+    ("--seed", int, "seed of weights, split, shuffling and dropout"),
+    ("--out", str, "where to save the model"),
+    ("--checkpoint-dir", str, "write a checkpoint there after every epoch"),
+    ("--resume", bool, "continue from the checkpoint in --checkpoint-dir"),
+    ("--quiet", bool, "no per-epoch lines, no progress bar"),
+    ("--history-json", str, "also write the training history to this JSON file"),
+]
+
+
+def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Defaults, then the TOML file, then the flags: the later wins."""
+    settings = dict(TRAIN_DEFAULTS)
+    if args.config:
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            with open(args.config, "rb") as f:
+                config = tomllib.load(f)
+        except OSError as err:
+            raise UsageError(f"glassnet train: cannot read --config {args.config}: {err.strerror}")
+        except tomllib.TOMLDecodeError as err:
+            raise UsageError(f"glassnet train: {args.config} is not valid TOML: {err}")
+        for key, value in config.items():
+            name = key.replace("-", "_")
+            if name not in settings:
+                raise UsageError(f"glassnet train: unknown setting {key!r} in {args.config}; "
+                                 f"valid: {', '.join(sorted(settings))}")
+            flag = next(f for f in _TRAIN_FLAGS if f[0] == "--" + name.replace("_", "-"))
+            kind = flag[1]
+            try:
+                settings[name] = value if kind in (bool, str) or value is None else \
+                    kind(",".join(map(str, value)) if isinstance(value, list) else str(value))
+            except argparse.ArgumentTypeError as err:
+                raise UsageError(f"glassnet train: {key} in {args.config}: {err}")
+    for name in TRAIN_DEFAULTS:
+        value = getattr(args, name, None)
+        if value is not None:
+            settings[name] = value
+    return settings
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="glassnet", description="Fully connected networks, back-propagation "
@@ -63,23 +166,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a network (default: handwritten digits)",
                            description="Train a network and save it. With no arguments: "
-                           "scikit-learn's 8x8 digits, 80/20 stratified split, standardised inputs.")
-    train.add_argument("--data", default="digits", help="data set (default: digits)")
-    train.add_argument("--hidden", type=_int_list, default=[128], metavar="SIZES",
-                       help="hidden layer sizes, comma-separated (default: 128)")
-    train.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS),
-                       help="hidden activation (default: relu)")
-    train.add_argument("--loss", default=None, choices=sorted(LOSSES),
-                       help="loss (default: cross_entropy for classes, mse for regression)")
-    train.add_argument("--epochs", type=_positive(int), default=30, help="default: 30")
-    train.add_argument("--batch-size", type=_positive(int), default=32, help="default: 32")
-    train.add_argument("--lr", type=_positive(float), default=0.05,
-                       help="learning rate of gradient descent (default: 0.05)")
-    train.add_argument("--seed", type=int, default=0, help="seed of weights, split and shuffling")
-    train.add_argument("--out", default="glassnet-model.npz", help="where to save the model "
-                       "(default: glassnet-model.npz)")
-    train.add_argument("--quiet", action="store_true", help="print only the summary lines")
+                           "scikit-learn's 8x8 digits, stratified 80/20 split, standardised "
+                           "inputs, the default recipe below. A TOML file given with --config "
+                           "may set any flag (same names, '-' or '_'); flags override it.")
+    train.add_argument("--config", metavar="TOML", help="read settings from a TOML file")
+    for flag, kind, help_text in _TRAIN_FLAGS:
+        default = TRAIN_DEFAULTS[flag.lstrip("-").replace("-", "_")]
+        if kind is bool:
+            train.add_argument(flag, action="store_true", default=None, help=help_text)
+        else:
+            train.add_argument(flag, type=kind, default=None,
+                               help=f"{help_text} (default: {_show(default)})")
     train.set_defaults(run=_cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="metrics and a confusion matrix of a saved model",
+                              description="Evaluate MODEL on a data set: the test split it was "
+                              "trained beside (the same seed), or all of it with --all.")
+    evaluate.add_argument("model")
+    evaluate.add_argument("--data", default=None, help="data set (default: the one it was trained on)")
+    evaluate.add_argument("--all", action="store_true", help="use every sample, not the test split")
+    evaluate.set_defaults(run=_cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="predict with a saved model",
+                             description="Read inputs from a .csv (every column a feature) or "
+                             ".npy file and write predictions to a .csv or .npy file.")
+    predict.add_argument("model")
+    predict.add_argument("--input", required=True, help="FILE.csv or FILE.npy")
+    predict.add_argument("--output", required=True, help="FILE.csv or FILE.npy")
+    predict.add_argument("--proba", action="store_true",
+                         help="write the output units (probabilities) instead of labels")
+    predict.set_defaults(run=_cmd_predict)
+
+    info = sub.add_parser("info", help="describe a saved model",
+                          description="Summary, training settings and history of MODEL.")
+    info.add_argument("model")
+    info.set_defaults(run=_cmd_info)
 
     check = sub.add_parser("gradcheck", help="check back-propagation against finite differences",
                            description="Build a network from the flags (or load MODEL) and "
@@ -125,47 +246,172 @@ def _accuracy(net: Network, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(net.predict(X) == y))
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from .data import StandardScaler, load_data, train_test_split
+def _split_data(data: Any, seed: int) -> tuple[np.ndarray, ...]:
+    """The fixed train/test split: the data set's own test part, else stratified 80/20."""
+    from .data import train_test_split
 
-    data = load_data(args.data)
-    classify = data.task == "classification"
     if data.X_test is not None:
-        X_train, X_test, y_train, y_test = data.X, data.X_test, data.y, data.y_test
+        return data.X, data.X_test, data.y, data.y_test
+    return train_test_split(data.X, data.y, test_size=0.2,
+                            stratify=data.task == "classification", seed=seed)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .data import StandardScaler, load_data
+    from .io import load_with_extra
+    from .training import CHECKPOINT_NAME, ProgressBar, format_record
+
+    s = _train_settings(args)
+    if s["resume"] and not s["checkpoint_dir"]:
+        raise UsageError("glassnet train: --resume needs --checkpoint-dir")
+    data = load_data(s["data"])
+    classify = data.task == "classification"
+    X_train, X_test, y_train, y_test = _split_data(data, s["seed"])
+    if classify:
+        n_out = int(max(np.max(y_train), np.max(y_test))) + 1
     else:
-        X_train, X_test, y_train, y_test = train_test_split(
-            data.X, data.y, test_size=0.2, stratify=classify, seed=args.seed)
-    scaler = StandardScaler().fit(X_train)
-    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    n_out = int(np.max(y_train)) + 1 if classify else (1 if np.ndim(y_train) == 1 else y_train.shape[1])
-    loss = args.loss or ("cross_entropy" if classify else "mse")
-    net = mlp([X_train.shape[1], *args.hidden, n_out], activation=args.activation, loss=loss,
-              seed=args.seed)
+        n_out = 1 if np.ndim(y_train) == 1 else y_train.shape[1]
+    loss = s["loss"] or ("cross_entropy" if classify else "mse")
+    decoupled = s["optimizer"] == "adamw"
+    net = mlp([X_train.shape[1], *s["hidden"], n_out], activation=s["activation"], loss=loss,
+              dropout=s["dropout"], l2=0.0 if decoupled else s["weight_decay"], seed=s["seed"])
+    net.scaler = StandardScaler().fit(X_train)
+    net.info["training"] = {k: v for k, v in s.items() if k not in ("quiet", "resume")}
+    metrics = [m for m in s["metrics"].split(",") if m] if s["metrics"] else []
+    if not classify:
+        metrics = [m for m in metrics if m not in ("accuracy", "balanced_accuracy")] or ["r2"]
+    optimizer_kwargs = {"learning_rate": s["lr"]}
+    if decoupled:
+        optimizer_kwargs["weight_decay"] = s["weight_decay"]
+    from .optim import get_optimizer
+
+    optimizer = get_optimizer(s["optimizer"], **optimizer_kwargs)
+    schedule = s["schedule"]
+    if schedule == "cosine":
+        from .schedules import Cosine
+        schedule = Cosine(total=s["epochs"])
+    elif schedule in ("step",):
+        from .schedules import Step
+        schedule = Step(step_size=max(1, s["epochs"] // 3))
+    elif schedule in ("exponential",):
+        from .schedules import Exponential
+        schedule = Exponential(gamma=0.95)
     print(f"data: {data.name}, {len(X_train)} train / {len(X_test)} test samples, "
           f"{X_train.shape[1]} features; network: {net}")
 
     class Report(Callback):
         def on_epoch_end(self, net: Network, epoch: int, record: dict[str, Any]) -> None:
-            line = f"epoch {epoch:3d}/{args.epochs}  loss {record['loss']:.4f}"
             if classify:
-                line += (f"  train acc {_accuracy(net, X_train, y_train):.4f}"
-                         f"  test acc {_accuracy(net, X_test, y_test):.4f}")
+                record["test_accuracy"] = _accuracy(net, X_test, y_test)
             else:
-                line += f"  test loss {net.loss(X_test, y_test):.4f}"
-            print(line)
+                record["test_loss"] = net.loss(net.scaler.transform(X_test), y_test)
+            print(format_record(record, s["epochs"]), flush=True)
 
-    net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-            learning_rate=args.lr, seed=args.seed, callbacks=() if args.quiet else [Report()])
+    callbacks: list[Callback] = [] if s["quiet"] else [Report()]
+    n_fit = len(X_train) * (1 - s["val_split"])
+    if not s["quiet"]:
+        callbacks.append(ProgressBar(-(-int(n_fit) // s["batch_size"]), s["batch_size"], summary=False))
+    history = net.fit(
+        X_train, y_train, epochs=s["epochs"], batch_size=s["batch_size"], optimizer=optimizer,
+        lr_schedule=schedule, validation_split=s["val_split"], metrics=metrics,
+        early_stopping=s["early_stopping"], callbacks=callbacks, progress=False, seed=s["seed"],
+        checkpoint_dir=s["checkpoint_dir"], resume=s["resume"])
     if classify:
         print(f"test accuracy: {_accuracy(net, X_test, y_test):.4f}")
     else:
-        print(f"test loss: {net.loss(X_test, y_test):.6f}")
+        print(f"test loss: {net.loss(net.scaler.transform(X_test), y_test):.6f}")
     n_check = min(20, len(X_test))
-    check = gradcheck(net, X_test[:n_check], y_test[:n_check])
+    check = gradcheck(net, net.scaler.transform(X_test[:n_check]), y_test[:n_check])
     print(f"gradcheck on {n_check} test samples, {net.n_params} parameters: "
           f"{'PASSED' if check.passed else 'FAILED'}, worst relative error {check.max_rel_error:.1e}")
-    save(net, args.out, extra={"scaler": scaler.to_dict(), "data": args.data})
-    print(f"saved model to {args.out}")
+    save(net, s["out"])
+    print(f"saved model to {s['out']}")
+    if s["history_json"]:
+        from .io import atomic_write
+
+        atomic_write(s["history_json"], lambda f: f.write(history.to_json().encode()))
+        print(f"saved history to {s['history_json']}")
+    return 0
+
+
+def _load_inputs(path: str) -> np.ndarray:
+    from .data import load_arrays, read_csv
+
+    if path.endswith(".csv"):
+        return read_csv(path, target=None)[0]
+    if path.endswith((".npy", ".npz")):
+        return load_arrays(path)[0]
+    raise UsageError(f"glassnet predict: --input must be a .csv or .npy file; got {path}")
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .io import atomic_write
+
+    net = load(args.model)
+    X = _load_inputs(args.input)
+    out = net.predict_output(X) if args.proba else net.predict(X)
+    if args.output.endswith(".npy"):
+        atomic_write(args.output, lambda f: np.save(f, out))
+    elif args.output.endswith(".csv"):
+        text = "\n".join(",".join(f"{v:.8g}" if isinstance(v, float) else str(v)
+                                  for v in np.atleast_1d(row).tolist()) for row in out) + "\n"
+        atomic_write(args.output, lambda f: f.write(text.encode()))
+    else:
+        raise UsageError(f"glassnet predict: --output must end in .csv or .npy; got {args.output}")
+    print(f"wrote {len(out)} predictions to {args.output}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import load_data
+    from .metrics import confusion_matrix, get_metric
+
+    net = load(args.model)
+    settings = net.info.get("training", {})
+    spec = args.data or settings.get("data")
+    if spec is None:
+        raise UsageError("glassnet evaluate: the model records no data set; pass --data")
+    data = load_data(spec)
+    if args.all:
+        X, y, part = data.X, data.y, "all samples"
+    else:
+        _, X, _, y = _split_data(data, settings.get("seed", 0))
+        part = f"test split (seed {settings.get('seed', 0)})"
+    a = net.predict_output(X)
+    Y = net.loss_fn.targets(y, net.n_out, np.float64)
+    print(f"model: {args.model}  {net}")
+    print(f"data: {spec}, {part}, {len(X)} samples")
+    print(f"loss ({net.loss_fn.name}): {net.loss(net.scaler.transform(X) if net.scaler else X, y):.6f}")
+    names = ["accuracy", "balanced_accuracy", "log_loss"] if net.loss_fn.classifier else ["mse", "mae", "r2"]
+    for name in names:
+        print(f"{name}: {get_metric(name)(Y, a):.4f}")
+    if net.loss_fn.classifier and y.ndim == 1:
+        n_classes = max(net.n_out, 2)
+        matrix = confusion_matrix(np.asarray(y, dtype=np.int64), np.asarray(net.predict(X)), n_classes)
+        width = max(len(str(matrix.max())), 3)
+        print("confusion matrix (rows: true class, columns: predicted class)")
+        print("     " + " ".join(f"{c:>{width}}" for c in range(n_classes)))
+        for c, row in enumerate(matrix):
+            print(f"{c:>4} " + " ".join(f"{v:>{width}}" for v in row))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .training import format_record
+
+    net = load(args.model)
+    print(f"model: {args.model}")
+    print(net.summary())
+    if net.scaler is not None:
+        print(f"input scaling: {type(net.scaler).__name__}")
+    if net.optimizer is not None:
+        print(f"optimizer: {net.optimizer!r} after {net.optimizer.iterations} steps")
+    for key, value in net.info.get("training", {}).items():
+        print(f"  {key}: {_show(value)}")
+    if net.history is not None and len(net.history):
+        print(f"history: {len(net.history)} epochs")
+        for record in net.history.epochs[-5:]:
+            print("  " + format_record(record))
     return 0
 
 

@@ -332,7 +332,7 @@ def _is_number(field: str) -> bool:
 
 def read_csv(
     path: PathLike,
-    target: int | str = -1,
+    target: int | str | None = -1,
     header: bool | str = "auto",
     delimiter: str = ",",
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -342,9 +342,10 @@ def read_csv(
     ----------
     path : str or os.PathLike
         CSV file (UTF-8; a byte-order mark is ignored).  Blank lines are skipped.
-    target : int or str, default -1
+    target : int, str or None, default -1
         Target column: a 0-based index (negative counts from the end) or a
-        column name (needs a header row).
+        column name (needs a header row). None: every column is a feature and
+        ``y`` is None (inputs for prediction).
     header : {"auto", True, False}, default "auto"
         Whether the first row holds column names.  ``"auto"`` treats the first
         row as a header if any of its fields is non-numeric.
@@ -370,7 +371,8 @@ def read_csv(
         unknown target, or a file with no data rows.
     """
     p = _as_path(path)
-    if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer, str)):
+    if target is not None and (
+            isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer, str))):
         raise TypeError(
             f"target must be a column index (int) or a column name (str), got "
             f"{type(target).__name__}."
@@ -403,7 +405,7 @@ def read_csv(
         data_rows = rows
     if not data_rows:
         raise ValueError(f"{p}: only a header row was found; expected data rows below it.")
-    if n_cols < 2:
+    if n_cols < (1 if target is None else 2):
         raise ValueError(
             f"{p}: expected at least 2 columns (features and a target), got {n_cols}; "
             f"check the delimiter (now {delimiter!r})."
@@ -414,7 +416,9 @@ def read_csv(
 
     # Resolve the target column.
     listing = ", ".join(f"{j}: {n!r}" for j, n in enumerate(names))
-    if isinstance(target, str):
+    if target is None:
+        t = n_cols  # no target column
+    elif isinstance(target, str):
         if not has_header:
             raise ValueError(
                 f"{p}: target {target!r} is a column name, but the file has no header "
@@ -469,6 +473,8 @@ def read_csv(
 
     keep = [j for j in range(n_cols) if j != t]
     X = np.ascontiguousarray(values[:, keep])
+    if target is None:
+        return X, None, [names[j] for j in keep]  # type: ignore[return-value]
     y_col = values[:, t]
     y = y_col.astype(np.int64) if np.all(y_col == np.round(y_col)) else y_col.copy()
     return X, y, [names[j] for j in keep]

@@ -7,8 +7,14 @@ Layout of the archive:
     architecture, loss, dtype}, "extra": {...}}``.
 ``<key>``
     One array per parameter, keyed as ``Network.params()`` (``0.W``, ``0.b``, ``2.1.W``, ...).
+``optim.<slot>.<key>``
+    The optimiser's state arrays (momentum, Adam's moments), when the network was trained.
 ``extra.<name>``
-    Optional arrays that other parts of glassnet store beside the model (optimizer state, ...).
+    Optional arrays that other parts of glassnet store beside the model (checkpoints).
+
+The header also carries, when present, the optimiser's settings, the training history, the
+input scaler and the network's ``info`` notes, so a loaded model predicts on raw inputs and can
+continue training where it stopped.
 
 Writing goes to a temporary file in the same folder, flushed to disk, then renamed over the
 target: a crash mid-save leaves the previous file as it was. Loading uses
@@ -90,13 +96,22 @@ def save(
                 "hold no code. Use a built-in activation, or save the weights with "
                 "numpy.savez(path, **net.params())."
             )
-    header = {
+    header: dict[str, Any] = {
         "format": "glassnet",
         "version": FORMAT_VERSION,
         "network": net.config(),
+        "info": net.info,
+        "scaler": net.scaler.to_dict() if net.scaler is not None else None,
+        "history": net.history.to_dict() if net.history is not None else None,
+        "optimizer": None,
         "extra": extra or {},
     }
-    arrays: dict[str, np.ndarray] = {_HEADER_KEY: np.array(json.dumps(header))}
+    arrays: dict[str, np.ndarray] = {}
+    if net.optimizer is not None:
+        config, optim_arrays = net.optimizer.state_dict()
+        header["optimizer"] = config
+        arrays.update({f"optim.{k}": v for k, v in optim_arrays.items()})
+    arrays[_HEADER_KEY] = np.array(json.dumps(header))
     arrays.update(net.params())
     for key, value in (extra_arrays or {}).items():
         arrays[f"extra.{key}"] = np.asarray(value)
@@ -157,6 +172,7 @@ def load_with_extra(path: str | os.PathLike) -> tuple["Network", dict[str, Any],
         raise ValueError(f"{path}: the architecture in the header is invalid: {err}") from None
 
     extra_arrays = {k[len("extra."):]: arrays.pop(k) for k in list(arrays) if k.startswith("extra.")}
+    optim_arrays = {k[len("optim."):]: arrays.pop(k) for k in list(arrays) if k.startswith("optim.")}
     params = net.params()
     missing, unexpected = set(params) - set(arrays), set(arrays) - set(params)
     if missing or unexpected:
@@ -174,4 +190,23 @@ def load_with_extra(path: str | os.PathLike) -> tuple["Network", dict[str, Any],
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{path}: array {key!r} contains NaN or inf.")
         param[...] = value
+    try:
+        _restore_training_state(net, header, optim_arrays)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: the saved training state is invalid: {err}") from None
     return net, header.get("extra", {}), extra_arrays
+
+
+def _restore_training_state(net: "Network", header: dict[str, Any],
+                            optim_arrays: dict[str, np.ndarray]) -> None:
+    from .data import scaler_from_dict
+    from .optim import Optimizer
+    from .training import History
+
+    net.info = dict(header.get("info") or {})
+    if header.get("scaler"):
+        net.scaler = scaler_from_dict(header["scaler"])
+    if header.get("history"):
+        net.history = History.from_dict(header["history"])
+    if header.get("optimizer"):
+        net.optimizer = Optimizer.from_state_dict(header["optimizer"], optim_arrays)

@@ -25,7 +25,7 @@ import numpy as np
 from .activations import ActivationLike, get_activation
 from .init import default_init, get_init, make_rng
 
-__all__ = ["LAYERS", "Dense", "Layer", "Residual", "iter_layers", "layer_from_config"]
+__all__ = ["LAYERS", "Dense", "Dropout", "Layer", "Residual", "iter_layers", "layer_from_config"]
 
 
 class Layer:
@@ -298,6 +298,67 @@ class Residual(Layer):
         return f"Residual({inner}, activation={self.activation.name!r})"
 
 
+class Dropout(Layer):
+    """Inverted dropout: ``a = a_prev * m / (1 - p)`` with ``m ~ Bernoulli(1 - p)`` while training.
+
+    At prediction time (``training`` False, the default) the layer is the identity: the
+    ``1 / (1 - p)`` during training keeps the expected activation the same.
+
+    Parameters
+    ----------
+    p : float in [0, 1), default=0.5
+        Probability that a unit is dropped.
+    width : int, optional
+        Number of units; set by the Network from the previous layer when omitted.
+    seed : int or Generator, optional
+        Source of the masks: the same seed gives the same masks.
+
+    Notes
+    -----
+    Backward: ``grad_a_prev = grad_a * m / (1 - p)``, the same mask as the forward pass.
+    With ``freeze_mask`` True the last mask is reused, which makes the layer a fixed linear map
+    (how gradcheck verifies it).
+    """
+
+    def __init__(self, p: float = 0.5, *, width: int | None = None,
+                 seed: int | np.random.Generator | None = None):
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise ValueError(f"The 'p' parameter of Dropout must be a float in [0, 1); got {p!r}.")
+        self.p = float(p)
+        self.n_in = self.n_out = _check_size("width", width) if width is not None else None  # type: ignore[assignment]
+        self.rng = make_rng(seed)
+        self.training = False
+        self.freeze_mask = False
+        self.mask: np.ndarray | None = None
+
+    def forward(self, a_prev: np.ndarray) -> np.ndarray:
+        if not self.training or self.p == 0:
+            self.mask = None
+            return a_prev
+        if not (self.freeze_mask and self.mask is not None and self.mask.shape == a_prev.shape):
+            keep = self.rng.random(a_prev.shape, dtype=np.float64) >= self.p
+            self.mask = keep.astype(a_prev.dtype) / a_prev.dtype.type(1 - self.p)
+        return a_prev * self.mask
+
+    def backward(self, grad_a: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        return grad_a if self.mask is None else grad_a * self.mask
+
+    def jvp(self, da_prev: np.ndarray) -> np.ndarray:
+        return da_prev if self.mask is None else da_prev * self.mask
+
+    def astype(self, dtype: Any) -> "Dropout":
+        new = Dropout(self.p, width=self.n_in)
+        new.rng, new.training, new.freeze_mask = self.rng, self.training, self.freeze_mask
+        new.mask = None if self.mask is None else self.mask.astype(dtype)
+        return new
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Dropout", "p": self.p, "width": self.n_in}
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self.p})"
+
+
 def _dense_from_config(config: dict[str, Any], dtype: Any) -> Dense:
     return Dense(
         config["n_in"], config["n_out"], config["activation"],
@@ -313,6 +374,7 @@ def _residual_from_config(config: dict[str, Any], dtype: Any) -> Residual:
 LAYERS: dict[str, Callable[[dict[str, Any], Any], Layer]] = {
     "Dense": _dense_from_config,
     "Residual": _residual_from_config,
+    "Dropout": lambda config, dtype: Dropout(config["p"], width=config.get("width")),
 }
 """Layer type name -> builder from a config dict (used by ``glassnet.load``)."""
 
@@ -340,7 +402,10 @@ def _activation_config(activation: ActivationLike) -> dict[str, Any]:
 
 
 def _check_chain(layers: Any, owner: str) -> None:
+    """Check that widths chain; width-preserving layers without a width (Dropout) take theirs."""
     for i in range(1, len(layers)):
+        if layers[i].n_in is None:
+            layers[i].n_in = layers[i].n_out = layers[i - 1].n_out
         if layers[i - 1].n_out != layers[i].n_in:
             raise ValueError(
                 f"{owner}: layer {i - 1} outputs {layers[i - 1].n_out} units but layer {i} expects "

@@ -55,12 +55,20 @@ class Loss:
             raise ValueError("y contains NaN or inf. Remove or impute those targets first.")
         return y.astype(dtype, copy=False)
 
-    def value(self, a: np.ndarray, Y: np.ndarray) -> float:
-        """``C = (1/n) sum_i c(a_i, y_i)``."""
+    def per_sample(self, a: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """``c(a_i, y_i)`` for each sample: shape (n_samples,)."""
         raise NotImplementedError
 
-    def grad(self, a: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        """``dC/da`` of shape (n_samples, n_out), the ``1/n`` included."""
+    def value(self, a: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> float:
+        """``C = (1/n) sum_i w_i c(a_i, y_i)`` (``w_i = 1`` unless sample weights are given)."""
+        return _weighted_mean(self.per_sample(a, Y), w)
+
+    def grad(self, a: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+        """``dC/da`` of shape (n_samples, n_out), the ``1/n`` (and the weights) included."""
+        return _scale_rows(self.unit_grad(a, Y), w, len(a))
+
+    def unit_grad(self, a: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """``dc/da`` of each sample's own loss (no ``1/n``)."""
         raise NotImplementedError
 
     def config(self) -> dict[str, Any]:
@@ -76,12 +84,12 @@ class MSE(Loss):
 
     name = "mse"
 
-    def value(self, a, Y):
+    def per_sample(self, a, Y):
         r = a - Y
-        return float(0.5 * np.sum(r * r) / len(a))
+        return 0.5 * np.sum(r * r, axis=1)
 
-    def grad(self, a, Y):
-        return (a - Y) / len(a)
+    def unit_grad(self, a, Y):
+        return a - Y
 
 
 class Huber(Loss):
@@ -102,14 +110,13 @@ class Huber(Loss):
             raise ValueError(f"The 'delta' parameter of Huber must be a float > 0; got {delta!r}.")
         self.delta = float(delta)
 
-    def value(self, a, Y):
+    def per_sample(self, a, Y):
         r = np.abs(a - Y)
         d = self.delta
-        per_unit = np.where(r <= d, 0.5 * r * r, d * (r - 0.5 * d))
-        return float(np.sum(per_unit) / len(a))
+        return np.sum(np.where(r <= d, 0.5 * r * r, d * (r - 0.5 * d)), axis=1)
 
-    def grad(self, a, Y):
-        return np.clip(a - Y, -self.delta, self.delta) / len(a)
+    def unit_grad(self, a, Y):
+        return np.clip(a - Y, -self.delta, self.delta)
 
     def config(self):
         return {"name": self.name, "delta": self.delta}
@@ -147,24 +154,23 @@ class CrossEntropy(Loss):
         Y[np.arange(len(labels)), labels] = 1
         return Y
 
-    def value(self, a, Y):
-        with np.errstate(divide="ignore"):
-            log_a = np.log(np.maximum(a, np.finfo(a.dtype).tiny))
-        return float(-np.sum(Y * log_a) / len(a))
+    def per_sample(self, a, Y):
+        log_a = np.log(np.maximum(a, np.finfo(a.dtype).tiny))
+        return -np.sum(Y * log_a, axis=1)
 
-    def grad(self, a, Y):
-        return -Y / np.maximum(a, np.finfo(a.dtype).tiny) / len(a)
+    def unit_grad(self, a, Y):
+        return -Y / np.maximum(a, np.finfo(a.dtype).tiny)
 
-    def value_from_logits(self, z, Y):
-        """``C`` from the logits: ``-(1/n) sum Y * (z - logsumexp(z))``."""
+    def value_from_logits(self, z, Y, w=None):
+        """``C`` from the logits: ``-(1/n) sum_i w_i sum_j Y_ij (z_ij - logsumexp(z_i))``."""
         m = z.max(axis=1, keepdims=True)
         with np.errstate(under="ignore"):
             lse = m + np.log(np.exp(z - m).sum(axis=1, keepdims=True))
-        return float(-np.sum(Y * (z - lse)) / len(z))
+        return _weighted_mean(-np.sum(Y * (z - lse), axis=1), w)
 
-    def delta(self, a, Y):
-        """The fused output delta ``dC/dz^L = (a - y) / n``."""
-        return (a - Y) / len(a)
+    def delta(self, a, Y, w=None):
+        """The fused output delta ``dC/dz^L = w (a - y) / n``."""
+        return _scale_rows(a - Y, w, len(a))
 
 
 class BinaryCrossEntropy(Loss):
@@ -193,25 +199,33 @@ class BinaryCrossEntropy(Loss):
             )
         return Y
 
-    def value(self, a, Y):
+    def per_sample(self, a, Y):
         tiny = np.finfo(a.dtype).tiny
-        with np.errstate(divide="ignore"):
-            s = Y * np.log(np.maximum(a, tiny)) + (1 - Y) * np.log(np.maximum(1 - a, tiny))
-        return float(-np.sum(s) / len(a))
+        s = Y * np.log(np.maximum(a, tiny)) + (1 - Y) * np.log(np.maximum(1 - a, tiny))
+        return -np.sum(s, axis=1)
 
-    def grad(self, a, Y):
-        tiny = np.finfo(a.dtype).tiny
-        return (a - Y) / np.maximum(a * (1 - a), tiny) / len(a)
+    def unit_grad(self, a, Y):
+        return (a - Y) / np.maximum(a * (1 - a), np.finfo(a.dtype).tiny)
 
-    def value_from_logits(self, z, Y):
-        """``C`` from the logits: ``(1/n) sum [max(z, 0) - y z + log1p(exp(-|z|))]``."""
+    def value_from_logits(self, z, Y, w=None):
+        """``C`` from the logits: ``(1/n) sum_i w_i sum_j [max(z, 0) - y z + log1p(exp(-|z|))]``."""
         with np.errstate(under="ignore"):
             per_unit = np.maximum(z, 0) - Y * z + np.log1p(np.exp(-np.abs(z)))
-        return float(np.sum(per_unit) / len(z))
+        return _weighted_mean(np.sum(per_unit, axis=1), w)
 
-    def delta(self, a, Y):
-        """The fused output delta ``dC/dz^L = (a - y) / n``."""
-        return (a - Y) / len(a)
+    def delta(self, a, Y, w=None):
+        """The fused output delta ``dC/dz^L = w (a - y) / n``."""
+        return _scale_rows(a - Y, w, len(a))
+
+
+def _weighted_mean(per_sample: np.ndarray, w: np.ndarray | None) -> float:
+    """``(1/n) sum_i w_i c_i``: the plain mean when ``w`` is None."""
+    return float(np.mean(per_sample if w is None else w * per_sample))
+
+
+def _scale_rows(g: np.ndarray, w: np.ndarray | None, n: int) -> np.ndarray:
+    """``w_i g_i / n`` row by row (``g / n`` when ``w`` is None)."""
+    return g / n if w is None else g * (w / n)[:, None]
 
 
 def _integer_labels(y: np.ndarray, n_classes: int, loss_name: str) -> np.ndarray:

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from .init import make_rng
-from .layers import Dense, Layer, Residual, _check_chain, _check_dtype, layer_from_config
+from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, iter_layers,
+                     layer_from_config)
 from .losses import Loss, get_loss
 
 if TYPE_CHECKING:
@@ -41,6 +42,12 @@ class Network:
         and ``binary_cross_entropy`` a sigmoid one.
     dtype : {'float32', 'float64'}, default='float32'
         Parameters of other dtypes are converted; inputs are cast to it.
+    l2 : float, default=0.0
+        Coupled L2 penalty on the weights (not the biases), part of the cost:
+        ``C + (l2 / 2) sum_l ||W^l||^2``, so ``dW += l2 * W``. The derivation's
+        ``(lambda / 2n) ||W||^2`` over a training set of ``n`` samples is ``l2 = lambda / n``.
+    l1 : float, default=0.0
+        L1 penalty ``l1 * sum_l |W^l|``, so ``dW += l1 * sign(W)``.
 
     Examples
     --------
@@ -53,14 +60,23 @@ class Network:
     (3, 2)
     """
 
-    def __init__(self, layers: Sequence[Layer], loss: Any = "mse", dtype: Any = "float32"):
+    def __init__(self, layers: Sequence[Layer], loss: Any = "mse", dtype: Any = "float32",
+                 *, l2: float = 0.0, l1: float = 0.0):
         layers = list(layers)
         if not layers:
             raise ValueError("A Network needs at least one layer, e.g. Network([Dense(4, 1)]).")
         for layer in layers:
             if not isinstance(layer, Layer):
                 raise TypeError(f"Network takes Layer objects; got {type(layer).__name__}.")
+        if layers[0].n_in is None:
+            raise ValueError("A Dropout as the first layer needs its width: Dropout(p, width=n_features).")
         _check_chain(layers, "Network")
+        self.l2 = _check_penalty("l2", l2)
+        self.l1 = _check_penalty("l1", l1)
+        self.optimizer: Any = None  # set by fit; saved with the model
+        self.history: History | None = None  # of the last fit, saved with the model
+        self.scaler: Any = None  # input scaling applied by predict and fit, saved with the model
+        self.info: dict[str, Any] = {}  # free JSON-able notes (training settings), saved too
         self.dtype = _check_dtype(dtype)
         self.layers = [
             layer if _layer_dtype(layer) == self.dtype else layer.astype(self.dtype)
@@ -68,6 +84,8 @@ class Network:
         ]
         self.loss_fn: Loss = get_loss(loss)
         required = self.loss_fn.output_activation
+        self._weighted = [layer for layer in iter_layers(self.layers) if isinstance(layer, Dense)]
+        self._dropouts = [layer for layer in iter_layers(self.layers) if isinstance(layer, Dropout)]
         out_act = getattr(self.layers[-1], "activation", None)
         self.fused = required is not None
         if required is not None and getattr(out_act, "name", None) != required:
@@ -88,7 +106,7 @@ class Network:
 
     @property
     def sizes(self) -> list[int]:
-        return [self.n_in] + [layer.n_out for layer in self.layers]
+        return [self.n_in] + [layer.n_out for layer in self.layers if not isinstance(layer, Dropout)]
 
     def params(self) -> dict[str, np.ndarray]:
         """The live parameter arrays, keyed ``'<layer>.<name>'`` (``'0.W'``, ``'2.1.b'``, ...)."""
@@ -101,6 +119,16 @@ class Network:
     @property
     def n_params(self) -> int:
         return sum(p.size for p in self.params().values())
+
+    @property
+    def training(self) -> bool:
+        """Whether Dropout layers drop units (True only while ``fit`` runs)."""
+        return any(layer.training for layer in self._dropouts)
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        for layer in self._dropouts:
+            layer.training = bool(mode)
 
     # ------------------------------------------------------------------ input checks
     def check_X(self, X: Any) -> np.ndarray:
@@ -152,10 +180,24 @@ class Network:
             a = layer.forward(a)
         return a
 
-    def _loss_value(self, a: np.ndarray, Y: np.ndarray) -> float:
+    def _data_loss(self, a: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> float:
+        """The loss of the outputs alone, without the weight penalty."""
         if self.fused:  # from the logits z^L: no log(0) can occur
-            return self.loss_fn.value_from_logits(self.layers[-1].z, Y)  # type: ignore[attr-defined]
-        return self.loss_fn.value(a, Y)
+            return self.loss_fn.value_from_logits(self.layers[-1].z, Y, w)  # type: ignore[attr-defined]
+        return self.loss_fn.value(a, Y, w)
+
+    def _loss_value(self, a: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> float:
+        return self._data_loss(a, Y, w) + self.penalty()
+
+    def penalty(self) -> float:
+        """The regularisation term ``(l2 / 2) sum ||W||^2 + l1 sum |W|`` (0 without it)."""
+        total = 0.0
+        for layer in self._weighted if (self.l2 or self.l1) else ():
+            if self.l2:
+                total += 0.5 * self.l2 * float(np.vdot(layer.W, layer.W))
+            if self.l1:
+                total += self.l1 * float(np.abs(layer.W).sum())
+        return total
 
     def loss(self, X: Any, y: Any) -> float:
         """The batch loss ``C = (1/n) sum_i c(a_i, y_i)``."""
@@ -171,19 +213,27 @@ class Network:
         X, Y = self.check_Xy(X, y)
         return self._backprop(X, Y, input_grad)
 
-    def _backprop(self, X: np.ndarray, Y: np.ndarray, input_grad: bool = False) -> float:
+    def _backprop(self, X: np.ndarray, Y: np.ndarray, input_grad: bool = False,
+                  w: np.ndarray | None = None) -> float:
+        """The delta recursion on checked arrays; ``w`` are optional per-sample weights."""
         a = self._forward(X)
-        loss = self._loss_value(a, Y)
+        loss = self._loss_value(a, Y, w)
         last = len(self.layers) - 1
         out = self.layers[last]
         need = input_grad or last > 0
         if self.fused:
-            grad = out.backward_delta(self.loss_fn.delta(a, Y), need)  # type: ignore[attr-defined]
+            grad = out.backward_delta(self.loss_fn.delta(a, Y, w), need)  # type: ignore[attr-defined]
         else:
-            grad = out.backward(self.loss_fn.grad(a, Y), need)
+            grad = out.backward(self.loss_fn.grad(a, Y, w), need)
         for i in range(last - 1, -1, -1):
             grad = self.layers[i].backward(grad, input_grad or i > 0)
         self.grad_X = grad if input_grad else None
+        if self.l2 or self.l1:  # the penalty's gradient joins the one backward just assigned
+            for layer in self._weighted:
+                if self.l2:
+                    layer.dW += self.l2 * layer.W
+                if self.l1:
+                    layer.dW += self.l1 * np.sign(layer.W)
         return loss
 
     def predict(self, X: Any) -> np.ndarray:
@@ -197,12 +247,24 @@ class Network:
             Other losses: outputs of shape (n_samples,) for one output unit, else
             (n_samples, n_out).
         """
-        a = self.forward(X)
+        a = self.predict_output(X)
         if self.loss_fn.name == "cross_entropy":
             return a.argmax(axis=1)
         if self.loss_fn.name == "binary_cross_entropy":
             a = (a > 0.5).astype(np.int64)
         return a[:, 0] if self.n_out == 1 else a
+
+    def predict_output(self, X: Any, batch_size: int = 4096) -> np.ndarray:
+        """The output ``a^L`` in inference mode (dropout off, ``scaler`` applied), in batches."""
+        if self.scaler is not None:
+            X = self.scaler.transform(np.asarray(X, dtype=self.dtype))
+        X = self.check_X(X)
+        mode, self.training = self.training, False
+        try:
+            return np.concatenate([self._forward(X[i:i + batch_size])
+                                   for i in range(0, len(X), batch_size)])
+        finally:
+            self.training = mode
 
     # ------------------------------------------------------------------ training
     def fit(self, X: Any, y: Any, **kwargs: Any) -> "History":
@@ -211,6 +273,12 @@ class Network:
 
         return fit(self, X, y, **kwargs)
 
+    def partial_fit(self, X: Any, y: Any, **kwargs: Any) -> "History":
+        """One more epoch on new data; see :func:`glassnet.training.partial_fit`."""
+        from .training import partial_fit
+
+        return partial_fit(self, X, y, **kwargs)
+
     # ------------------------------------------------------------------ description
     def config(self) -> dict[str, Any]:
         """The architecture as JSON-able data (what ``save`` writes beside the arrays)."""
@@ -218,6 +286,8 @@ class Network:
             "layers": [layer.config() for layer in self.layers],
             "loss": self.loss_fn.config(),
             "dtype": self.dtype.name,
+            "l2": self.l2,
+            "l1": self.l1,
         }
 
     @classmethod
@@ -225,11 +295,15 @@ class Network:
         """A network of the architecture in ``config`` (weights freshly initialised)."""
         dtype = config.get("dtype", "float32")
         layers = [layer_from_config(c, dtype=dtype) for c in config["layers"]]
-        return cls(layers, loss=config["loss"], dtype=dtype)
+        return cls(layers, loss=config["loss"], dtype=dtype, l2=config.get("l2", 0.0),
+                   l1=config.get("l1", 0.0))
 
     def astype(self, dtype: Any) -> "Network":
         """A copy with every parameter converted to ``dtype`` (the original is unchanged)."""
-        return Network([layer.astype(dtype) for layer in self.layers], self.loss_fn, dtype)
+        new = Network([layer.astype(dtype) for layer in self.layers], self.loss_fn, dtype,
+                      l2=self.l2, l1=self.l1)
+        new.scaler, new.info = self.scaler, dict(self.info)
+        return new
 
     def copy(self) -> "Network":
         """An independent copy with the same weights."""
@@ -261,16 +335,24 @@ class Network:
                 f"params={self.n_params})")
 
 
+def _check_penalty(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
+            or not np.isfinite(value):
+        raise ValueError(f"The {name!r} parameter of Network must be a float >= 0; got {value!r}.")
+    return float(value)
+
+
 def _layer_dtype(layer: Layer) -> np.dtype | None:
     params = list(layer.params().values())
     return params[0].dtype if params else None
 
 
 def _summary_row(label: str, layer: Layer) -> tuple[str, ...]:
-    if isinstance(layer, Dense):
-        shape = f"{layer.n_in} -> {layer.n_out}"
-    else:
-        shape = f"{layer.n_in} -> {layer.n_out} (+skip)" if isinstance(layer, Residual) else "?"
+    shape = f"{layer.n_in} -> {layer.n_out}"
+    if isinstance(layer, Residual):
+        shape += " (+skip)"
+    elif isinstance(layer, Dropout):
+        shape += f" (p={layer.p})"
     activation = getattr(getattr(layer, "activation", None), "name", "")
     return (label, type(layer).__name__, shape, activation, str(layer.n_params))
 
@@ -291,6 +373,9 @@ def mlp(
     loss: Any = None,
     *,
     residual: bool = False,
+    dropout: float = 0.0,
+    l2: float = 0.0,
+    l1: float = 0.0,
     init: str | None = None,
     seed: int | np.random.Generator | None = 0,
     dtype: Any = "float32",
@@ -311,6 +396,10 @@ def mlp(
     residual : bool, default=False
         Consecutive hidden layers of equal width become residual blocks
         ``a = f(x + W x + b)``.
+    dropout : float, default=0.0
+        When > 0, a :class:`Dropout` layer follows every hidden layer.
+    l2, l1 : float, default=0.0
+        Weight penalties; see :class:`Network`.
     seed : int or Generator, default=0
         All initial weights come from this one generator.
 
@@ -337,4 +426,6 @@ def mlp(
             layers.append(Residual(inner, activation=activation))
         else:
             layers.append(Dense(sizes[i], sizes[i + 1], act, init=init, seed=rng, dtype=dtype))
-    return Network(layers, loss=loss_fn, dtype=dtype)
+        if dropout and not is_output:
+            layers.append(Dropout(dropout, seed=rng))
+    return Network(layers, loss=loss_fn, dtype=dtype, l2=l2, l1=l1)

@@ -1,23 +1,55 @@
-"""The training loop: mini-batches, shuffling, gradient descent, and the per-epoch history.
+"""The training loop: mini-batches, an optimiser, validation, early stopping, checkpoints.
 
-Gradient descent as derived: after each mini-batch's ``backprop``, every parameter moves
-against its gradient, ``W <- W - learning_rate * dW`` and ``b <- b - learning_rate * db``.
+At its heart is gradient descent as derived: after each mini-batch's ``backprop``, every
+parameter moves against its gradient. Plain SGD is exactly ``W <- W - learning_rate * dW``,
+``b <- b - learning_rate * db``; the other optimisers of :mod:`glassnet.optim` change how
+the step is formed from ``dW`` and ``db``, not where the gradients come from.
+
+One epoch::
+
+    for each mini-batch (X_b, y_b):          # shuffled with the fit's own Generator
+        C_b = net.backprop(X_b, y_b)         # sets every layer's delta, dW, db
+        clip the gradients (optional)
+        optimizer.step(params, grads)        # in place
+    record loss, validation loss, metrics, learning rate, wall time
+    learning-rate schedule, early stopping, checkpoint
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
 from .init import make_rng
+from .metrics import get_metric
+from .optim import Optimizer, clip_grad_norm, get_optimizer
+from .schedules import ReduceOnPlateau, Schedule, get_schedule
 
 if TYPE_CHECKING:
     from .network import Network
 
-__all__ = ["Callback", "History", "fit", "iter_minibatches"]
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "ProgressBar",
+    "TrainingDivergedError",
+    "fit",
+    "iter_minibatches",
+    "partial_fit",
+]
+
+CHECKPOINT_NAME = "checkpoint.npz"
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss or a weight became NaN or inf; the best weights so far were restored."""
 
 
 class Callback:
@@ -43,7 +75,7 @@ class Callback:
 
 
 class History:
-    """What training recorded, one dict per epoch (``loss``, ``learning_rate``, ``time``, ...).
+    """What training recorded, one dict per epoch (``loss``, ``val_loss``, metrics, ...).
 
     ``history["loss"]`` gives that key over the epochs; ``to_dict``/``from_dict`` and
     ``to_json`` make it JSON.
@@ -88,6 +120,97 @@ class History:
         return f"History({len(self)} epochs, keys={self.keys()})"
 
 
+class EarlyStopping:
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    Parameters
+    ----------
+    monitor : str, default='val_loss'
+        A History key: ``'loss'``, ``'val_loss'``, ``'val_accuracy'``, ... Falls back to
+        ``'loss'`` when there is no validation data.
+    patience : int, default=10
+    min_delta : float, default=0.0
+        The smallest change that counts as an improvement.
+    restore_best : bool, default=True
+        Put back the weights of the best epoch when training ends.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+                 restore_best: bool = True):
+        _check_int("patience", patience, low=1, owner="EarlyStopping")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or min_delta < 0:
+            raise ValueError(f"The 'min_delta' parameter of EarlyStopping must be a float >= 0; "
+                             f"got {min_delta!r}.")
+        self.monitor, self.patience = monitor, int(patience)
+        self.min_delta, self.restore_best = float(min_delta), bool(restore_best)
+
+    def __repr__(self) -> str:
+        return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
+                f"min_delta={self.min_delta})")
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch (batches, running loss, samples/s) and a summary line per epoch.
+
+    Writes to standard error, and only when it is a terminal (``force=True`` overrides).
+    Without tqdm installed only the summary lines are written.
+    """
+
+    def __init__(self, n_batches: int, batch_size: int, summary: bool = True,
+                 force: bool = False, stream: Any = None):
+        self.stream = stream or sys.stderr
+        self.enabled = force or bool(getattr(self.stream, "isatty", lambda: False)())
+        self.n_batches, self.batch_size, self.summary = n_batches, batch_size, summary
+        self.bar: Any = None
+        self.epoch = 0
+
+    def _open(self) -> None:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return
+        self.epoch += 1
+        self.bar = tqdm(total=self.n_batches, desc=f"epoch {self.epoch}", unit="batch",
+                        leave=False, file=self.stream, dynamic_ncols=True)
+        self.start, self.total = time.perf_counter(), 0.0
+
+    def on_train_begin(self, net: "Network", history: "History") -> None:
+        self.epoch = len(history)
+
+    def on_batch_end(self, net: "Network", step: int, loss: float) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self._open()
+            if self.bar is None:
+                return
+        self.bar.update(1)
+        self.total += loss
+        rate = self.bar.n * self.batch_size / max(time.perf_counter() - self.start, 1e-9)
+        self.bar.set_postfix(loss=f"{self.total / self.bar.n:.4f}", samples_s=f"{rate:,.0f}",
+                             refresh=False)
+
+    def on_epoch_end(self, net: "Network", epoch: int, record: dict[str, Any]) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.enabled and self.summary:
+            print(format_record(record), file=self.stream)
+
+
+def format_record(record: dict[str, Any], epochs: int | None = None) -> str:
+    """One line for an epoch's record: ``epoch 3  loss 0.1234  val_loss ...  lr 0.001  0.41s``."""
+    epoch = record.get("epoch")
+    parts = [f"epoch {epoch:3d}/{epochs}" if epochs else f"epoch {epoch}"]
+    for key, value in record.items():
+        if key in ("epoch", "time", "learning_rate") or not isinstance(value, float):
+            continue
+        parts.append(f"{key} {value:.4f}")
+    parts.append(f"lr {record.get('learning_rate', 0):.3g}")
+    parts.append(f"{record.get('time', 0):.2f}s")
+    return "  ".join(parts)
+
+
 def iter_minibatches(
     n_samples: int, batch_size: int, rng: np.random.Generator | None
 ) -> Iterator[np.ndarray]:
@@ -104,75 +227,414 @@ def fit(
     *,
     epochs: int = 10,
     batch_size: int = 32,
-    learning_rate: float = 0.1,
+    optimizer: str | Optimizer | None = None,
+    learning_rate: float | None = None,
+    lr_schedule: str | Schedule | None = None,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_split: float = 0.0,
+    early_stopping: int | EarlyStopping | None = None,
+    callbacks: Sequence[Callback] = (),
+    metrics: Sequence[str] = (),
+    class_weight: dict[int, float] | str | None = None,
+    sample_weight: Any = None,
+    clip_norm: float | None = None,
     shuffle: bool = True,
+    progress: bool = True,
     seed: int | np.random.Generator | None = None,
-    callbacks: Any = (),
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> History:
-    """Train ``net`` by mini-batch gradient descent; returns the per-epoch :class:`History`.
+    """Train ``net`` on ``(X, y)``; returns the :class:`History` of this fit.
 
     Parameters
     ----------
     X : array-like of shape (n_samples, n_in)
+        A ``numpy.memmap`` is read batch by batch, never whole. When ``net.scaler`` is set,
+        inputs are scaled with it.
     y : array-like
         Targets as the network's loss takes them (labels or rows).
     epochs : int, default=10
+        The epoch to stop after (counting epochs of a resumed run too).
     batch_size : int, default=32
         Clipped to the number of samples; the last batch of an epoch may be smaller.
-    learning_rate : float, default=0.1
-        ``eta`` in ``W <- W - eta * dW``.
+    optimizer : str or Optimizer, optional
+        A name of :data:`glassnet.optim.OPTIMIZERS` or an object. Default: the network's
+        optimiser from an earlier fit (a warm start), else plain SGD.
+    learning_rate : float, optional
+        The optimiser's base learning rate (default: the optimiser's own default; 0.01 for SGD).
+    lr_schedule : str or Schedule, optional
+        Per-epoch learning rate; a name of :data:`glassnet.schedules.SCHEDULES` or an object.
+        ``'plateau'`` (scikit-learn's ``'adaptive'``) watches the early-stopping metric.
+    validation_data : (X_val, y_val), optional
+    validation_split : float in [0, 1), default=0.0
+        Hold out this share of ``(X, y)`` (stratified for class labels) when no
+        ``validation_data`` is given.
+    early_stopping : int or EarlyStopping, optional
+        An int is the patience of ``EarlyStopping()``.
+    callbacks : sequence of Callback
+    metrics : sequence of str
+        Names of :mod:`glassnet.metrics`, computed on the training data (``accuracy``) and on
+        the validation data (``val_accuracy``) after each epoch.
+    class_weight : dict or 'balanced', optional
+        Weight of each class in the loss (classification losses).
+    sample_weight : array-like of shape (n_samples,), optional
+        Weight of each sample in the loss: ``C = (1/n) sum_i w_i c_i``.
+    clip_norm : float, optional
+        Rescale the gradients when their global L2 norm exceeds this.
     shuffle : bool, default=True
-        Draw a new order of the samples every epoch.
+    progress : bool, default=True
+        A progress bar and a summary line per epoch on standard error, when it is a terminal.
     seed : int or Generator, optional
-        Source of the shuffling order.
-    callbacks : sequence of Callback, default=()
-        Hooks called during training; see :class:`Callback`.
+        Source of the shuffling order and the validation split.
+    checkpoint_dir : path, optional
+        Write ``checkpoint.npz`` there after every epoch, atomically: model, optimiser state,
+        random state, scaler and history.
+    resume : bool, default=False
+        Continue from the checkpoint in ``checkpoint_dir``: the result equals, bit for bit,
+        an uninterrupted run with the same arguments.
 
     Returns
     -------
     History
-        Per epoch: ``loss`` (mean of the batch losses, weighted by batch size),
-        ``learning_rate`` and ``time`` (seconds).
+        Per epoch: ``loss`` (mean of the batch losses, weighted by batch size), ``val_loss``
+        and the metrics when asked for, ``learning_rate`` and ``time`` (seconds).
+
+    Raises
+    ------
+    TrainingDivergedError
+        When the loss or a weight becomes NaN or inf; the message names the epoch and batch,
+        and the best weights so far are restored first.
     """
-    _check_positive_int("epochs", epochs)
-    _check_positive_int("batch_size", batch_size)
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
-            or not learning_rate > 0 or not np.isfinite(learning_rate):
-        raise ValueError(f"The 'learning_rate' parameter of fit must be a float > 0; "
-                         f"got {learning_rate!r}.")
-    X, Y = net.check_Xy(X, y)
-    rng = make_rng(seed) if shuffle else None
-    params, n = net.params(), len(X)
-    history, step = History(), 0
+    _check_int("epochs", epochs, low=1)
+    _check_int("batch_size", batch_size, low=1)
+    X, Y, w, memmapped = _prepare(net, X, y, sample_weight, class_weight)
+    rng = make_rng(seed)
+    val = None
+    if validation_data is not None:
+        X_val, Y_val, w_val, _ = _prepare(net, *validation_data, None, None)
+        val = (X_val, Y_val)
+    elif validation_split:
+        if isinstance(validation_split, bool) or not 0 < validation_split < 1:
+            raise ValueError(f"The 'validation_split' parameter of fit must be a float in [0, 1); "
+                             f"got {validation_split!r}.")
+        X, Y, w, val = _split(net, X, Y, w, validation_split, rng)
+
+    opt = _make_optimizer(net, optimizer, learning_rate)
+    schedule = get_schedule(lr_schedule) if lr_schedule is not None else None
+    if schedule is not None and schedule.learning_rate is None:
+        schedule.learning_rate = opt.learning_rate
+    stopper = EarlyStopping(patience=early_stopping) if isinstance(early_stopping, int) \
+        and not isinstance(early_stopping, bool) else early_stopping
+    monitor = _monitor_name(stopper, val is not None)
+    metric_fns = [get_metric(name) for name in metrics]
+    watch = _Watch(monitor, metric_fns, stopper)
+
+    history, start_epoch = net.history if resume else History(), 1
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    if resume:
+        if checkpoint is None:
+            raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoint.")
+        history, start_epoch = _resume(net, checkpoint, opt, schedule, watch, rng)
+    if checkpoint is not None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    net.history = history
+    watch.remember(net)  # the weights to fall back on before any epoch has finished
+
+    n = len(X)
+    batch_size = min(batch_size, n)
+    n_batches = -(-n // batch_size)
+    callbacks = list(callbacks)
+    if progress:
+        callbacks.append(ProgressBar(n_batches, batch_size))
+    params = net.params()
     for callback in callbacks:
         callback.on_train_begin(net, history)
-    for epoch in range(1, epochs + 1):
+    step = (start_epoch - 1) * n_batches
+    for epoch in range(start_epoch, epochs + 1):
+        if schedule is not None and not isinstance(schedule, ReduceOnPlateau):
+            opt.learning_rate = schedule(epoch - 1)
         start, total = time.perf_counter(), 0.0
-        for batch in iter_minibatches(n, batch_size, rng):
-            batch_loss = net._backprop(X[batch], Y[batch])
-            total += batch_loss * len(batch)
-            grads = net.grads()
-            for key, param in params.items():
-                param -= learning_rate * grads[key]  # gradient descent, in place
-            step += 1
-            for callback in callbacks:
-                callback.on_batch_end(net, step, batch_loss)
-        loss = total / n
-        if not np.isfinite(loss):
-            raise FloatingPointError(
-                f"The training loss became {loss} in epoch {epoch}. Lower the learning rate "
-                "or scale the inputs."
-            )
-        record = {"epoch": epoch, "loss": loss, "learning_rate": float(learning_rate),
-                  "time": time.perf_counter() - start}
+        net.training = True
+        try:
+            for b, batch in enumerate(iter_minibatches(n, batch_size, rng if shuffle else None), 1):
+                if memmapped:  # read only this batch's rows, in file order
+                    batch = np.sort(batch)
+                X_b = _batch_inputs(net, X, batch, memmapped, epoch, b)
+                batch_loss = net._backprop(X_b, Y[batch], w=None if w is None else w[batch])
+                if not np.isfinite(batch_loss):
+                    watch.restore(net)
+                    raise TrainingDivergedError(
+                        f"The training loss became {batch_loss} in epoch {epoch}, batch {b} of "
+                        f"{n_batches}; the weights of the best epoch so far were restored. "
+                        "Lower the learning rate, scale the inputs or clip the gradients "
+                        "(clip_norm).")
+                grads = net.grads()
+                if clip_norm is not None:
+                    clip_grad_norm(grads, clip_norm)
+                opt.step(params, grads)
+                total += batch_loss * len(batch)
+                step += 1
+                for callback in callbacks:
+                    callback.on_batch_end(net, step, batch_loss)
+        finally:
+            net.training = False
+        bad = [key for key, p in params.items() if not np.all(np.isfinite(p))]
+        if bad:
+            watch.restore(net)
+            raise TrainingDivergedError(
+                f"The weights {bad} became NaN or inf in epoch {epoch}, batch {n_batches}; the "
+                "weights of the best epoch so far were restored. Lower the learning rate.")
+        record: dict[str, Any] = {"epoch": epoch, "loss": total / n}
+        if metric_fns:
+            record.update(_evaluate(net, X, Y, metric_fns, memmapped))
+        if val is not None:
+            record["val_loss"] = _loss(net, *val)
+            record.update({f"val_{k}": v for k, v in _evaluate(net, *val, metric_fns, False).items()})
+        record["learning_rate"] = float(opt.learning_rate)
+        record["time"] = time.perf_counter() - start
+        stop = watch.update(net, record)
+        if isinstance(schedule, ReduceOnPlateau):
+            opt.learning_rate = schedule.update(record[monitor])
+            stop = stop or schedule.should_stop
         for callback in callbacks:
             callback.on_epoch_end(net, epoch, record)
         history.append(record)
+        if checkpoint is not None:
+            _write_checkpoint(net, checkpoint, epoch, opt, schedule, watch, rng)
+        if stop:
+            break
+    if stopper is not None and stopper.restore_best:
+        watch.restore(net)
     for callback in callbacks:
         callback.on_train_end(net, history)
     return history
 
 
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"The {name!r} parameter of fit must be an int > 0; got {value!r}.")
+def partial_fit(net: "Network", X: Any, y: Any, **kwargs: Any) -> History:
+    """One more epoch over ``(X, y)``, keeping the optimiser state: data that arrives in pieces.
+
+    The records are appended to ``net.history``. Takes the arguments of :func:`fit` except
+    ``epochs`` and ``resume``.
+    """
+    previous = getattr(net, "history", None) or History()
+    history = fit(net, X, y, epochs=1, **kwargs)
+    for record in history.epochs:
+        record["epoch"] = len(previous) + 1
+        previous.append(record)
+    net.history = previous
+    return previous
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+class _Watch:
+    """Tracks the monitored value, the best weights, and early stopping's patience."""
+
+    def __init__(self, monitor: str, metric_fns: list[Any], stopper: EarlyStopping | None):
+        greater = monitor.removeprefix("val_") in {m.name for m in metric_fns if m.greater_is_better}
+        self.monitor, self.sign = monitor, (-1.0 if greater else 1.0)
+        self.stopper = stopper
+        self.best = np.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.best_params: dict[str, np.ndarray] = {}
+
+    def remember(self, net: "Network") -> None:
+        self.best_params = {k: v.copy() for k, v in net.params().items()}
+
+    def restore(self, net: "Network") -> None:
+        for key, param in net.params().items():
+            param[...] = self.best_params[key]
+
+    def update(self, net: "Network", record: dict[str, Any]) -> bool:
+        if self.monitor not in record:
+            raise ValueError(f"Early stopping monitors {self.monitor!r}, which the History does "
+                             f"not have; it has {sorted(record)}. Add the metric or validation data.")
+        value = self.sign * record[self.monitor]
+        min_delta = self.stopper.min_delta if self.stopper else 0.0
+        if value < self.best - min_delta:
+            self.best, self.best_epoch, self.bad_epochs = value, record["epoch"], 0
+            self.remember(net)
+        else:
+            self.bad_epochs += 1
+        return self.stopper is not None and self.bad_epochs >= self.stopper.patience
+
+    def state(self) -> dict[str, Any]:
+        return {"best": None if not np.isfinite(self.best) else self.best,
+                "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.best = np.inf if state["best"] is None else state["best"]
+        self.best_epoch, self.bad_epochs = state["best_epoch"], state["bad_epochs"]
+
+
+def _monitor_name(stopper: EarlyStopping | None, has_val: bool) -> str:
+    if stopper is None:
+        return "val_loss" if has_val else "loss"
+    if stopper.monitor.startswith("val_") and not has_val:
+        return stopper.monitor.removeprefix("val_")
+    return stopper.monitor
+
+
+def _prepare(net: "Network", X: Any, y: Any, sample_weight: Any, class_weight: Any):
+    """Checked inputs (scaled by ``net.scaler``), targets and per-sample weights."""
+    memmapped = isinstance(X, np.memmap)
+    if memmapped:  # check shape and dtype now; values batch by batch
+        if X.ndim != 2 or X.shape[1] != net.n_in or X.shape[0] == 0:
+            net.check_X(X[:1] if X.ndim == 2 and len(X) else X)
+        n_y = len(y)
+        if n_y != len(X):
+            raise ValueError(f"X and y have different numbers of samples: {len(X)} and {n_y}. "
+                             "Give one target per sample.")
+        Y = net.loss_fn.targets(np.asarray(y), net.n_out, net.dtype)
+    else:
+        X = _scaled(net, X)
+        X, Y = net.check_Xy(X, y)
+    w = None
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (len(X),) or not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(f"sample_weight must be finite, >= 0 and of shape ({len(X)},); "
+                             f"got shape {w.shape}.")
+    if class_weight is not None:
+        if not net.loss_fn.classifier:
+            raise ValueError("class_weight needs a classification loss (cross_entropy or "
+                             f"binary_cross_entropy); the network uses {net.loss_fn.name}.")
+        labels = Y.argmax(axis=1) if Y.shape[1] > 1 else (Y[:, 0] > 0.5).astype(int)
+        n_classes = max(Y.shape[1], 2)
+        if class_weight == "balanced":
+            counts = np.bincount(labels, minlength=n_classes).astype(float)
+            table = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
+        elif isinstance(class_weight, dict):
+            table = np.ones(n_classes)
+            for label, weight in class_weight.items():
+                if not 0 <= int(label) < n_classes:
+                    raise ValueError(f"class_weight names class {label!r}; the classes are "
+                                     f"0..{n_classes - 1}.")
+                table[int(label)] = float(weight)
+        else:
+            raise ValueError(f"class_weight must be a dict {{class: weight}} or 'balanced'; "
+                             f"got {class_weight!r}.")
+        cw = table[labels]
+        w = cw if w is None else w * cw
+    if w is not None:
+        w = w.astype(net.dtype)
+    return X, Y, w, memmapped
+
+
+def _scaled(net: "Network", X: Any) -> Any:
+    scaler = getattr(net, "scaler", None)
+    return X if scaler is None else scaler.transform(np.asarray(X, dtype=net.dtype))
+
+
+def _batch_inputs(net: "Network", X: np.ndarray, batch: np.ndarray, memmapped: bool,
+                  epoch: int, b: int) -> np.ndarray:
+    if not memmapped:
+        return X[batch]
+    X_b = np.asarray(X[batch], dtype=net.dtype)
+    if not np.all(np.isfinite(X_b)):
+        raise ValueError(f"X contains NaN or inf (epoch {epoch}, batch {b}). Clean the data file.")
+    return _scaled(net, X_b)
+
+
+def _split(net: "Network", X, Y, w, fraction, rng):
+    """Hold out ``fraction`` of the samples, stratified by class for classification losses."""
+    n = len(X)
+    if net.loss_fn.classifier:
+        labels = Y.argmax(axis=1) if Y.shape[1] > 1 else (Y[:, 0] > 0.5).astype(int)
+        held = []
+        for c in np.unique(labels):
+            idx = rng.permutation(np.flatnonzero(labels == c))
+            held.append(idx[:int(round(fraction * len(idx)))])
+        val_idx = np.sort(np.concatenate(held))
+    else:
+        val_idx = np.sort(rng.permutation(n)[:int(round(fraction * n))])
+    if len(val_idx) == 0 or len(val_idx) == n:
+        raise ValueError(f"validation_split={fraction} leaves {len(val_idx)} of {n} samples for "
+                         "validation; choose a split that leaves samples on both sides.")
+    keep = np.setdiff1d(np.arange(n), val_idx)
+    return X[keep], Y[keep], None if w is None else w[keep], (X[val_idx], Y[val_idx])
+
+
+def _make_optimizer(net: "Network", spec: Any, learning_rate: float | None) -> Optimizer:
+    if spec is None and getattr(net, "optimizer", None) is not None:
+        opt = net.optimizer
+        if learning_rate is not None:
+            opt.learning_rate = learning_rate
+        return opt
+    spec = "sgd" if spec is None else spec
+    if isinstance(spec, Optimizer):
+        opt = spec
+        if learning_rate is not None:
+            opt.learning_rate = learning_rate
+    else:
+        opt = get_optimizer(spec, **({} if learning_rate is None else {"learning_rate": learning_rate}))
+    net.optimizer = opt
+    return opt
+
+
+def _loss(net: "Network", X: np.ndarray, Y: np.ndarray) -> float:
+    """Mean loss over ``X`` in batches (inference mode), the penalty included once."""
+    total = 0.0
+    for i in range(0, len(X), 4096):
+        a = net._forward(X[i:i + 4096])
+        total += net._data_loss(a, Y[i:i + 4096]) * len(a)
+    return total / len(X) + net.penalty()
+
+
+def _evaluate(net: "Network", X, Y, metric_fns, memmapped: bool) -> dict[str, float]:
+    if not metric_fns:
+        return {}
+    outputs = []
+    for i in range(0, len(X), 4096):
+        X_b = X[i:i + 4096]
+        outputs.append(net._forward(_scaled(net, np.asarray(X_b, dtype=net.dtype)) if memmapped else X_b))
+    a = np.concatenate(outputs)
+    return {m.name: m(Y, a) for m in metric_fns}
+
+
+def _write_checkpoint(net, path, epoch, opt, schedule, watch, rng) -> None:
+    from .io import save
+
+    state = {
+        "epoch": epoch,
+        "rng": rng.bit_generator.state,
+        "dropout_rngs": [layer.rng.bit_generator.state for layer in net._dropouts],
+        "schedule": schedule.to_dict() if schedule is not None else None,
+        "watch": watch.state(),
+    }
+    best = {f"best.{k}": v for k, v in watch.best_params.items()}
+    save(net, path, extra={"checkpoint": state}, extra_arrays=best)
+
+
+def _resume(net, path, opt, schedule, watch, rng):
+    from .io import load_with_extra
+
+    if not path.exists():
+        raise FileNotFoundError(f"No checkpoint to resume from at {path}. Train with "
+                                "checkpoint_dir first, or drop resume.")
+    saved, extra, arrays = load_with_extra(path)
+    if saved.config()["layers"] != net.config()["layers"]:
+        raise ValueError(f"The checkpoint {path} holds another architecture than this network.")
+    state = extra["checkpoint"]
+    for key, param in net.params().items():
+        param[...] = saved.params()[key]
+    if saved.optimizer is not None:
+        config, optim_arrays = saved.optimizer.state_dict()
+        opt.load_state_dict(config, optim_arrays)
+    rng.bit_generator.state = state["rng"]
+    for layer, rng_state in zip(net._dropouts, state["dropout_rngs"]):
+        layer.rng.bit_generator.state = rng_state
+    if schedule is not None and state["schedule"] is not None:
+        restored = Schedule.from_dict(state["schedule"])
+        schedule.__dict__.update(restored.__dict__)
+    watch.load_state(state["watch"])
+    watch.best_params = {k[len("best."):]: v for k, v in arrays.items() if k.startswith("best.")}
+    net.scaler = saved.scaler if saved.scaler is not None else net.scaler
+    return saved.history or History(), state["epoch"] + 1
+
+
+def _check_int(name: str, value: Any, low: int, owner: str = "fit") -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"The {name!r} parameter of {owner} must be an int >= {low}; got {value!r}.")
