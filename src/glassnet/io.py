@@ -140,8 +140,14 @@ def load_with_extra(path: str | os.PathLike) -> tuple["Network", dict[str, Any],
     if not path.exists():
         raise FileNotFoundError(f"No model file at {path}.")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        # Our own handle: np.load leaks its own when a zip is corrupt. A file that is no zip at
+        # all would otherwise reach np.load's pickle branch and be reported as pickled.
+        with open(path, "rb") as f:
+            if not zipfile.is_zipfile(f):
+                raise zipfile.BadZipFile("not a zip archive (truncated, or not written by save())")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in npz.files}
     except (zipfile.BadZipFile, EOFError, OSError, KeyError) as err:
         raise ValueError(f"{path} is not a readable glassnet model file (.npz): {err}.") from None
     except ValueError as err:

@@ -28,7 +28,7 @@ import numpy as np
 
 from .init import make_rng
 from .metrics import get_metric
-from .optim import Optimizer, clip_grad_norm, get_optimizer
+from .optim import LBFGS, Optimizer, clip_grad_norm, get_optimizer
 from .schedules import ReduceOnPlateau, Schedule, get_schedule
 
 if TYPE_CHECKING:
@@ -220,6 +220,7 @@ def iter_minibatches(
         yield order[start:start + batch_size]
 
 
+@np.errstate(over="ignore", invalid="ignore")  # non-finite values raise TrainingDivergedError
 def fit(
     net: "Network",
     X: Any,
@@ -371,7 +372,9 @@ def fit(
                 grads = net.grads()
                 if clip_norm is not None:
                     clip_grad_norm(grads, clip_norm)
-                opt.step(params, grads)
+                closure = _lbfgs_closure(net, X_b, Y[batch], None if w is None else w[batch],
+                                         grads) if isinstance(opt, LBFGS) else None
+                opt.step(params, grads, closure)
                 total += batch_loss * len(batch)
                 step += 1
                 for callback in callbacks:
@@ -572,6 +575,17 @@ def _make_optimizer(net: "Network", spec: Any, learning_rate: float | None) -> O
         opt = get_optimizer(spec, **({} if learning_rate is None else {"learning_rate": learning_rate}))
     net.optimizer = opt
     return opt
+
+
+def _lbfgs_closure(net: "Network", X_b: np.ndarray, Y_b: np.ndarray, w_b: np.ndarray | None,
+                   grads: dict[str, np.ndarray]) -> Any:
+    """For LBFGS: the batch loss at the current weights, with ``grads`` filled in place."""
+    def closure() -> float:
+        loss = net._backprop(X_b, Y_b, w=w_b)
+        for key, g in net.grads().items():
+            grads[key][...] = g
+        return loss
+    return closure
 
 
 def _loss(net: "Network", X: np.ndarray, Y: np.ndarray) -> float:
