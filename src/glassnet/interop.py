@@ -107,7 +107,7 @@ _TORCH_ACTIVATIONS: dict[str, Callable[[Any, Any], Any]] = {
 def _torch_residual_class() -> Any:
     torch = _require("torch", "TorchResidual")
 
-    class TorchResidual(torch.nn.Module):
+    class TorchResidual(torch.nn.Module):  # type: ignore[name-defined]
         """``a = f(x + F(x))``: glassnet's :class:`~glassnet.layers.Residual` as a torch module.
 
         Parameters
@@ -126,7 +126,9 @@ def _torch_residual_class() -> Any:
         def forward(self, x: Any) -> Any:
             return self.activation(x + self.body(x))
 
-    TorchResidual.__module__ = __name__  # pickles by name, through the module __getattr__
+    # Pickled by name as glassnet.interop.TorchResidual, which the module __getattr__ gives.
+    TorchResidual.__module__ = __name__
+    TorchResidual.__qualname__ = "TorchResidual"
     return TorchResidual
 
 
@@ -267,25 +269,33 @@ def _torch_activation_spec(nn: Any, module: Any, where: str) -> Any:
     """The glassnet activation of a torch activation module; None for any other module."""
     kind = type(module)
     if kind in (nn.Identity, nn.Sigmoid, nn.Tanh, nn.ReLU):
-        return {nn.Identity: "identity", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu"}[kind]
+        return {nn.Identity: "identity", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu"}[
+            kind
+        ]
     if kind is nn.LeakyReLU:
         return {"name": "leaky_relu", "slope": float(module.negative_slope)}
     if kind is nn.ELU:
         return {"name": "elu", "alpha": float(module.alpha)}
     if kind is nn.Softplus:
         if module.beta != 1:
-            raise ValueError(f"{where} is nn.Softplus(beta={module.beta}); glassnet's softplus "
-                             "has beta=1. Use nn.Softplus() or another activation.")
+            raise ValueError(
+                f"{where} is nn.Softplus(beta={module.beta}); glassnet's softplus "
+                "has beta=1. Use nn.Softplus() or another activation."
+            )
         return "softplus"
     if kind is nn.GELU:
         if module.approximate != "tanh":
-            raise ValueError(f"{where} is nn.GELU(approximate={module.approximate!r}); glassnet's "
-                             "gelu is the tanh form. Use nn.GELU(approximate='tanh').")
+            raise ValueError(
+                f"{where} is nn.GELU(approximate={module.approximate!r}); glassnet's "
+                "gelu is the tanh form. Use nn.GELU(approximate='tanh')."
+            )
         return "gelu"
     if kind is nn.Softmax:
         if module.dim not in (1, -1):
-            raise ValueError(f"{where} is nn.Softmax(dim={module.dim}); glassnet's softmax "
-                             "works over the units of each sample. Use nn.Softmax(dim=1).")
+            raise ValueError(
+                f"{where} is nn.Softmax(dim={module.dim}); glassnet's softmax "
+                "works over the units of each sample. Use nn.Softmax(dim=1)."
+            )
         return "softmax"
     return None
 
@@ -382,9 +392,9 @@ class _OnnxGraph:
     def op(self, op_type: str, inputs: list[str], scope: str, **attributes: Any) -> str:
         self.n_values += 1
         output = f"{scope}/{op_type}_{self.n_values}"
-        self.nodes.append(self.onnx.helper.make_node(
-            op_type, inputs, [output], name=output, **attributes
-        ))
+        self.nodes.append(
+            self.onnx.helper.make_node(op_type, inputs, [output], name=output, **attributes)
+        )
         return output
 
 
@@ -393,8 +403,11 @@ def _onnx_gelu(g: _OnnxGraph, z: str, act: Any, scope: str) -> str:
     cube = g.op("Pow", [z, g.scalar(3.0)], scope)
     inner = g.op("Add", [z, g.op("Mul", [cube, g.scalar(act._k)], scope)], scope)
     t = g.op("Tanh", [g.op("Mul", [inner, g.scalar(act._c)], scope)], scope)
-    return g.op("Mul", [g.op("Mul", [z, g.scalar(0.5)], scope), g.op("Add", [t, g.scalar(1.0)], scope)],
-                scope)
+    return g.op(
+        "Mul",
+        [g.op("Mul", [z, g.scalar(0.5)], scope), g.op("Add", [t, g.scalar(1.0)], scope)],
+        scope,
+    )
 
 
 def _onnx_leaky_relu(g: _OnnxGraph, z: str, act: Any, scope: str) -> str:
@@ -420,8 +433,11 @@ def _onnx_softplus(g: _OnnxGraph, z: str, act: Any, scope: str) -> str:
         return g.op("Softplus", [z], scope)
     # onnxruntime has no float64 Softplus: max(z, 0) + log(1 + exp(-|z|)).
     tail = g.op("Exp", [g.op("Neg", [g.op("Abs", [z], scope)], scope)], scope)
-    return g.op("Add", [g.op("Relu", [z], scope),
-                        g.op("Log", [g.op("Add", [tail, g.scalar(1.0)], scope)], scope)], scope)
+    return g.op(
+        "Add",
+        [g.op("Relu", [z], scope), g.op("Log", [g.op("Add", [tail, g.scalar(1.0)], scope)], scope)],
+        scope,
+    )
 
 
 _ONNX_ACTIVATIONS: dict[str, Callable[[_OnnxGraph, str, Any, str], str]] = {
@@ -500,7 +516,8 @@ def to_onnx(net: Network, path: str | os.PathLike) -> Any:
 
     elem_type = onnx.helper.np_dtype_to_tensor_dtype(net.dtype)
     graph = onnx.helper.make_graph(
-        g.nodes, "glassnet",
+        g.nodes,
+        "glassnet",
         [onnx.helper.make_tensor_value_info("input", elem_type, ["batch", net.n_in])],
         [onnx.helper.make_tensor_value_info("output", elem_type, ["batch", net.n_out])],
         initializer=g.initializers,
