@@ -261,17 +261,16 @@ def from_torch(module: Any, loss: Any = "mse") -> Network:
             "Convert the module first with module.float() or module.double()."
         )
     np_dtype = "float64" if dtype == torch.float64 else "float32"
-    layers = _layers_from_torch(torch, module, "module", np_dtype)
+    layers = _layers_from_torch(torch, _children(module, "module"), np_dtype)
     return Network(layers, loss=loss, dtype=np_dtype)
 
 
 def _torch_activation_spec(nn: Any, module: Any, where: str) -> Any:
     """The glassnet activation of a torch activation module; None for any other module."""
     kind = type(module)
-    if kind in (nn.Identity, nn.Sigmoid, nn.Tanh, nn.ReLU):
-        return {nn.Identity: "identity", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu"}[
-            kind
-        ]
+    plain = {nn.Identity: "identity", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu"}
+    if kind in plain:
+        return plain[kind]
     if kind is nn.LeakyReLU:
         return {"name": "leaky_relu", "slope": float(module.negative_slope)}
     if kind is nn.ELU:
@@ -306,7 +305,13 @@ _SUPPORTED_TORCH = (
 )
 
 
-def _layers_from_torch(torch: Any, sequential: Any, where: str, dtype: str) -> list[Layer]:
+def _children(sequential: Any, prefix: str) -> list[tuple[str, Any]]:
+    """``(path, module)`` for each child: ``module[2]``, ``module[2].body[0]``, ..."""
+    return [(f"{prefix}[{name}]", child) for name, child in sequential.named_children()]
+
+
+def _layers_from_torch(torch: Any, children: list[tuple[str, Any]], dtype: str) -> list[Layer]:
+    """The glassnet layers of a list of ``(path, module)``; each path names its module in errors."""
     nn = torch.nn
     residual_class = _torch_residual_class()
     layers: list[Layer] = []
@@ -318,19 +323,18 @@ def _layers_from_torch(torch: Any, sequential: Any, where: str, dtype: str) -> l
             layers.append(_dense_from(pending.weight, pending.bias, activation, dtype))
             pending = None
 
-    def visit(container: Any, prefix: str) -> None:
+    def visit(children: list[tuple[str, Any]]) -> None:
         nonlocal pending
-        for name, child in container.named_children():
-            here = f"{prefix}[{name}]"
+        for here, child in children:
             spec = _torch_activation_spec(nn, child, here)
             if type(child) is nn.Linear:
                 flush()
                 pending = child
             elif type(child) is nn.Sequential:
-                visit(child, here)
+                visit(_children(child, here))
             elif type(child) is residual_class:
                 flush()
-                inner = _layers_from_torch(torch, nn.Sequential(child.body), f"{here}.body", dtype)
+                inner = _layers_from_torch(torch, [(f"{here}.body", child.body)], dtype)
                 act = _torch_activation_spec(nn, child.activation, f"{here}.activation")
                 if act is None:
                     raise _unsupported(child.activation, f"{here}.activation")
@@ -347,7 +351,7 @@ def _layers_from_torch(torch: Any, sequential: Any, where: str, dtype: str) -> l
             else:
                 raise _unsupported(child, here)
 
-    visit(sequential, where)
+    visit(children)
     flush()
     return layers
 
