@@ -12,6 +12,7 @@ from .init import INITIALIZERS
 from .io import load, save
 from .layers import Dense, Layer, Residual
 from .losses import LOSSES, get_loss
+from .jacobian import jacobian
 from .network import Network, input_gradient, mlp
 from .training import Callback, History
 
@@ -32,6 +33,7 @@ __all__ = [
     "get_loss",
     "gradcheck",
     "input_gradient",
+    "jacobian",
     "load",
     "mlp",
     "save",
