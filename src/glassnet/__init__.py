@@ -7,6 +7,8 @@ Forward: ``z = a_prev @ W.T + b``, ``a = f(z)``. Backward: ``delta = dC/dz``, ou
 """
 
 from .activations import ACTIVATIONS, get_activation
+from .diagnostics import (ExplodingGradientWarning, GradientMonitor,
+                          VanishingGradientWarning, explain)
 from .gradcheck import GradcheckReport, gradcheck
 from .init import INITIALIZERS
 from .io import load, save
@@ -22,13 +24,17 @@ __all__ = [
     "ACTIVATIONS",
     "Callback",
     "Dense",
+    "ExplodingGradientWarning",
     "GradcheckReport",
+    "GradientMonitor",
     "History",
     "INITIALIZERS",
     "LOSSES",
     "Layer",
     "Network",
     "Residual",
+    "VanishingGradientWarning",
+    "explain",
     "get_activation",
     "get_loss",
     "gradcheck",
