@@ -392,7 +392,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         x = data.X[args.sample:args.sample + 1]
         if "scaler" in extra:
             x = StandardScaler.from_dict(extra["scaler"]).transform(x)
-        result = explain(net, x, data.y[args.sample:args.sample + 1], learning_rate=args.lr)
+        result = explain(net, x, data.y[args.sample], learning_rate=args.lr)
     print(result.markdown() if args.format == "markdown" else result.text(), end="")
     return 0
 
