@@ -50,8 +50,8 @@ def main() -> None:
             n_in = max(1, round(ratio * n_out))
             net = mlp([n_in, *hidden, n_out], activation="tanh", seed=0, dtype=args.dtype)
             X = rng.normal(size=(args.samples, n_in))
-            t_rev = best_time(lambda: jacobian(net, X, mode="reverse"), args.repeat)
-            t_fwd = best_time(lambda: jacobian(net, X, mode="forward"), args.repeat)
+            t_rev = best_time(lambda net=net, X=X: jacobian(net, X, mode="reverse"), args.repeat)
+            t_fwd = best_time(lambda net=net, X=X: jacobian(net, X, mode="forward"), args.repeat)
             if crossover is None and t_rev < t_fwd and previous is not None:
                 # interpolate log(t_rev / t_fwd) = 0 between this ratio and the one before
                 r0, q0 = previous

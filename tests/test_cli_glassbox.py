@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from glassnet import Dense, Network, save

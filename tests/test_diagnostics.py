@@ -6,10 +6,22 @@ import warnings
 import numpy as np
 import pytest
 
-from glassnet import (Dense, ExplodingGradientWarning, GradientMonitor, Network, Residual,
-                      VanishingGradientWarning, mlp)
-from glassnet.diagnostics import (lab_network, lab_table_csv, lab_table_json, layer_stats,
-                                  monitored_layers, vanishing_lab)
+from glassnet import (
+    Dense,
+    ExplodingGradientWarning,
+    GradientMonitor,
+    Residual,
+    VanishingGradientWarning,
+    mlp,
+)
+from glassnet.diagnostics import (
+    lab_network,
+    lab_table_csv,
+    lab_table_json,
+    layer_stats,
+    monitored_layers,
+    vanishing_lab,
+)
 
 
 def small_data(n=40, n_in=4, n_classes=3, seed=0):

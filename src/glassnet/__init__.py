@@ -7,14 +7,14 @@ Forward: ``z = a_prev @ W.T + b``, ``a = f(z)``. Backward: ``delta = dC/dz``, ou
 """
 
 from .activations import ACTIVATIONS, get_activation
-from .diagnostics import (ExplodingGradientWarning, GradientMonitor,
-                          VanishingGradientWarning, explain)
+from .diagnostics import (ExplodingGradientWarning, GradientMonitor, VanishingGradientWarning,
+                          explain)
 from .gradcheck import GradcheckReport, gradcheck
 from .init import INITIALIZERS
 from .io import load, save
+from .jacobian import jacobian
 from .layers import Dense, Layer, Residual
 from .losses import LOSSES, get_loss
-from .jacobian import jacobian
 from .network import Network, input_gradient, mlp
 from .training import Callback, History
 

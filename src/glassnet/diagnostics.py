@@ -46,15 +46,15 @@ if TYPE_CHECKING:
     from .training import History
 
 __all__ = [
-    "ExplodingGradientWarning",
     "Explanation",
+    "ExplodingGradientWarning",
     "GradientMonitor",
     "VanishingGradientWarning",
     "explain",
-    "lab_table_csv",
-    "layer_stats",
     "lab_network",
+    "lab_table_csv",
     "lab_table_json",
+    "layer_stats",
     "monitored_layers",
     "vanishing_lab",
     "weight_layer",

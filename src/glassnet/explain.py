@@ -136,7 +136,7 @@ class Explanation:
     # ------------------------------------------------------------------ plain text
     def text(self) -> str:
         """The derivation as plain text (Unicode symbols, 6 significant digits)."""
-        L, eta = self.L, self.learning_rate
+        eta = self.learning_rate
         sizes = "-".join(str(n) for n in [len(self.x)] + [len(t.b) for t in self.layers])
         out = [f"Back-propagation worked out for one sample: network {sizes}, loss "
                f"{self.loss_name}", "", f"x = a^0 = {_v(self.x)}", f"y = {_v(self.y)}", "",
