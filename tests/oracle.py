@@ -70,3 +70,28 @@ def torch_backprop(net: Network, X: np.ndarray, y):
     loss = loss.detach()
     grads = {k: p.grad.numpy() for k, p in params.items()}
     return a.detach().numpy(), loss.item(), grads, x.grad.numpy()
+
+
+def torch_forward_fn(net: Network):
+    """``x -> a^L`` for one sample ``x`` of shape (n_in,), in torch float64 (for torch.func)."""
+    params = {k: torch.tensor(v, dtype=torch.float64) for k, v in net.params().items()}
+
+    def run(layer, h, prefix):
+        if isinstance(layer, Dense):
+            z = h @ params[prefix + "W"].T + params[prefix + "b"]
+        elif isinstance(layer, Residual):
+            f = h
+            for j, inner in enumerate(layer.layers):
+                f = run(inner, f, f"{prefix}{j}.")
+            z = h + f
+        else:
+            raise TypeError(type(layer))
+        return torch_activation(layer.activation, z)
+
+    def forward(x):
+        a = x.reshape(1, -1)
+        for i, layer in enumerate(net.layers):
+            a = run(layer, a, f"{i}.")
+        return a[0]
+
+    return forward

@@ -7,9 +7,12 @@ Forward: ``z = a_prev @ W.T + b``, ``a = f(z)``. Backward: ``delta = dC/dz``, ou
 """
 
 from .activations import ACTIVATIONS, get_activation
+from .diagnostics import (ExplodingGradientWarning, GradientMonitor, VanishingGradientWarning,
+                          explain)
 from .gradcheck import GradcheckReport, gradcheck
 from .init import INITIALIZERS
 from .io import load, save
+from .jacobian import jacobian
 from .layers import Dense, Layer, Residual
 from .losses import LOSSES, get_loss
 from .network import Network, input_gradient, mlp
@@ -21,17 +24,22 @@ __all__ = [
     "ACTIVATIONS",
     "Callback",
     "Dense",
+    "ExplodingGradientWarning",
     "GradcheckReport",
+    "GradientMonitor",
     "History",
     "INITIALIZERS",
     "LOSSES",
     "Layer",
     "Network",
     "Residual",
+    "VanishingGradientWarning",
+    "explain",
     "get_activation",
     "get_loss",
     "gradcheck",
     "input_gradient",
+    "jacobian",
     "load",
     "mlp",
     "save",

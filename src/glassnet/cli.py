@@ -1,4 +1,4 @@
-"""The ``glassnet`` command line: ``glassnet train``, ``glassnet gradcheck``.
+"""The ``glassnet`` command line: ``train``, ``gradcheck``, ``vanishing``, ``explain``, ``plot``.
 
 Every subcommand has ``--help``. Bad arguments give a one-line error and exit status 2; a
 failed gradient check exits with 1.
@@ -177,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             train.add_argument(flag, type=kind, default=None,
                                help=f"{help_text} (default: {_show(default)})")
+    # glassbox: --monitor and --plots (gradient diagnostics and figures; see _glassbox_* below)
+    train.add_argument("--monitor", action="store_true",
+                       help="print a per-layer table of delta and gradient norms each epoch")
+    train.add_argument("--plots", metavar="DIR", default=None,
+                       help="after training, write figures and history.json into DIR")
     train.set_defaults(run=_cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="metrics and a confusion matrix of a saved model",
@@ -222,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--fast", action="store_true", help="random directions, not every entry")
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(run=_cmd_gradcheck)
+    _add_glassbox_commands(sub)
     return parser
 
 
@@ -316,8 +322,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     n_fit = len(X_train) * (1 - s["val_split"])
     if not s["quiet"]:
         callbacks.append(ProgressBar(-(-int(n_fit) // s["batch_size"]), s["batch_size"], summary=False))
+    callbacks += _glassbox_callbacks(args)
     history = net.fit(X_train, y_train, callbacks=callbacks, progress=False,
                       checkpoint_dir=s["checkpoint_dir"], resume=s["resume"], **fit_kwargs)
+    _glassbox_plots(args, net, history, net.scaler.transform(X_test), y_test, classify)
     if classify:
         print(f"test accuracy: {_accuracy(net, X_test, y_test):.4f}")
     else:
@@ -330,9 +338,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     save(net, s["out"])
     print(f"saved model to {s['out']}")
     if s["history_json"]:
-        from .io import atomic_write
-
-        atomic_write(s["history_json"], lambda f: f.write(history.to_json().encode()))
+        _write_text(s["history_json"], history.to_json())
         print(f"saved history to {s['history_json']}")
     return 0
 
@@ -442,3 +448,223 @@ def _cmd_gradcheck(args: argparse.Namespace) -> int:
     report = gradcheck(net, X, y, eps=args.eps, tol=args.tol, fast=args.fast, seed=args.seed)
     print(report.table())
     return 0 if report.passed else 1
+
+
+# ---------------------------------------------------------------------- glassbox: look inside
+def _glassbox_callbacks(args: argparse.Namespace) -> list[Callback]:
+    """``train --monitor``/``--plots``: a GradientMonitor, and a printer of its table."""
+    if not (args.monitor or args.plots):
+        return []
+    from .diagnostics import GradientMonitor
+
+    monitor = GradientMonitor()
+
+    class PrintTable(Callback):
+        def on_epoch_end(self, net: Network, epoch: int, record: dict[str, Any]) -> None:
+            print(_monitor_table(record["gradients"][-1]))
+
+    return [monitor, PrintTable()] if args.monitor else [monitor]
+
+
+def _fmt_cell(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _monitor_table(snapshot: dict[str, Any]) -> str:
+    """The per-layer table of one GradientMonitor snapshot."""
+    header = ("layer", "|delta|", "|dW|", "|dW|/|W|", "dead", "satur.", "a mean", "a std")
+    rows = [header]
+    for key, st in snapshot["layers"].items():
+        rows.append((key, _fmt_cell(st["delta_norm"], ".2e"), _fmt_cell(st["grad_W_norm"], ".2e"),
+                     _fmt_cell(st["update_ratio"], ".2e"), _fmt_cell(st["dead_share"], ".0%"),
+                     _fmt_cell(st["saturated_share"], ".0%"), _fmt_cell(st["a_mean"], ".3f"),
+                     _fmt_cell(st["a_std"], ".3f")))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    lines = ["    " + "  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
+    ratio = snapshot["ratio"]
+    lines.append(f"    |dW first| / |dW last| = {_fmt_cell(ratio, '.2e')}")
+    return "\n".join(lines)
+
+
+def _glassbox_plots(args: argparse.Namespace, net: Network, history: Any, X_test: np.ndarray,
+                    y_test: np.ndarray, classify: bool) -> None:
+    """``train --plots DIR``: training curves, gradient norms, histograms, saliency or boundary."""
+    if not args.plots:
+        return
+    from pathlib import Path
+
+    from . import plots
+
+    out = Path(args.plots)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_text(out / "history.json", history.to_json())
+    written = ["history.json"]
+    figures = {"training_curves.png": lambda p: plots.plot_training_curves(history, path=p),
+               "gradient_norms.png": lambda p: plots.plot_gradient_norms(history, path=p),
+               "histograms.png": lambda p: plots.plot_histograms(net, X_test[:500], path=p)}
+    if classify and net.n_in == 2:
+        figures["decision_boundary.png"] = lambda p: plots.plot_decision_boundary(
+            net, X_test, y_test, path=p)
+    if classify and int(round(np.sqrt(net.n_in))) ** 2 == net.n_in and net.n_in > 4:
+        figures["saliency.png"] = lambda p: plots.plot_saliency(net, X_test, y_test, path=p)
+    for name, draw in figures.items():
+        draw(out / name)
+        written.append(name)
+    print(f"wrote {', '.join(written)} to {out}")
+
+
+def _write_text(path: Any, text: str) -> None:
+    from .io import atomic_write
+
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def _add_glassbox_commands(sub: Any) -> None:
+    vanish = sub.add_parser(
+        "vanishing", help="measure ||delta^l|| by depth: vanishing gradients and identity skips",
+        description="For each depth, activation and residual setting, build a stack of hidden "
+        "layers, measure the per-sample ||delta^l|| of every hidden layer at initialisation and "
+        "after STEPS steps of gradient descent, and write lab.csv, lab.json and plots to DIR.")
+    vanish.add_argument("--depths", type=_int_list, default=[2, 4, 8, 16, 32], metavar="LIST",
+                        help="numbers of hidden layers (default: 2,4,8,16,32)")
+    vanish.add_argument("--activations", type=_name_list(ACTIVATIONS), metavar="LIST",
+                        default=["sigmoid", "tanh", "relu"],
+                        help="hidden activations (default: sigmoid,tanh,relu)")
+    vanish.add_argument("--residual", type=_on_off_list, default=[False, True], metavar="LIST",
+                        help="off, on or off,on: plain stacks, identity skips (default: off,on)")
+    vanish.add_argument("--width", type=_positive(int), default=32, help="default: 32")
+    vanish.add_argument("--data", default="digits", help="classification data (default: digits)")
+    vanish.add_argument("--steps", type=int, default=100, help="training steps (default: 100)")
+    vanish.add_argument("--lr", type=_positive(float), default=0.05, help="default: 0.05")
+    vanish.add_argument("--seed", type=int, default=0)
+    vanish.add_argument("--out", default="vanishing", metavar="DIR",
+                        help="output folder (default: vanishing)")
+    vanish.set_defaults(run=_cmd_vanishing)
+
+    expl = sub.add_parser(
+        "explain", help="back-propagation worked out with the numbers, for one sample",
+        description="Write the whole derivation (forward pass, deltas, gradients beside their "
+        "finite differences, one gradient-descent step) for one sample. Default: the 2-3-2 "
+        "sigmoid network with fixed weights; or a small saved model and a sample of its data.")
+    expl.add_argument("--format", choices=["text", "markdown"], default="text")
+    expl.add_argument("--from-model", metavar="FILE", help="a saved model (at most 16 units "
+                      "per layer and 6 layers)")
+    expl.add_argument("--sample", type=int, default=0, help="index of the sample (default: 0)")
+    expl.add_argument("--data", default=None, help="data spec (default: the model's own)")
+    expl.add_argument("--lr", type=_positive(float), default=0.5,
+                      help="learning rate of the step shown (default: 0.5)")
+    expl.set_defaults(run=_cmd_explain)
+
+    plot = sub.add_parser("plot", help="redraw the training figures from a saved history.json",
+                          description="Draw the training curves (and the per-layer gradient "
+                          "norms when the history has them) from HISTORY, as written by "
+                          "'glassnet train --plots DIR'.")
+    plot.add_argument("history", help="a history JSON file: {\"epochs\": [...]}")
+    plot.add_argument("--out", default=".", metavar="DIR", help="output folder (default: .)")
+    plot.set_defaults(run=_cmd_plot)
+
+
+def _name_list(valid: Any) -> Any:
+    def parse(text: str) -> list[str]:
+        names = [part.strip() for part in text.split(",") if part.strip()]
+        bad = [n for n in names if n not in valid]
+        if not names or bad:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated names from {', '.join(sorted(valid))}; got {text!r}")
+        return names
+    return parse
+
+
+def _on_off_list(text: str) -> list[bool]:
+    words = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if not words or any(w not in ("on", "off") for w in words):
+        raise argparse.ArgumentTypeError(f"expected off, on or off,on; got {text!r}")
+    return [w == "on" for w in words]
+
+
+def _cmd_vanishing(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import plots
+    from .diagnostics import lab_table_csv, lab_table_json, vanishing_lab
+
+    if args.steps < 0:
+        raise UsageError(f"glassnet vanishing: --steps must be >= 0; got {args.steps}")
+    rows = vanishing_lab(args.depths, args.activations, args.residual, args.width, args.data,
+                         args.steps, args.seed, learning_rate=args.lr)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_text(out / "lab.csv", lab_table_csv(rows))
+    _write_text(out / "lab.json", lab_table_json(rows))
+    print(f"{'activation':<10} {'skips':<5} {'depth':>5} {'|delta^1|/|delta^D| init':>25} "
+          f"{'per layer':>9} {'trained':>10} {'loss':>7}")
+    for r in rows:
+        first_last = r["delta_init"][0] / r["delta_init"][-1]
+        trained = r["delta_trained"][0] / r["delta_trained"][-1]
+        decay = "-" if r["decay_per_layer"] is None else f"{r['decay_per_layer']:.3f}"
+        loss = "diverged" if r["diverged"] else f"{r['final_loss']:.3f}"
+        print(f"{r['activation']:<10} {'on' if r['residual'] else 'off':<5} {r['depth']:>5} "
+              f"{first_last:>25.2e} {decay:>9} {trained:>10.2e} {loss:>7}")
+    written = ["lab.csv", "lab.json", "delta_by_depth.png"]
+    plots.plot_delta_by_depth(rows, "init", path=out / "delta_by_depth.png")
+    if args.steps > 0:
+        plots.plot_delta_by_depth(rows, "trained", path=out / "delta_by_depth_trained.png")
+        deepest = [r for r in rows if r["depth"] == max(args.depths)]
+        plots.plot_learning_speed(deepest, path=out / "learning_speed.png")
+        written += ["delta_by_depth_trained.png", "learning_speed.png"]
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import explain
+
+    if args.from_model is None:
+        if args.data is not None:
+            raise UsageError("glassnet explain: --data needs --from-model FILE")
+        result = explain(learning_rate=args.lr)
+    else:
+        from .data import StandardScaler, load_data
+        from .io import load_with_extra
+
+        net, extra, _ = load_with_extra(args.from_model)
+        spec = args.data or extra.get("data")
+        if spec is None:
+            raise UsageError("glassnet explain: the model does not name its data; pass --data SPEC")
+        data = load_data(spec)
+        if not 0 <= args.sample < len(data.X):
+            raise UsageError(f"glassnet explain: --sample must be in 0..{len(data.X) - 1}; "
+                             f"got {args.sample}")
+        x = data.X[args.sample:args.sample + 1]
+        if "scaler" in extra:
+            x = StandardScaler.from_dict(extra["scaler"]).transform(x)
+        result = explain(net, x, data.y[args.sample], learning_rate=args.lr)
+    print(result.markdown() if args.format == "markdown" else result.text(), end="")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from . import plots
+
+    path = Path(args.history)
+    if not path.exists():
+        raise FileNotFoundError(f"No history file at {path}.")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not JSON ({err}). Pass the history.json that "
+                         "'glassnet train --plots DIR' writes.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("epochs"), list):
+        raise ValueError(f"{path} is not a glassnet history: expected {{\"epochs\": [...]}}.")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plots.plot_training_curves(data, path=out / "training_curves.png")
+    written = ["training_curves.png"]
+    if any(record.get("gradients") for record in data["epochs"]):
+        plots.plot_gradient_norms(data, path=out / "gradient_norms.png")
+        written.append("gradient_norms.png")
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0

@@ -236,6 +236,34 @@ class Network:
                     layer.dW += self.l1 * np.sign(layer.W)
         return loss
 
+    def vjp(self, grad_out: np.ndarray) -> np.ndarray:
+        """``grad_X = (da^L/dX)^T grad_out``: the delta recursion seeded with ``dC/da^L = grad_out``.
+
+        Runs after a :meth:`forward` (it uses the cached ``z`` and ``a``) and needs no loss: each
+        layer's own ``backward`` takes the step, from the output layer down to the input.
+
+        Parameters
+        ----------
+        grad_out : ndarray of shape (n_samples, n_out)
+            The seed ``dC/da^L``; row ``i`` belongs to sample ``i`` of the last forward.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_in)
+            Row ``i`` is ``grad_out[i] @ (da^L_i/dx_i)``. The layers' ``delta``, ``dW``, ``db``
+            are left as for a loss whose gradient is ``grad_out``.
+        """
+        grad = grad_out
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    def explain(self, x: Any, y: Any, **kwargs: Any) -> Any:
+        """The derivation with this network's numbers for one sample; see :func:`glassnet.explain`."""
+        from .explain import explain
+
+        return explain(self, x, y, **kwargs)
+
     def predict(self, X: Any) -> np.ndarray:
         """Class labels for the classification losses, the outputs otherwise.
 

@@ -1,0 +1,79 @@
+"""The glassbox commands through main([...]): vanishing, explain, plot, train --monitor --plots."""
+
+import json
+
+import pytest
+
+from glassnet import Dense, Network, save
+from glassnet.cli import main
+
+
+def test_explain_default_text_and_markdown(capsys):
+    assert main(["explain"]) == 0
+    text = capsys.readouterr().out
+    assert "delta^2 = (a^2 - y) ⊙ σ'(z^2)" in text and "learning rate eta = 0.5" in text
+    assert main(["explain", "--format", "markdown", "--lr", "0.1"]) == 0
+    md = capsys.readouterr().out
+    assert r"\delta^{1} = \left((W^{2})^{T} \delta^{2}\right)" in md and r"\eta = 0.1" in md
+
+
+def test_explain_from_model(tmp_path, capsys):
+    net = Network([Dense(2, 3, "tanh", seed=0), Dense(3, 2, "softmax", seed=1)],
+                  loss="cross_entropy")
+    save(net, tmp_path / "m.npz", extra={"data": "xor"})
+    assert main(["explain", "--from-model", str(tmp_path / "m.npz"), "--sample", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "network 2-3-2, loss cross_entropy" in out and "fused form" in out
+    assert main(["explain", "--from-model", str(tmp_path / "m.npz"), "--sample", "9999"]) == 2
+    assert "--sample must be in 0..499" in capsys.readouterr().err
+
+
+def test_explain_too_big_model(tmp_path, capsys):
+    save(Network([Dense(2, 20), Dense(20, 1)]), tmp_path / "big.npz", extra={"data": "plane"})
+    assert main(["explain", "--from-model", str(tmp_path / "big.npz")]) == 2
+    assert "at most 16 units per layer" in capsys.readouterr().err
+
+
+def test_vanishing_writes_tables_and_plots(tmp_path, capsys):
+    out = tmp_path / "lab"
+    assert main(["vanishing", "--depths", "2,4", "--activations", "sigmoid", "--residual", "off,on",
+                 "--width", "8", "--data", "xor", "--steps", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "sigmoid" in printed and "wrote lab.csv" in printed
+    lines = (out / "lab.csv").read_text().splitlines()
+    assert lines[0].startswith("activation,residual,depth,layer") and len(lines) == 1 + 2 * (2 + 4)
+    assert len(json.loads((out / "lab.json").read_text())["rows"]) == 4
+    for name in ("delta_by_depth.png", "delta_by_depth_trained.png", "learning_speed.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["vanishing", "--residual", "maybe"], "expected off, on or off,on"),
+    (["vanishing", "--activations", "sigmoid,swish"], "expected comma-separated names"),
+    (["explain", "--data", "xor"], "--data needs --from-model"),
+    (["plot", "nowhere.json"], "No history file at nowhere.json"),
+])
+def test_bad_arguments(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_monitor_plots_and_redraw(tmp_path, capsys):
+    plots_dir = tmp_path / "plots"
+    assert main(["train", "--data", "xor", "--hidden", "8,8", "--activation", "tanh",
+                 "--epochs", "2", "--monitor", "--plots", str(plots_dir),
+                 "--out", str(tmp_path / "m.npz")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("|dW first| / |dW last|") == 2 and "|delta|" in out
+    for name in ("history.json", "training_curves.png", "gradient_norms.png", "histograms.png",
+                 "decision_boundary.png"):
+        assert (plots_dir / name).exists(), name
+    history = json.loads((plots_dir / "history.json").read_text())
+    assert set(history["epochs"][0]["gradients"][0]["layers"]) == {"0", "1", "2"}
+    redraw = tmp_path / "redraw"
+    assert main(["plot", str(plots_dir / "history.json"), "--out", str(redraw)]) == 0
+    assert (redraw / "training_curves.png").exists() and (redraw / "gradient_norms.png").exists()
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert main(["plot", str(tmp_path / "bad.json")]) == 2
+    assert 'expected {"epochs": [...]}' in capsys.readouterr().err
