@@ -218,6 +218,8 @@ class Session:
     def frame(self) -> dict[str, Any]:
         """The live state: losses, the boundary, each neuron's heat map, weights, ||delta||.
 
+        ``neurons[l]`` holds the maps of layer ``l + 1`` (the inputs are drawn by the page).
+
         Heat maps are quantised to bytes, ``round((clip(v, -1, 1) + 1) * 127.5)``, row by row
         from the top (x2 = +domain) and sent as base64; a classifier's output p is drawn as
         ``2p - 1``.
@@ -229,7 +231,7 @@ class Session:
             loss_test = net.loss(self.X_test, self.y_test)
             boundary = net.forward(self.grid_X)[:, 0]
             net.forward(self.neuron_X)
-            maps = [self.neuron_X.T] + [layer.a.T for layer in net.layers]  # type: ignore[attr-defined]
+            maps = [layer.a.T for layer in net.layers]  # type: ignore[attr-defined]
         if self.settings.problem == "classification":
             boundary = 2 * boundary - 1
         point = [self.epoch, _finite(loss_train), _finite(loss_test)]
