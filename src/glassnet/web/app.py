@@ -73,6 +73,7 @@ class Live:
         self.session = session
         self.lock = asyncio.Lock()
         self.task: asyncio.Task[None] | None = None
+        self.stop = False
         self.frame_wanted = False
         self.frame_ready = asyncio.Event()
         self.frame_text = ""
@@ -89,20 +90,28 @@ class Live:
 
     def play(self) -> None:
         if not self.playing:
+            self.stop = False
             self.task = asyncio.create_task(self._train())
 
     async def pause(self) -> None:
+        """Stop training after the current slice (a slice is never cut off mid-step)."""
         if self.task is not None:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
+            self.stop = True
+            await self.task
             self.task = None
 
     async def _train(self) -> None:
+        try:
+            await self._train_slices()
+        except Exception as err:  # reported in the page, not lost in a dead task
+            self.session.error = f"Training stopped: {type(err).__name__}: {err}"
+            self.frame_text = json.dumps({"type": "frame", "playing": False,
+                                          **self.session.frame()})
+            self.frame_ready.set()
+
+    async def _train_slices(self) -> None:
         session = self.session
-        while session.error is None:
+        while not self.stop and session.error is None:
             async with self.lock:
                 await asyncio.to_thread(session.train_for, TRAIN_SLICE_S)
                 if self.frame_wanted or session.error is not None:

@@ -503,7 +503,7 @@ async function explain() {
     const eqs = [
       snap.settings.problem === "classification"
         ? "δ^L = a^L − y   (sigmoid output with binary cross-entropy)"
-        : "δ^L = 2 (a^L − y) f′(z^L)   (mean squared error)",
+        : "δ^L = (a^L − y) ⊙ f′(z^L)   (C = ½‖a^L − y‖², identity output: f′ = 1)",
       "δ^l = (δ^{l+1} W^{l+1}) ⊙ f′(z^l)", "∂C/∂W^l = δ^l ⊗ a^{l−1},   ∂C/∂b^l = δ^l",
     ];
     for (const eq of eqs) {
