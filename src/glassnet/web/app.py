@@ -100,6 +100,10 @@ class Live:
             await self.task
             self.task = None
 
+    def _wants_frame(self) -> bool:
+        """Read by the worker thread between steps: a page waits for a frame."""
+        return self.frame_wanted
+
     async def _train(self) -> None:
         try:
             await self._train_slices()
@@ -113,7 +117,7 @@ class Live:
         session = self.session
         while not self.stop and session.error is None:
             async with self.lock:
-                await asyncio.to_thread(session.train_for, TRAIN_SLICE_S)
+                await asyncio.to_thread(session.train_for, TRAIN_SLICE_S, self._wants_frame)
                 if self.frame_wanted or session.error is not None:
                     self.frame_wanted = False
                     frame = await asyncio.to_thread(session.frame)

@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -182,12 +182,15 @@ class Session:
         self.neuron_X = feature_matrix(_grid(NEURON_GRID, self.domain), s.features)
 
     # ------------------------------------------------------------------ training
-    def train_for(self, seconds: float) -> None:
-        """Mini-batch steps for about ``seconds`` (at least one), carrying on across epochs."""
+    def train_for(self, seconds: float, until: Callable[[], bool] | None = None) -> None:
+        """Mini-batch steps for about ``seconds`` (at least one), carrying on across epochs.
+
+        Stops sooner, after a step, once ``until()`` is true (the page asking for a frame).
+        """
         end = time.perf_counter() + seconds
         while True:
             self._batch_step()
-            if self.error or time.perf_counter() >= end:
+            if self.error or time.perf_counter() >= end or (until is not None and until()):
                 return
 
     def step(self) -> None:
