@@ -304,9 +304,9 @@ def test_a_session_with_an_open_stream_does_not_expire(client, clock, sid):
 def test_a_stream_to_an_unknown_session_is_closed(client):
     from starlette.websockets import WebSocketDisconnect
 
-    with pytest.raises(WebSocketDisconnect) as info:
-        with client.websocket_connect("/api/sessions/nope/stream") as ws:
-            ws.receive_text()
+    with pytest.raises(WebSocketDisconnect) as info, \
+            client.websocket_connect("/api/sessions/nope/stream") as ws:
+        ws.receive_text()
     assert info.value.code == 4404
 
 

@@ -17,10 +17,10 @@ pytest.importorskip("uvicorn", reason="the playground tests need the web extra (
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="the browser tests need Playwright: pip install playwright")
 
-import uvicorn  # noqa: E402
+import uvicorn
 
-import glassnet  # noqa: E402
-from glassnet.web.app import create_app  # noqa: E402
+import glassnet
+from glassnet.web.app import create_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

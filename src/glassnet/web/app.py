@@ -31,10 +31,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -44,13 +45,22 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .settings import (
-    ACTIVATION_CHOICES, DATASETS, FEATURES, LIMITS, OPTIMIZERS, PROBLEMS, REGULARIZATIONS, Limits,
-    Settings, SettingsError, parse_settings,
-)
 from .session import Session
+from .settings import (
+    ACTIVATION_CHOICES,
+    DATASETS,
+    FEATURES,
+    LIMITS,
+    OPTIMIZERS,
+    PROBLEMS,
+    REGULARIZATIONS,
+    Limits,
+    Settings,
+    SettingsError,
+    parse_settings,
+)
 
-__all__ = ["ApiError", "SessionStore", "create_app", "serve", "STATIC_DIR"]
+__all__ = ["STATIC_DIR", "ApiError", "SessionStore", "create_app", "serve"]
 
 STATIC_DIR = Path(__file__).with_name("static")
 TRAIN_SLICE_S = 0.01
@@ -107,7 +117,7 @@ class Live:
     async def _train(self) -> None:
         try:
             await self._train_slices()
-        except Exception as err:  # reported in the page, not lost in a dead task
+        except Exception as err:  # noqa: BLE001 -- shown in the page, not lost in a dead task
             self.session.error = f"Training stopped: {type(err).__name__}: {err}"
             self.frame_text = json.dumps({"type": "frame", "playing": False,
                                           **self.session.frame()})

@@ -14,9 +14,10 @@ import math
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -123,7 +124,7 @@ class Session:
         self.epoch = 0
         self.order = np.arange(0)
         self.position = 0
-        self.history: list[list[float]] = []
+        self.history: list[list[float | None]] = []
         self.error = None
         self._make_grids()
 
@@ -298,7 +299,7 @@ class Session:
         loss = self.net.backprop(x[None], np.asarray([y]))
         layers = []
         for i, layer in enumerate(self.net.layers):
-            dense = layer.layers[0] if isinstance(layer, Residual) else layer
+            dense = _weighted(layer)
             layers.append({
                 "layer": i + 1,
                 "type": type(layer).__name__,
@@ -306,8 +307,8 @@ class Session:
                 "z": _round(layer.z[0]),  # type: ignore[attr-defined]
                 "a": _round(layer.a[0]),  # type: ignore[attr-defined]
                 "delta": _round(layer.delta[0]),  # type: ignore[attr-defined]
-                "db": _round(dense.db),  # type: ignore[union-attr]
-                "dW": [_round(row[:EXPLAIN_MAX]) for row in dense.dW[:EXPLAIN_MAX]],  # type: ignore[union-attr,index]
+                "db": _round(dense.db),  # type: ignore[arg-type]
+                "dW": [_round(row[:EXPLAIN_MAX]) for row in dense.dW[:EXPLAIN_MAX]],  # type: ignore[index]
                 "dW_shape": list(dense.dW.shape),  # type: ignore[union-attr]
             })
         return {**head, "source": "backprop", "loss": _finite(loss), "layers": layers}
@@ -350,13 +351,21 @@ def _bytes(values: np.ndarray) -> str:
     return base64.b64encode(q.tobytes()).decode("ascii")
 
 
-def _weights(layer: Layer) -> dict[str, Any]:
+def _weighted(layer: Layer) -> Dense:
+    """The Dense layer holding ``layer``'s weights (a residual block's first inner layer)."""
     dense = layer.layers[0] if isinstance(layer, Residual) else layer
-    W, b = dense.W[:MAX_DRAWN_UNITS, :MAX_DRAWN_UNITS], dense.b[:MAX_DRAWN_UNITS]  # type: ignore[attr-defined]
+    if not isinstance(dense, Dense):
+        raise TypeError(f"The playground draws Dense layers; got {type(dense).__name__}.")
+    return dense
+
+
+def _weights(layer: Layer) -> dict[str, Any]:
+    dense = _weighted(layer)
+    W, b = dense.W[:MAX_DRAWN_UNITS, :MAX_DRAWN_UNITS], dense.b[:MAX_DRAWN_UNITS]
     return {"W": [_round(row) for row in W], "b": _round(b)}
 
 
-def _round(values: np.ndarray, digits: int = 4) -> list[float]:
+def _round(values: np.ndarray, digits: int = 4) -> list[float | None]:
     return [_finite(round(float(v), digits)) for v in values]
 
 

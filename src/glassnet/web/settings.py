@@ -8,13 +8,14 @@ The settings are plain JSON, the same keys the page keeps in its URL.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ..activations import ACTIVATIONS
-from ..data import SYNTHETIC_2D, SYNTHETIC_TASKS
+from ..data import SYNTHETIC_TASKS
 
 __all__ = [
     "ACTIVATION_CHOICES",
