@@ -106,6 +106,11 @@ def test_the_page_loads_without_console_errors(open_page):
     assert page.locator("#neurons canvas.neuron").count() == 7 + 4 + 2 + 1
     assert page.locator("#links path").count() == 2 * 4 + 4 * 2 + 2 * 1
     assert page.evaluate("window.glassnet.errors") == []
+    link = page.locator("#links path").first
+    link.hover(force=True)
+    tip = page.locator("#link-tip")
+    tip.wait_for(state="visible")
+    assert tip.inner_text() == f"weight {float(link.get_attribute('data-w')):.4f}"
 
 
 def test_play_on_circles_brings_the_test_loss_below_0_1(open_page):
