@@ -65,7 +65,6 @@ __all__ = ["STATIC_DIR", "ApiError", "SessionStore", "create_app", "serve"]
 STATIC_DIR = Path(__file__).with_name("static")
 TRAIN_SLICE_S = 0.01
 """Training work per hand-off to the worker thread; a frame can follow each slice."""
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class ApiError(Exception):
