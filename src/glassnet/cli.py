@@ -228,6 +228,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(run=_cmd_gradcheck)
     _add_glassbox_commands(sub)
+
+    play = sub.add_parser("playground", help="the interactive playground in the browser",
+                          description="Serve the playground page (needs the web extra: "
+                          "pip install 'glassnet[web]'). It listens on 127.0.0.1 only, unless "
+                          "--host names another address and --allow-remote is given.")
+    play.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    play.add_argument("--port", type=_positive(int), default=8000, help="default: 8000")
+    play.add_argument("--open", action="store_true", help="open the page in a web browser")
+    play.add_argument("--allow-remote", action="store_true",
+                      help="allow a --host other than the loopback address: anyone who can reach "
+                      "it can use the server's CPU")
+    play.set_defaults(run=_cmd_playground)
     return parser
 
 
@@ -667,4 +679,26 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         plots.plot_gradient_norms(data, path=out / "gradient_norms.png")
         written.append("gradient_norms.png")
     print(f"wrote {', '.join(written)} to {out}")
+
+def _cmd_playground(args: argparse.Namespace) -> int:
+    local = args.host in ("127.0.0.1", "localhost", "::1")
+    if not local and not args.allow_remote:
+        raise UsageError(f"glassnet playground: --host {args.host} would let other machines use "
+                         "this server; add --allow-remote if that is what you want")
+    try:
+        from .web import serve
+    except ImportError as err:
+        raise ImportError(f"the playground needs the web extra ({err}); "
+                          "install it with: pip install 'glassnet[web]'") from None
+    if not local:
+        print(f"glassnet playground: warning: listening on {args.host}, reachable from other "
+              "machines; there is no authentication.", file=sys.stderr)
+    url = f"http://{'localhost' if local else args.host}:{args.port}/"
+    print(f"glassnet playground on {url} (Ctrl+C to stop)")
+    if args.open:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.0, webbrowser.open, [url]).start()
+    serve(args.host, args.port)
     return 0

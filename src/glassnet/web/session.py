@@ -1,0 +1,381 @@
+"""One playground session: its data, its network, the training step, and what the page draws.
+
+A session belongs to one browser tab. It holds the data set (generated or uploaded), the
+network built from the :class:`~glassnet.web.settings.Settings`, and the training state.
+Training is plain gradient descent in :func:`gradient_step`, the one place where an optimiser
+would be plugged in. Nothing here is asynchronous: the server (``app.py``) runs these methods
+in a worker thread under the session's lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import make_2d, read_csv, train_test_split
+from ..gradcheck import gradcheck
+from ..io import save
+from ..layers import Dense, Layer, Residual
+from ..network import Network
+from .settings import Settings, SettingsError, feature_matrix
+
+__all__ = ["Session", "build_network", "gradient_step"]
+
+DOMAIN = 6.0
+"""The synthetic data sets lie in about [-6, 6]^2, the Playground's square."""
+NEURON_GRID = 20
+"""Resolution of the small heat map drawn inside each neuron."""
+MAX_DRAWN_UNITS = 16
+"""Per layer, the diagram draws at most this many neurons (and their links)."""
+MAX_HISTORY = 1000
+"""Loss-curve points kept; beyond this every other point is dropped."""
+EXPLAIN_MAX = 16
+"""The fallback explain table shows at most this many rows and columns of dW."""
+
+
+def gradient_step(
+    net: Network,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    learning_rate: float,
+    regularization: str = "none",
+    regularization_rate: float = 0.0,
+) -> float:
+    """One step of gradient descent on a batch: ``W <- W - learning_rate * (dW + r'(W))``.
+
+    ``r'(W)`` is ``regularization_rate * sign(W)`` for L1 and ``regularization_rate * W`` for
+    L2 (the gradient of ``rate * ||W||_1`` and of ``rate/2 * ||W||^2``); biases are not
+    regularised. Returns the batch loss before the step. This is the function to replace when
+    the playground offers other optimisers.
+    """
+    loss = net.backprop(X, y)
+    grads = net.grads()
+    for key, param in net.params().items():
+        grad = grads[key]
+        if regularization != "none" and key.endswith("W"):
+            penalty = np.sign(param) if regularization == "l1" else param
+            grad = grad + regularization_rate * penalty
+        param -= learning_rate * grad
+    return loss
+
+
+def build_network(settings: Settings) -> Network:
+    """The network of ``settings``: input features -> hidden layers -> one output unit.
+
+    Classification ends in a sigmoid unit trained with binary cross-entropy, regression in an
+    identity unit trained with the mean squared error. With ``residual``, a hidden layer as wide
+    as the one before it becomes a residual block ``a = f(a_prev + W a_prev + b)``.
+    """
+    rng = np.random.default_rng(settings.seed)
+    layers: list[Layer] = []
+    n_in = len(settings.features)
+    for units, activation in settings.layers:
+        if settings.residual and layers and units == n_in:
+            layers.append(Residual(Dense(n_in, units, "identity", seed=rng), activation=activation))
+        else:
+            layers.append(Dense(n_in, units, activation, seed=rng))
+        n_in = units
+    if settings.problem == "classification":
+        layers.append(Dense(n_in, 1, "sigmoid", seed=rng))
+        return Network(layers, loss="binary_cross_entropy", dtype="float64")
+    layers.append(Dense(n_in, 1, "identity", seed=rng))
+    return Network(layers, loss="mse", dtype="float64")
+
+
+class Session:
+    """A tab's experiment. ``id`` is a random token; ``last_seen`` is on the server's clock."""
+
+    def __init__(self, settings: Settings, now: float):
+        self.id = secrets.token_urlsafe(16)
+        self.last_seen = now
+        self.settings = settings
+        self.custom: tuple[np.ndarray, np.ndarray] | None = None
+        self.error: str | None = None
+        self._make_data()
+        self.reset()
+
+    # ------------------------------------------------------------------ setup
+    def apply(self, settings: Settings) -> None:
+        """Switch to ``settings``: new data and weights when they depend on what changed."""
+        if settings.dataset == "custom" and self.custom is None:
+            raise SettingsError("dataset", "The 'custom' data set needs an uploaded CSV first.")
+        old, self.settings = self.settings, settings
+        if settings.data_key() != old.data_key():
+            self._make_data()
+        if settings.data_key() != old.data_key() or settings.network_key() != old.network_key():
+            self.reset()
+        elif settings.grid != old.grid:
+            self._make_grids()
+
+    def reset(self) -> None:
+        """Fresh weights (from the seed), epoch 0, empty loss curves."""
+        self.net = build_network(self.settings)
+        self.rng = np.random.default_rng(self.settings.seed)
+        self.epoch = 0
+        self.order = np.arange(0)
+        self.position = 0
+        self.history: list[list[float | None]] = []
+        self.error = None
+        self._make_grids()
+
+    def use_csv(self, text: str, max_samples: int, min_samples: int) -> Settings:
+        """Make an uploaded CSV (columns x1, x2, label) the data set; return the new settings.
+
+        A label column of 0/1 (or -1/1) integers makes a classification problem, anything else
+        a regression. Raises SettingsError (field 'csv') for anything else.
+        """
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "upload.csv"
+            path.write_text(text, encoding="utf-8")
+            try:
+                points, labels, _ = read_csv(path)
+            except (ValueError, TypeError) as err:
+                raise SettingsError("csv", f"The CSV could not be read: {err}") from None
+        if points.shape[1] != 2:
+            raise SettingsError("csv", f"The CSV needs 3 columns (x1, x2, label); it has "
+                                f"{points.shape[1] + 1}.")
+        if not min_samples <= len(points) <= max_samples:
+            raise SettingsError("csv", f"The CSV needs between {min_samples} and {max_samples} "
+                                f"rows; it has {len(points)}.")
+        if not (np.all(np.isfinite(points)) and np.all(np.isfinite(labels))):
+            raise SettingsError("csv", "The CSV holds missing or infinite values; fill them in.")
+        if np.issubdtype(labels.dtype, np.integer) and set(np.unique(labels)) <= {-1, 0, 1}:
+            if set(np.unique(labels)) == {-1, 0, 1}:
+                raise SettingsError("csv", "Class labels must be 0/1 or -1/1, not all three.")
+            problem, labels = "classification", (labels > 0).astype(np.int64)
+        else:
+            problem, labels = "regression", labels.astype(np.float64)
+        self.custom = (points.astype(np.float64), labels)
+        self.settings = replace(self.settings, dataset="custom", problem=problem)
+        self._make_data()
+        self.reset()
+        return self.settings
+
+    def _make_data(self) -> None:
+        s = self.settings
+        if s.dataset == "custom" and self.custom is not None:
+            points, labels = self.custom
+            self.domain = float(math.ceil(np.max(np.abs(points)) * 1.1 * 10) / 10) or 1.0
+        else:
+            points, labels = make_2d(s.dataset, s.n_samples, s.noise, s.seed)
+            self.domain = DOMAIN
+        classify = s.problem == "classification"
+        split = train_test_split(points, labels, test_size=1 - s.train_ratio, stratify=classify,
+                                 seed=s.seed)
+        self.points_train, self.points_test, self.y_train, self.y_test = split
+
+    def _make_grids(self) -> None:
+        """The inputs of the boundary grid and of the neurons' grid, and the data's features."""
+        s = self.settings
+        self.X_train = feature_matrix(self.points_train, s.features)
+        self.X_test = feature_matrix(self.points_test, s.features)
+        self.grid_X = feature_matrix(_grid(s.grid, self.domain), s.features)
+        self.neuron_X = feature_matrix(_grid(NEURON_GRID, self.domain), s.features)
+
+    # ------------------------------------------------------------------ training
+    def train_for(self, seconds: float, until: Callable[[], bool] | None = None) -> None:
+        """Mini-batch steps for about ``seconds`` (at least one), carrying on across epochs.
+
+        Stops sooner, after a step, once ``until()`` is true (the page asking for a frame).
+        """
+        end = time.perf_counter() + seconds
+        while True:
+            self._batch_step()
+            if self.error or time.perf_counter() >= end or (until is not None and until()):
+                return
+
+    def step(self) -> None:
+        """Train to the end of the current epoch (one epoch from a fresh start)."""
+        epoch = self.epoch
+        while self.epoch == epoch and not self.error:
+            self._batch_step()
+
+    def _batch_step(self) -> None:
+        s = self.settings
+        if self.position >= len(self.order):
+            self.order = self.rng.permutation(len(self.X_train))
+            self.position = 0
+        batch = self.order[self.position:self.position + s.batch_size]
+        self.position += len(batch)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss = gradient_step(self.net, self.X_train[batch], self.y_train[batch],
+                                 learning_rate=s.learning_rate, regularization=s.regularization,
+                                 regularization_rate=s.regularization_rate)
+        if not math.isfinite(loss) or not all(np.all(np.isfinite(p))
+                                              for p in self.net.params().values()):
+            self.error = (f"Training diverged (the loss became {loss}). Lower the learning rate, "
+                          "then press reset.")
+        if self.position >= len(self.order):
+            self.epoch += 1
+
+    # ------------------------------------------------------------------ what the page draws
+    def frame(self) -> dict[str, Any]:
+        """The live state: losses, the boundary, each neuron's heat map, weights, ||delta||.
+
+        ``neurons[l]`` holds the maps of layer ``l + 1`` (the inputs are drawn by the page).
+
+        Heat maps are quantised to bytes, ``round((clip(v, -1, 1) + 1) * 127.5)``, row by row
+        from the top (x2 = +domain) and sent as base64; a classifier's output p is drawn as
+        ``2p - 1``.
+        """
+        net = self.net
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss_train = net.backprop(self.X_train, self.y_train)
+            delta_norms = [float(np.linalg.norm(layer.delta)) for layer in net.layers]  # type: ignore[attr-defined]
+            loss_test = net.loss(self.X_test, self.y_test)
+            boundary = net.forward(self.grid_X)[:, 0]
+            net.forward(self.neuron_X)
+            maps = [layer.a.T for layer in net.layers]  # type: ignore[attr-defined]
+        if self.settings.problem == "classification":
+            boundary = 2 * boundary - 1
+        point = [self.epoch, _finite(loss_train), _finite(loss_test)]
+        if not self.history or self.history[-1] != point:
+            self.history.append(point)
+            if len(self.history) > MAX_HISTORY:
+                self.history = self.history[::2]
+        return {
+            "epoch": self.epoch,
+            "loss_train": point[1],
+            "loss_test": point[2],
+            "error": self.error,
+            "boundary": _bytes(boundary),
+            "neurons": [[_bytes(unit) for unit in m[:MAX_DRAWN_UNITS]] for m in maps],
+            "weights": [_weights(layer) for layer in net.layers],
+            "delta_norms": [_finite(v) for v in delta_norms],
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the page needs after a change: the frame, the data and the layout."""
+        s = self.settings
+        return {
+            "session": self.id,
+            "settings": s.to_json(),
+            "domain": self.domain,
+            "grid": s.grid,
+            "neuron_grid": NEURON_GRID,
+            "sizes": self.net.sizes,
+            "residual": [isinstance(layer, Residual) for layer in self.net.layers],
+            "train": _points(self.points_train, self.y_train),
+            "test": _points(self.points_test, self.y_test),
+            "history": self.history,
+            "custom_rows": None if self.custom is None else len(self.custom[0]),
+            **self.frame(),
+        }
+
+    # ------------------------------------------------------------------ tools
+    def point(self, index: int) -> tuple[np.ndarray, Any, str]:
+        """Features, label and ``'train'``/``'test'`` of point ``index`` (train points first)."""
+        n_train = len(self.X_train)
+        if not (isinstance(index, int) and not isinstance(index, bool)
+                and 0 <= index < n_train + len(self.X_test)):
+            raise SettingsError("index", f"The 'index' must be an integer in "
+                                f"[0, {n_train + len(self.X_test) - 1}]; got {index!r}.")
+        if index < n_train:
+            return self.X_train[index], self.y_train[index], "train"
+        return self.X_test[index - n_train], self.y_test[index - n_train], "test"
+
+    def explain(self, index: int, explain_fn: Any = None) -> dict[str, Any]:
+        """The derivation of one point's gradients.
+
+        With ``explain_fn`` (``glassnet.explain`` where the library has it) its text; else a
+        table per layer of ``z``, ``a``, ``delta``, ``db`` and ``dW`` from ``backprop`` on the
+        point alone.
+        """
+        x, y, part = self.point(index)
+        head = {"index": index, "part": part, "x": x.tolist(), "y": float(y),
+                "features": list(self.settings.features)}
+        if callable(explain_fn):
+            return {**head, "source": "glassnet.explain", "text": str(explain_fn(self.net, x, y))}
+        loss = self.net.backprop(x[None], np.asarray([y]))
+        layers = []
+        for i, layer in enumerate(self.net.layers):
+            dense = _weighted(layer)
+            layers.append({
+                "layer": i + 1,
+                "type": type(layer).__name__,
+                "activation": layer.activation.name,  # type: ignore[attr-defined]
+                "z": _round(layer.z[0]),  # type: ignore[attr-defined]
+                "a": _round(layer.a[0]),  # type: ignore[attr-defined]
+                "delta": _round(layer.delta[0]),  # type: ignore[attr-defined]
+                "db": _round(dense.db),  # type: ignore[arg-type]
+                "dW": [_round(row[:EXPLAIN_MAX]) for row in dense.dW[:EXPLAIN_MAX]],  # type: ignore[index]
+                "dW_shape": list(dense.dW.shape),  # type: ignore[union-attr]
+            })
+        return {**head, "source": "backprop", "loss": _finite(loss), "layers": layers}
+
+    def gradcheck(self, n_samples: int = 8, max_full: int = 600) -> dict[str, Any]:
+        """glassnet's gradcheck on the current network and a few training points.
+
+        Every entry is compared up to ``max_full`` parameters; above that, random directions.
+        """
+        n = min(n_samples, len(self.X_train))
+        fast = self.net.n_params > max_full
+        report = gradcheck(self.net, self.X_train[:n], self.y_train[:n], fast=fast)
+        rows = [{"layer": r.layer, "tensor": r.name, "shape": list(r.shape),
+                 "max_abs_error": r.max_abs_error, "max_rel_error": r.max_rel_error,
+                 "passed": r.passed, "skipped": r.skipped} for r in report.rows]
+        return {"passed": report.passed, "fast": fast, "n_samples": n, "rows": rows,
+                "table": report.table()}
+
+    def export(self) -> bytes:
+        """The network in glassnet's model format (``glassnet.load`` reads it back)."""
+        extra = {"playground": self.settings.to_json(), "features": list(self.settings.features),
+                 "epoch": self.epoch}
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.npz"
+            save(self.net, path, extra=extra)
+            return path.read_bytes()
+
+
+def _grid(resolution: int, domain: float) -> np.ndarray:
+    """Cell centres of a resolution x resolution grid on [-domain, domain]^2, top row first."""
+    step = 2 * domain / resolution
+    centres = -domain + step * (np.arange(resolution) + 0.5)
+    x1, x2 = np.meshgrid(centres, centres[::-1])
+    return np.stack([x1.ravel(), x2.ravel()], axis=1)
+
+
+def _bytes(values: np.ndarray) -> str:
+    v = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
+    q = np.rint((np.clip(v, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+    return base64.b64encode(q.tobytes()).decode("ascii")
+
+
+def _weighted(layer: Layer) -> Dense:
+    """The Dense layer holding ``layer``'s weights (a residual block's first inner layer)."""
+    dense = layer.layers[0] if isinstance(layer, Residual) else layer
+    if not isinstance(dense, Dense):
+        raise TypeError(f"The playground draws Dense layers; got {type(dense).__name__}.")
+    return dense
+
+
+def _weights(layer: Layer) -> dict[str, Any]:
+    dense = _weighted(layer)
+    W, b = dense.W[:MAX_DRAWN_UNITS, :MAX_DRAWN_UNITS], dense.b[:MAX_DRAWN_UNITS]
+    return {"W": [_round(row) for row in W], "b": _round(b)}
+
+
+def _round(values: np.ndarray, digits: int = 4) -> list[float | None]:
+    return [_finite(round(float(v), digits)) for v in values]
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN or infinity: those become null."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _points(points: np.ndarray, labels: np.ndarray) -> list[list[float]]:
+    return [[round(float(p[0]), 4), round(float(p[1]), 4), float(v)]
+            for p, v in zip(points, labels)]
+

@@ -1,0 +1,224 @@
+"""The playground page in a real Chromium (Debian's package, driven by Playwright).
+
+Each test leaves a screenshot in artifacts/. Skipped when Playwright or Chromium is missing:
+``pip install -e '.[test]'`` and ``apt-get install chromium``.
+"""
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette", reason="the playground tests need the web extra (starlette)")
+pytest.importorskip("uvicorn", reason="the playground tests need the web extra (uvicorn)")
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="the browser tests need Playwright: pip install playwright")
+
+import uvicorn
+
+import glassnet
+from glassnet.web.app import create_app
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium); "
+                       "Playwright's own browser download is not used"),
+]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The app under uvicorn in a thread, on a free port of 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the playground server did not start within 10 s")
+        time.sleep(0.02)
+    yield {"url": f"http://127.0.0.1:{port}/", "app": app}
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def open_page(context, server, request):
+    """``open_page(hash='')`` -> a loaded page; console errors fail the test; a screenshot after.
+
+    A test that provokes an HTTP error on purpose lists its text in ``open_page.expected``.
+    """
+    pages, problems = [], []
+
+    def open_(hash_: str = ""):
+        page = context.new_page()
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda err: problems.append(str(err)))
+        page.goto(server["url"] + hash_)
+        page.wait_for_function("window.glassnet && window.glassnet.ready", timeout=10_000)
+        pages.append(page)
+        return page
+
+    open_.expected = []  # type: ignore[attr-defined]
+    yield open_
+    ARTIFACTS.mkdir(exist_ok=True)
+    for i, page in enumerate(pages):
+        suffix = f"-{i}" if i else ""
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}{suffix}.png"))
+    unexpected = [p for p in problems if not any(e in p for e in open_.expected)]
+    assert unexpected == [], f"errors in the browser console: {unexpected}"
+
+
+def session_of(server, page):
+    return server["app"].state.store.live[page.evaluate("window.glassnet.state.session")].session
+
+
+def test_the_page_loads_without_console_errors(open_page):
+    page = open_page()
+    assert page.title() == "glassnet playground"
+    assert page.locator("#neurons canvas.neuron").count() == 7 + 4 + 2 + 1
+    assert page.locator("#links path").count() == 2 * 4 + 4 * 2 + 2 * 1
+    assert page.evaluate("window.glassnet.errors") == []
+    link = page.locator("#links path").first
+    link.hover(force=True)
+    tip = page.locator("#link-tip")
+    tip.wait_for(state="visible")
+    assert tip.inner_text() == f"weight {float(link.get_attribute('data-w')):.4f}"
+
+
+def test_play_on_circles_brings_the_test_loss_below_0_1(open_page):
+    page = open_page("#dataset=circles")
+    page.click("#play")
+    page.wait_for_function("Number(document.querySelector('#loss-test').textContent) < 0.1",
+                           timeout=20_000)
+    page.click("#play")
+    assert float(page.inner_text("#loss-test")) < 0.1
+    assert page.evaluate("window.glassnet.frames") > 0
+
+
+def test_the_boundary_canvas_changes_while_training(open_page):
+    page = open_page("#dataset=xor&lr=0.01")
+    read = "document.querySelector('#boundary').toDataURL()"
+    before = page.evaluate(read)
+    page.click("#play")
+    page.wait_for_function("window.glassnet.frames >= 3")
+    during = page.evaluate(read)
+    page.wait_for_function("window.glassnet.frames >= 10")
+    later = page.evaluate(read)
+    page.click("#play")
+    assert before != during != later
+
+
+def test_adding_a_layer_updates_the_diagram_and_the_network(open_page, server):
+    page = open_page()
+    n_neurons = page.locator("#neurons canvas.neuron").count()
+    page.click("#add-layer")
+    page.wait_for_function("document.querySelector('#n-layers').textContent === '3'")
+    assert page.locator("#neurons canvas.neuron").count() == n_neurons + 2
+    assert page.locator(".layer-ctl").count() == 3
+    assert session_of(server, page).net.sizes == [2, 4, 2, 2, 1]
+    page.locator(".layer-ctl .add-neuron").first.click()
+    page.wait_for_function("document.querySelectorAll('#neurons canvas.neuron').length === "
+                           f"{n_neurons + 3}")
+    assert session_of(server, page).net.sizes == [2, 5, 2, 2, 1]
+    assert "layers=5%3Atanh%2C2%3Atanh%2C2%3Atanh" in page.url
+
+
+def test_the_url_restores_the_settings_in_a_new_tab(open_page):
+    page = open_page()
+    page.click("#add-layer")
+    page.wait_for_function("document.querySelector('#n-layers').textContent === '3'")
+    page.select_option("#learning_rate", "0.1")
+    page.locator("#datasets button", has_text="Spiral").click()
+    page.select_option(".layer-ctl >> nth=0 >> select", "relu")
+    page.locator("canvas.input[data-feature='sin(x1)']").click()
+    page.check("#residual")
+    page.check("#show-test")
+    page.wait_for_function("location.hash.includes('showTest=1') && location.hash.includes('residual=1')")
+    settings = page.evaluate("window.glassnet.state.settings")
+    assert settings["dataset"] == "spiral" and settings["learning_rate"] == 0.1
+    assert settings["features"] == ["x1", "x2", "sin(x1)"]
+
+    other = open_page(page.url[page.url.index("#"):])
+    assert other.evaluate("window.glassnet.state.settings") == settings
+    assert other.evaluate("window.glassnet.state.session") != page.evaluate(
+        "window.glassnet.state.session")
+    assert other.input_value("#learning_rate") == "0.1"
+    assert other.is_checked("#residual") and other.is_checked("#show-test")
+    assert other.locator(".layer-ctl select").first.input_value() == "relu"
+
+
+def test_the_gradient_panel_shows_one_bar_per_layer(open_page):
+    page = open_page()
+    assert page.locator("#grad-panel .grad-bar").count() == 3  # 2 hidden layers + output
+    page.click("#play")
+    page.wait_for_function("window.glassnet.frames >= 3")
+    page.click("#play")
+    widths = page.eval_on_selector_all("#grad-panel .grad-bar", "bars => bars.map(b => b.style.width)")
+    assert all(w.endswith("%") and float(w[:-1]) > 0 for w in widths)
+    page.click("#add-layer")
+    page.wait_for_function("document.querySelectorAll('#grad-panel .grad-bar').length === 4")
+
+
+def test_a_malformed_csv_shows_an_error_and_the_session_keeps_working(open_page):
+    open_page.expected.append("the server responded with a status of 422")
+    page = open_page()
+    page.set_input_files("#csv", files=[{"name": "bad.csv", "mimeType": "text/csv",
+                                         "buffer": b"x1,x2,label\n1,oops,0\n2,3\n"}])
+    error = page.locator("#data-error")
+    error.wait_for(state="visible")
+    assert "CSV" in error.inner_text()
+    page.click("#step")
+    page.wait_for_function("document.querySelector('#epoch').textContent === '000,001'")
+    assert page.evaluate("window.glassnet.state.settings.dataset") == "circles"
+
+
+def test_export_downloads_a_model_that_glassnet_loads(open_page, server, tmp_path):
+    page = open_page("#layers=3:relu")
+    page.click("#step")
+    page.wait_for_function("document.querySelector('#epoch').textContent === '000,001'")
+    with page.expect_download() as download_info:
+        page.click("#export")
+    path = tmp_path / download_info.value.suggested_filename
+    download_info.value.save_as(path)
+    net = glassnet.load(path)
+    session = session_of(server, page)
+    assert net.sizes == [2, 3, 1]
+    assert (net.predict(session.X_test) == session.net.predict(session.X_test)).all()
+
+
+def test_explain_and_gradcheck_render_in_the_page(open_page):
+    page = open_page()
+    page.click("#explain-btn")
+    page.locator("#explain table").first.wait_for()
+    assert "train point 0" in page.inner_text("#explain")
+    page.click("#gradcheck-btn")
+    page.locator("#gradcheck table").wait_for()
+    assert "PASSED" in page.inner_text("#gradcheck")
