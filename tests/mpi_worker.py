@@ -43,7 +43,7 @@ def main(path: str) -> None:
               dropout=spec.get("dropout", 0.0), l2=spec.get("l2", 0.0), seed=0)
     callbacks = [Fault(**spec["fault"])] if spec.get("fault") else []
     history = net.fit(X, y, callbacks=callbacks, progress=False,
-                      distributed=Settings(timeout=spec.get("timeout", 30)), **spec["fit"])
+                      distributed=Settings(timeout=spec.get("mpi_timeout", 30)), **spec["fit"])
     rank, size = rank_and_size()
     if rank == 0:
         np.savez(spec["out"], **net.params())

@@ -20,6 +20,7 @@ from .losses import LOSSES
 from .network import Network, mlp
 from .optim import OPTIMIZERS
 from .schedules import SCHEDULES
+from .distributed import RankFailedError
 from .training import Callback
 
 __all__ = ["main"]
@@ -61,7 +62,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "epochs": 60, "batch_size": 32,
     "weight_decay": 1e-4, "dropout": 0.2, "early_stopping": None, "val_split": 0.0,
     "metrics": "accuracy", "seed": 0, "out": "glassnet-model.npz", "checkpoint_dir": None,
-    "resume": False, "quiet": False, "history_json": None,
+    "resume": False, "quiet": False, "history_json": None, "distributed": False,
 }
 """The default recipe of ``glassnet train`` (bench/digits_recipe.py measures it)."""
 
@@ -121,6 +122,8 @@ _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("--resume", bool, "continue from the checkpoint in --checkpoint-dir"),
     ("--quiet", bool, "no per-epoch lines, no progress bar"),
     ("--history-json", str, "also write the training history to this JSON file"),
+    ("--distributed", bool, "data-parallel over the ranks of mpiexec -n N (glassnet[mpi]); "
+     "--batch-size is the global batch"),
 ]
 
 
@@ -237,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"{err}\nRun 'glassnet --help' for usage.", file=sys.stderr)
         return 2
+    except RankFailedError as err:  # every rank stops; rank 0 says which failed and why
+        if err.rank == 0:
+            print(f"glassnet: error: {err}", file=sys.stderr)
+        return 1
     except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
         print(f"glassnet: error: {err}", file=sys.stderr)
         return 2
@@ -262,6 +269,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .training import CHECKPOINT_NAME, ProgressBar, format_record
 
     s = _train_settings(args)
+    root = True
+    if s["distributed"]:  # every rank trains; rank 0 alone prints and writes (distributed.py)
+        from .distributed import quiet_other_ranks
+
+        root = quiet_other_ranks()
+        s["quiet"] = s["quiet"] or not root
     if s["resume"] and not s["checkpoint_dir"]:
         raise UsageError("glassnet train: --resume needs --checkpoint-dir")
     data = load_data(s["data"])
@@ -315,7 +328,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         X_train, y_train, epochs=s["epochs"], batch_size=s["batch_size"], optimizer=optimizer,
         lr_schedule=schedule, validation_split=s["val_split"], metrics=metrics,
         early_stopping=s["early_stopping"], callbacks=callbacks, progress=False, seed=s["seed"],
-        checkpoint_dir=s["checkpoint_dir"], resume=s["resume"])
+        checkpoint_dir=s["checkpoint_dir"], resume=s["resume"], distributed=s["distributed"])
     if classify:
         print(f"test accuracy: {_accuracy(net, X_test, y_test):.4f}")
     else:
@@ -324,9 +337,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     check = gradcheck(net, net.scaler.transform(X_test[:n_check]), y_test[:n_check])
     print(f"gradcheck on {n_check} test samples, {net.n_params} parameters: "
           f"{'PASSED' if check.passed else 'FAILED'}, worst relative error {check.max_rel_error:.1e}")
-    save(net, s["out"])
+    if root:
+        save(net, s["out"])
     print(f"saved model to {s['out']}")
-    if s["history_json"]:
+    if s["history_json"] and root:
         from .io import atomic_write
 
         atomic_write(s["history_json"], lambda f: f.write(history.to_json().encode()))

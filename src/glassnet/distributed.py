@@ -189,7 +189,7 @@ class _Group:
         self.timeout = timeout
         self.failure: str | None = None
         self.error: BaseException | None = None
-        self.where = "before training"
+        self.where = self.failed_where = "before training"
 
     @contextmanager
     def guard(self, where: str | None = None) -> Iterator[None]:
@@ -201,7 +201,7 @@ class _Group:
         except Exception as err:
             if self.failure is not None:  # the first failure is the one reported
                 return
-            self.error = err
+            self.error, self.failed_where = err, self.where
             self.failure = f"{type(err).__name__}: {err}"
             sys.stderr.write(f"[glassnet rank {self.rank}] failed {self.where}:\n"
                              + traceback.format_exc())
@@ -210,7 +210,11 @@ class _Group:
     def wait(self, request: Any, what: str) -> None:
         """Poll ``request`` until done, or abort the whole job after ``timeout`` seconds."""
         deadline = time.monotonic() + self.timeout
+        polls = 0
         while not request.Test():
+            polls += 1
+            if polls > 1000:  # a long wait: leave the core to others (oversubscribed hosts)
+                time.sleep(1e-4)
             if time.monotonic() > deadline:
                 self.abort(f"rank {self.rank} waited {self.timeout:g} s for the other ranks in "
                            f"{what} ({self.where}); one of them died or hangs.")
@@ -243,11 +247,11 @@ class _Group:
         self.wait(self.comm.Ibcast(array, root=0), "Bcast")
 
     def _stop(self, failed: list[int]) -> None:
-        messages = self.comm.gather(self.failure, root=0)
+        messages = self.comm.gather((self.failed_where, self.failure), root=0)
         if len(failed) == self.size and self.error is not None:
             raise self.error  # every rank failed alike (a bad argument): the error itself
         if self.rank == 0:
-            lines = [f"rank {r} of {self.size} failed {self.where}: {messages[r]}"
+            lines = [f"rank {r} of {self.size} failed {messages[r][0]}: {messages[r][1]}"
                      for r in failed]
             text = "; ".join(lines) + ". All ranks stopped."
         else:
