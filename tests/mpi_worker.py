@@ -42,6 +42,8 @@ def main(path: str) -> None:
     net = mlp(spec["sizes"], loss=spec.get("loss", "cross_entropy"), dtype=spec["dtype"],
               dropout=spec.get("dropout", 0.0), l2=spec.get("l2", 0.0), seed=0)
     callbacks = [Fault(**spec["fault"])] if spec.get("fault") else []
+    if spec.get("validation"):  # the first 5 samples, as arrays
+        spec["fit"]["validation_data"] = (np.array(X[:5]), np.array(y[:5]))
     history = net.fit(X, y, callbacks=callbacks, progress=False,
                       distributed=Settings(timeout=spec.get("mpi_timeout", 30)), **spec["fit"])
     rank, size = rank_and_size()

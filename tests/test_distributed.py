@@ -44,7 +44,7 @@ def mpiexec(n: int, args: list[str], timeout: float = 60, cwd: Path | None = Non
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([MPIEXEC, "-n", str(n), sys.executable, *args], capture_output=True,
-                          text=True, timeout=timeout, env=env, cwd=cwd)
+                          text=True, timeout=timeout, check=False, env=env, cwd=cwd)
 
 
 def make_data(tmp_path: Path, n: int = 23, n_in: int = 5, n_classes: int = 3) -> tuple[Path, Path]:
@@ -65,12 +65,17 @@ def run_worker(tmp_path: Path, n_ranks: int, fit: dict, *, name: str = "w", n: i
     return mpiexec(n_ranks, [str(WORKER), str(path)], timeout=timeout), spec
 
 
-def single_process(spec: dict, **fit_overrides) -> dict[str, np.ndarray]:
+def single_process(spec: dict, history: list | None = None,
+                   **fit_overrides) -> dict[str, np.ndarray]:
     """The reference: the same fit in this process, on the arrays in memory."""
     net = mlp(spec["sizes"], loss="cross_entropy", dtype=spec["dtype"],
               dropout=spec.get("dropout", 0.0), l2=spec.get("l2", 0.0), seed=0)
-    net.fit(np.load(spec["X"]), np.load(spec["y"]), progress=False,
-            **{**spec["fit"], **fit_overrides})
+    X, y = np.load(spec["X"]), np.load(spec["y"])
+    if spec.get("validation"):
+        fit_overrides["validation_data"] = (X[:5], y[:5])
+    result = net.fit(X, y, progress=False, **{**spec["fit"], **fit_overrides})
+    if history is not None:
+        history.extend(result.epochs)
     return net.params()
 
 
@@ -106,6 +111,13 @@ def test_gradient_buffer_packs_weighted_gradients_loss_and_flags():
     assert buffer.loss == 0.5 and not buffer.flags.any()
 
 
+def test_distributed_without_mpi4py_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now raises ImportError
+    net = mlp([2, 3, 2], loss="cross_entropy")
+    with pytest.raises(ImportError, match=r"pip install 'glassnet\[mpi\]'"):
+        net.fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]), distributed=True)
+
+
 # ------------------------------------------------------------------ mpiexec -n N
 
 
@@ -115,12 +127,17 @@ def test_gradient_buffer_packs_weighted_gradients_loss_and_flags():
 @pytest.mark.parametrize("dtype, atol", [("float64", 1e-12), ("float32", 1e-6)])
 def test_two_ranks_equal_one_process(tmp_path, optimizer, dtype, atol):
     # 23 samples, global batch 8: batches 8, 8 and a last partial 7 (shards 4+4 and 4+3)
-    fit = {"epochs": 2, "batch_size": 8, "optimizer": optimizer, "learning_rate": 0.05, "seed": 1}
-    proc, spec = run_worker(tmp_path, 2, fit, dtype=dtype, l2=1e-3)
+    # with validation data and a metric, evaluated on rank 0 and broadcast
+    fit = {"epochs": 2, "batch_size": 8, "optimizer": optimizer, "learning_rate": 0.05, "seed": 1,
+           "metrics": ["accuracy"]}
+    proc, spec = run_worker(tmp_path, 2, fit, dtype=dtype, l2=1e-3, validation=True)
     check_ok(proc)
-    assert_weights_equal(spec["out"], single_process(spec), atol)
-    history = json.loads(Path(spec["out"] + ".json").read_text())["history"]
-    assert len(history["epochs"]) == 2
+    expected: list = []
+    assert_weights_equal(spec["out"], single_process(spec, expected), atol)
+    history = json.loads(Path(spec["out"] + ".json").read_text())["history"]["epochs"]
+    for got, want in zip(history, expected, strict=True):
+        for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+            assert got[key] == pytest.approx(want[key], rel=1e-5), key
 
 
 @pytest.mark.mpi
@@ -220,7 +237,7 @@ def test_cli_train_distributed(tmp_path):
 
 
 def test_grid_search_on_a_dask_cluster_through_joblib():
-    pytest.importorskip("distributed", reason="needs dask[distributed]: pip install 'glassnet[dask]'")
+    pytest.importorskip("distributed", reason="needs dask: pip install 'glassnet[dask]'")
     sys.path.insert(0, str(ROOT / "docs" / "examples"))
     try:
         from grid_search_dask import main

@@ -14,13 +14,13 @@ import numpy as np
 
 from . import __version__
 from .activations import ACTIVATIONS
+from .distributed import RankFailedError
 from .gradcheck import gradcheck
 from .io import load, save
 from .losses import LOSSES
 from .network import Network, mlp
 from .optim import OPTIMIZERS
 from .schedules import SCHEDULES
-from .distributed import RankFailedError
 from .training import Callback
 
 __all__ = ["main"]

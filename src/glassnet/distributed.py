@@ -110,7 +110,7 @@ def _mpi() -> Any:
 
 
 def rank_and_size(comm: Any = None) -> tuple[int, int]:
-    """``(rank, number of ranks)`` of ``comm`` (default ``COMM_WORLD``); ``(0, 1)`` without mpi4py."""
+    """``(rank, number of ranks)`` of ``comm`` (default ``COMM_WORLD``); (0, 1) without mpi4py."""
     try:
         MPI = _mpi()
     except ImportError:
@@ -344,10 +344,24 @@ def fit_distributed(
     from .metrics import get_metric
     from .optim import LBFGS, clip_grad_norm
     from .schedules import ReduceOnPlateau, get_schedule
-    from .training import (CHECKPOINT_NAME, EarlyStopping, History, ProgressBar,
-                           TrainingDivergedError, _batch_inputs, _check_int, _evaluate, _loss,
-                           _make_optimizer, _monitor_name, _prepare, _resume, _Watch,
-                           _write_checkpoint, iter_minibatches)
+    from .training import (
+        CHECKPOINT_NAME,
+        EarlyStopping,
+        History,
+        ProgressBar,
+        TrainingDivergedError,
+        _batch_inputs,
+        _check_int,
+        _evaluate,
+        _loss,
+        _make_optimizer,
+        _monitor_name,
+        _prepare,
+        _resume,
+        _Watch,
+        _write_checkpoint,
+        iter_minibatches,
+    )
 
     settings = distributed if isinstance(distributed, Settings) else Settings()
     MPI = _mpi()
@@ -383,8 +397,9 @@ def fit_distributed(
     val = None
     with group.guard("while reading the data"):
         X, Y, w, memmapped = _prepare(net, X, y, sample_weight, class_weight)
-        if has_val and root:
-            X_val, Y_val, _, _ = _prepare(net, *validation_data, None, None)  # type: ignore[misc]
+        if validation_data is not None and root:
+            X_val, y_val = validation_data
+            X_val, Y_val, _, _ = _prepare(net, X_val, y_val, None, None)
             val = (X_val, Y_val)
     with group.guard("while resuming"):
         if resume:
