@@ -14,6 +14,7 @@ import numpy as np
 
 from . import __version__
 from .activations import ACTIVATIONS
+from .distributed import RankFailedError
 from .gradcheck import gradcheck
 from .io import load, save
 from .losses import LOSSES
@@ -61,7 +62,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "epochs": 60, "batch_size": 32,
     "weight_decay": 1e-4, "dropout": 0.2, "early_stopping": None, "val_split": 0.0,
     "metrics": "accuracy", "seed": 0, "out": "glassnet-model.npz", "checkpoint_dir": None,
-    "resume": False, "quiet": False, "history_json": None,
+    "resume": False, "quiet": False, "history_json": None, "distributed": False,
 }
 """The default recipe of ``glassnet train`` (bench/digits_recipe.py measures it)."""
 
@@ -121,6 +122,8 @@ _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("--resume", bool, "continue from the checkpoint in --checkpoint-dir"),
     ("--quiet", bool, "no per-epoch lines, no progress bar"),
     ("--history-json", str, "also write the training history to this JSON file"),
+    ("--distributed", bool, "data-parallel over the ranks of mpiexec -n N (glassnet[mpi]); "
+     "--batch-size is the global batch"),
 ]
 
 
@@ -255,6 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"{err}\nRun 'glassnet --help' for usage.", file=sys.stderr)
         return 2
+    except RankFailedError as err:  # every rank stops; rank 0 says which failed and why
+        if err.rank == 0:
+            print(f"glassnet: error: {err}", file=sys.stderr)
+        return 1
     except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
         print(f"glassnet: error: {err}", file=sys.stderr)
         return 2
@@ -308,6 +315,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .training import ProgressBar, format_record
 
     s = _train_settings(args)
+    root = True
+    if s["distributed"]:  # every rank trains; rank 0 alone prints and writes (distributed.py)
+        from .distributed import quiet_other_ranks
+
+        root = quiet_other_ranks()
+        s["quiet"] = s["quiet"] or not root
     if s["resume"] and not s["checkpoint_dir"]:
         raise UsageError("glassnet train: --resume needs --checkpoint-dir")
     data = load_data(s["data"])
@@ -336,20 +349,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
         callbacks.append(ProgressBar(-(-int(n_fit) // s["batch_size"]), s["batch_size"], summary=False))
     callbacks += _glassbox_callbacks(args)
     history = net.fit(X_train, y_train, callbacks=callbacks, progress=False,
-                      checkpoint_dir=s["checkpoint_dir"], resume=s["resume"], **fit_kwargs)
+                      checkpoint_dir=s["checkpoint_dir"], resume=s["resume"], distributed=s["distributed"],
+                      **fit_kwargs)
     _glassbox_plots(args, net, history, net.scaler.transform(X_test), y_test, classify)
     if classify:
         print(f"test accuracy: {_accuracy(net, X_test, y_test):.4f}")
     else:
         print(f"test loss: {net.loss(net.scaler.transform(X_test), y_test):.6f}")
-    n_check, fast = min(20, len(X_test)), net.n_params > 50_000
+    n_check, fast = min(20, len(X_test)), net.n_params > 2_000
     check = gradcheck(net, net.scaler.transform(X_test[:n_check]), y_test[:n_check], fast=fast)
     print(f"gradcheck on {n_check} test samples, {net.n_params} parameters"
           f"{' (3 random directions per tensor)' if fast else ''}: "
           f"{'PASSED' if check.passed else 'FAILED'}, worst relative error {check.max_rel_error:.1e}")
-    save(net, s["out"])
+    if root:
+        save(net, s["out"])
     print(f"saved model to {s['out']}")
-    if s["history_json"]:
+    if s["history_json"] and root:
         _write_text(s["history_json"], history.to_json())
         print(f"saved history to {s['history_json']}")
     return 0

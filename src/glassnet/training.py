@@ -244,6 +244,7 @@ def fit(
     seed: int | np.random.Generator | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
+    distributed: Any = False,
 ) -> History:
     """Train ``net`` on ``(X, y)``; returns the :class:`History` of this fit.
 
@@ -293,6 +294,10 @@ def fit(
     resume : bool, default=False
         Continue from the checkpoint in ``checkpoint_dir``: the result equals, bit for bit,
         an uninterrupted run with the same arguments.
+    distributed : bool or glassnet.distributed.Settings, default=False
+        Data-parallel over the MPI ranks of ``mpiexec -n N`` (call ``fit`` on every rank):
+        ``batch_size`` is then the global batch, split over the ranks; see
+        :func:`glassnet.distributed.fit_distributed`.
 
     Returns
     -------
@@ -306,6 +311,11 @@ def fit(
         When the loss or a weight becomes NaN or inf; the message names the epoch and batch,
         and the best weights so far are restored first.
     """
+    if distributed is not False:  # data-parallel over MPI ranks: glassnet/distributed.py
+        kwargs = {k: v for k, v in locals().items() if k not in ("net", "X", "y")}
+        from .distributed import fit_distributed
+
+        return fit_distributed(net, X, y, **kwargs)
     _check_int("epochs", epochs, low=1)
     _check_int("batch_size", batch_size, low=1)
     X, Y, w, memmapped = _prepare(net, X, y, sample_weight, class_weight)

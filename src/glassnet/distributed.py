@@ -1,0 +1,508 @@
+"""Data-parallel synchronous training over MPI ranks: ``mpiexec -n N``, one step in lock-step.
+
+Every rank holds the whole network and the same optimiser. A global mini-batch of ``B`` rows
+(the same indices on every rank: the shuffling Generator's state is broadcast from rank 0) is
+cut into ``N`` contiguous shards of ``n_r`` rows, ``sum_r n_r = B``; rank ``r`` reads only
+its shard (a ``numpy.memmap`` is read row by row, never whole). The loss of the global batch
+is the mean over ``B``, so with ``C_r`` the mean over shard ``r``::
+
+    C     = (1/B) sum_i c_i = sum_r (n_r / B) C_r
+    dC/dW = sum_r (n_r / B) dC_r/dW                       (uneven shards weigh less)
+
+Each rank scales its gradients by ``n_r / B`` into one flat buffer, one ``Allreduce`` (SUM)
+per step adds the buffers of all ranks, and every rank applies the same optimiser step to
+the same sum, so the weights stay identical without being sent again. The L2/L1 penalty is
+added on every rank and its weights ``n_r / B`` sum to 1, so it counts once.
+
+The flat buffer, in the network's dtype::
+
+    [ dW, db of every layer (n_params) | weighted loss (1) | failure flag of each rank (N) ]
+
+A rank whose step raised sends zeros and its flag; after the sum every rank sees who failed
+and all raise :class:`RankFailedError` together (rank 0's message names the rank and the
+error), so no rank is left waiting in a collective. A rank that dies outright is noticed by
+``mpiexec`` (it ends the job), or else by the bounded wait: the reduction is the
+non-blocking ``Iallreduce``, polled until ``timeout`` seconds, then ``MPI.COMM_WORLD.Abort``.
+
+Rank 0 alone shows progress, evaluates validation data and metrics (then broadcasts the
+epoch's record, so early stopping and schedules decide alike everywhere) and writes the
+checkpoints. A checkpoint holds nothing per rank, so ``resume`` works with another ``N``.
+
+Dropout draws its masks per rank, from a Generator seeded by (shuffling state, epoch, rank,
+layer): reproducible for a given ``N`` and after ``resume``, but not the single-process masks.
+Without dropout the weights after ``k`` steps equal those of one process with batch ``B``
+(up to the order of floating-point sums).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .network import Network
+    from .training import Callback, History
+
+__all__ = [
+    "RankFailedError",
+    "Settings",
+    "fit_distributed",
+    "quiet_other_ranks",
+    "rank_and_size",
+    "shard_bounds",
+]
+
+DEFAULT_TIMEOUT = 300.0
+"""Seconds a rank waits in a collective before it aborts the job (``GLASSNET_MPI_TIMEOUT``)."""
+
+
+class RankFailedError(RuntimeError):
+    """A rank of a distributed fit raised; raised on every rank so that all stop together.
+
+    Attributes
+    ----------
+    rank : int
+        The rank this error was raised on (the message is the full one on rank 0).
+    failed : list of int
+        The ranks that failed.
+    """
+
+    def __init__(self, message: str, rank: int = 0, failed: Sequence[int] = ()):
+        super().__init__(message)
+        self.rank, self.failed = rank, list(failed)
+
+
+@dataclass
+class Settings:
+    """How :func:`fit_distributed` talks to the other ranks; ``fit(distributed=Settings(...))``.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm, optional
+        Default: ``MPI.COMM_WORLD``.
+    timeout : float, optional
+        Seconds to wait in a collective before aborting the whole job. Default: the
+        ``GLASSNET_MPI_TIMEOUT`` environment variable, else 300.
+    """
+
+    comm: Any = None
+    timeout: float | None = None
+
+
+def _mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as err:
+        raise ImportError("Distributed training needs mpi4py and an MPI library: "
+                          "pip install 'glassnet[mpi]' (mpi4py and mpich), then start the "
+                          "script with mpiexec -n N.") from err
+    return MPI
+
+
+def rank_and_size(comm: Any = None) -> tuple[int, int]:
+    """``(rank, number of ranks)`` of ``comm`` (default ``COMM_WORLD``); (0, 1) without mpi4py."""
+    try:
+        MPI = _mpi()
+    except ImportError:
+        return 0, 1
+    comm = comm or MPI.COMM_WORLD
+    return comm.Get_rank(), comm.Get_size()
+
+
+def quiet_other_ranks() -> bool:
+    """Send standard output of every rank but 0 to ``os.devnull``; True on rank 0."""
+    rank, _ = rank_and_size()
+    if rank != 0:
+        sys.stdout = open(os.devnull, "w")
+    return rank == 0
+
+
+def shard_bounds(n: int, n_ranks: int) -> np.ndarray:
+    """Offsets of ``n_ranks`` contiguous shards of ``n`` rows, as even as can be.
+
+    Rank ``r`` takes rows ``[bounds[r], bounds[r + 1])``; the first ``n % n_ranks`` ranks
+    take one row more. A rank's shard is empty when ``n < n_ranks``.
+
+    Examples
+    --------
+    >>> shard_bounds(10, 3).tolist()
+    [0, 4, 7, 10]
+    >>> shard_bounds(1, 2).tolist()
+    [0, 1, 1]
+    """
+    sizes = np.full(n_ranks, n // n_ranks, dtype=np.int64)
+    sizes[: n % n_ranks] += 1
+    return np.concatenate([[0], np.cumsum(sizes)])
+
+
+class GradientBuffer:
+    """All gradients in one flat array, followed by the weighted loss and the failure flags.
+
+    ``grads`` holds views into ``flat`` with the keys and shapes of ``net.params()``, so the
+    optimiser reads the reduced sum directly.
+    """
+
+    def __init__(self, net: "Network", n_ranks: int):
+        params = net.params()
+        self.n_params = sum(p.size for p in params.values())
+        self.flat = np.zeros(self.n_params + 1 + n_ranks, dtype=net.dtype)
+        self.grads: dict[str, np.ndarray] = {}
+        offset = 0
+        for key, param in params.items():
+            self.grads[key] = self.flat[offset:offset + param.size].reshape(param.shape)
+            offset += param.size
+        self.flags = self.flat[self.n_params + 1:]
+
+    def pack(self, grads: dict[str, np.ndarray], loss: float, weight: float) -> None:
+        """``flat <- weight * [grads | loss]``, flags cleared."""
+        scale = self.flat.dtype.type(weight)
+        for key, view in self.grads.items():
+            np.multiply(grads[key], scale, out=view)
+        self.flat[self.n_params] = loss * weight
+        self.flags[:] = 0
+
+    def zero(self) -> None:
+        self.flat[:] = 0
+
+    @property
+    def loss(self) -> float:
+        return float(self.flat[self.n_params])
+
+
+class _Group:
+    """The ranks of one fit: bounded waits, failure flags, and stopping all ranks together."""
+
+    def __init__(self, comm: Any, timeout: float):
+        self.MPI = _mpi()
+        self.comm = comm
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.timeout = timeout
+        self.failure: str | None = None
+        self.error: BaseException | None = None
+        self.where = self.failed_where = "before training"
+
+    @contextmanager
+    def guard(self, where: str | None = None) -> Iterator[None]:
+        """Catch an exception of this rank, to be reported at the next collective."""
+        if where is not None:
+            self.where = where
+        try:
+            yield
+        except Exception as err:
+            if self.failure is not None:  # the first failure is the one reported
+                return
+            self.error, self.failed_where = err, self.where
+            self.failure = f"{type(err).__name__}: {err}"
+            sys.stderr.write(f"[glassnet rank {self.rank}] failed {self.where}:\n"
+                             + traceback.format_exc())
+            sys.stderr.flush()
+
+    def wait(self, request: Any, what: str) -> None:
+        """Poll ``request`` until done, or abort the whole job after ``timeout`` seconds."""
+        deadline = time.monotonic() + self.timeout
+        polls = 0
+        while not request.Test():
+            polls += 1
+            if polls > 1000:  # a long wait: leave the core to others (oversubscribed hosts)
+                time.sleep(1e-4)
+            if time.monotonic() > deadline:
+                self.abort(f"rank {self.rank} waited {self.timeout:g} s for the other ranks in "
+                           f"{what} ({self.where}); one of them died or hangs.")
+
+    def abort(self, message: str) -> None:
+        sys.stderr.write(f"glassnet: error: {message} Aborting all {self.size} ranks "
+                         "(MPI Abort); the last checkpoint stays valid.\n")
+        sys.stderr.flush()
+        self.comm.Abort(1)
+
+    def allreduce(self, flat: np.ndarray, flags: np.ndarray) -> None:
+        """Sum ``flat`` over the ranks in place; raise on every rank if any rank failed."""
+        if self.failure is not None:
+            flat[:] = 0
+            flags[self.rank] = 1
+        self.wait(self.comm.Iallreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM), "Allreduce")
+        if np.any(flags):
+            self._stop([int(r) for r in np.flatnonzero(flags)])
+
+    def sync(self) -> None:
+        """A collective of the failure flags alone (epoch ends, set-up)."""
+        flags = np.zeros(self.size, dtype=np.float64)
+        self.allreduce(flags, flags)
+
+    def bcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank (pickled; small objects, once per epoch)."""
+        return self.comm.bcast(obj, root=0)
+
+    def Bcast(self, array: np.ndarray) -> None:
+        self.wait(self.comm.Ibcast(array, root=0), "Bcast")
+
+    def _stop(self, failed: list[int]) -> None:
+        messages = self.comm.gather((self.failed_where, self.failure), root=0)
+        if len(failed) == self.size and self.error is not None:
+            raise self.error  # every rank failed alike (a bad argument): the error itself
+        if self.rank == 0:
+            lines = [f"rank {r} of {self.size} failed {messages[r][0]}: {messages[r][1]}"
+                     for r in failed]
+            text = "; ".join(lines) + ". All ranks stopped."
+        else:
+            text = f"rank(s) {failed} failed {self.where}; rank 0 reports the error."
+        raise RankFailedError(text, self.rank, failed) from self.error
+
+
+def _timeout(settings: Settings) -> float:
+    if settings.timeout is not None:
+        return float(settings.timeout)
+    return float(os.environ.get("GLASSNET_MPI_TIMEOUT", DEFAULT_TIMEOUT))
+
+
+def _seed_dropout(net: "Network", rng: np.random.Generator, epoch: int, rank: int) -> None:
+    """Each rank's own masks: Generators from (shuffling state, epoch, rank, layer)."""
+    if not net._dropouts:
+        return
+    state = json.dumps(rng.bit_generator.state, sort_keys=True, default=str).encode()
+    key = int.from_bytes(hashlib.sha256(state).digest()[:16], "little")
+    for j, layer in enumerate(net._dropouts):
+        layer.rng = np.random.default_rng(np.random.SeedSequence(key, spawn_key=(epoch, rank, j)))
+
+
+def _broadcast_params(group: _Group, net: "Network") -> None:
+    params = net.params()
+    flat = np.concatenate([p.ravel() for p in params.values()]) if params else \
+        np.zeros(0, net.dtype)
+    group.Bcast(flat)
+    offset = 0
+    for param in params.values():
+        param[...] = flat[offset:offset + param.size].reshape(param.shape)
+        offset += param.size
+
+
+def fit_distributed(
+    net: "Network",
+    X: Any,
+    y: Any,
+    *,
+    distributed: Any = True,
+    epochs: int = 10,
+    batch_size: int = 32,
+    optimizer: Any = None,
+    learning_rate: float | None = None,
+    lr_schedule: Any = None,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_split: float = 0.0,
+    early_stopping: Any = None,
+    callbacks: Sequence["Callback"] = (),
+    metrics: Sequence[str] = (),
+    class_weight: Any = None,
+    sample_weight: Any = None,
+    clip_norm: float | None = None,
+    shuffle: bool = True,
+    progress: bool = True,
+    seed: Any = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+) -> "History":
+    """:func:`glassnet.training.fit` over the MPI ranks; call it on every rank alike.
+
+    Takes the arguments of ``fit`` (``batch_size`` is the global batch ``B``), and:
+
+    Parameters
+    ----------
+    distributed : True or Settings, default=True
+        ``True`` uses ``MPI.COMM_WORLD`` and the default timeout.
+
+    Returns
+    -------
+    History
+        The same on every rank.
+
+    Notes
+    -----
+    Callbacks run on every rank, with the global batch loss and the same epoch record; the
+    progress bar only on rank 0. Validation data and metrics are evaluated on rank 0 alone.
+    ``resume`` reads the checkpoint on every rank, so ``checkpoint_dir`` must be visible to
+    all of them; it is written by rank 0 only. Not supported: ``validation_split`` (pass
+    ``validation_data``) and L-BFGS.
+
+    Raises
+    ------
+    RankFailedError
+        On every rank, when any rank raised during training.
+    TrainingDivergedError
+        As ``fit``; on every rank alike.
+    """
+    from .init import make_rng
+    from .metrics import get_metric
+    from .optim import LBFGS, clip_grad_norm
+    from .schedules import ReduceOnPlateau, get_schedule
+    from .training import (
+        CHECKPOINT_NAME,
+        EarlyStopping,
+        History,
+        ProgressBar,
+        TrainingDivergedError,
+        _batch_inputs,
+        _check_int,
+        _evaluate,
+        _loss,
+        _make_optimizer,
+        _monitor_name,
+        _prepare,
+        _resume,
+        _Watch,
+        _write_checkpoint,
+        iter_minibatches,
+    )
+
+    settings = distributed if isinstance(distributed, Settings) else Settings()
+    MPI = _mpi()
+    group = _Group(settings.comm or MPI.COMM_WORLD, _timeout(settings))
+    rank, n_ranks = group.rank, group.size
+    root = rank == 0
+
+    _check_int("epochs", epochs, low=1)
+    _check_int("batch_size", batch_size, low=1)
+    if validation_split:
+        raise ValueError("validation_split is not supported with distributed=True; pass "
+                         "validation_data=(X_val, y_val) instead.")
+    opt = _make_optimizer(net, optimizer, learning_rate)
+    if isinstance(opt, LBFGS):
+        raise ValueError("L-BFGS takes full-batch steps of its own; distributed=True supports "
+                         "the mini-batch optimisers (sgd, adam, ...).")
+    schedule = get_schedule(lr_schedule) if lr_schedule is not None else None
+    if schedule is not None and schedule.learning_rate is None:
+        schedule.learning_rate = opt.learning_rate
+    stopper = EarlyStopping(patience=early_stopping) if isinstance(early_stopping, int) \
+        and not isinstance(early_stopping, bool) else early_stopping
+    has_val = validation_data is not None
+    monitor = _monitor_name(stopper, has_val)
+    metric_fns = [get_metric(name) for name in metrics]
+    watch = _Watch(monitor, metric_fns, stopper)
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoint.")
+
+    # Set-up: what can differ between ranks (files, memory) fails on one rank, reported to all.
+    rng = make_rng(seed)
+    history, start_epoch = History(), 1
+    val = None
+    with group.guard("while reading the data"):
+        X, Y, w, memmapped = _prepare(net, X, y, sample_weight, class_weight)
+        if validation_data is not None and root:
+            X_val, y_val = validation_data
+            X_val, Y_val, _, _ = _prepare(net, X_val, y_val, None, None)
+            val = (X_val, Y_val)
+    with group.guard("while resuming"):
+        if resume:
+            history, start_epoch = _resume(net, checkpoint, opt, schedule, watch, rng)
+        if checkpoint is not None and root:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    group.sync()
+    rng.bit_generator.state = group.bcast(rng.bit_generator.state)
+    _broadcast_params(group, net)  # rank 0's initial (or resumed) weights everywhere
+    net.history = history
+    watch.remember(net)
+
+    n = len(X)
+    batch_size = min(batch_size, n)
+    n_batches = -(-n // batch_size)
+    callbacks = list(callbacks)
+    if progress and root:
+        callbacks.append(ProgressBar(n_batches, batch_size))
+    params = net.params()
+    buffer = GradientBuffer(net, n_ranks)
+    with group.guard("in on_train_begin"):
+        for callback in callbacks:
+            callback.on_train_begin(net, history)
+    step = (start_epoch - 1) * n_batches
+    try:
+        for epoch in range(start_epoch, epochs + 1):
+            if schedule is not None and not isinstance(schedule, ReduceOnPlateau):
+                opt.learning_rate = schedule(epoch - 1)
+            _seed_dropout(net, rng, epoch, rank)
+            start, total = time.perf_counter(), 0.0
+            net.training = True
+            for b, batch in enumerate(iter_minibatches(n, batch_size, rng if shuffle else None), 1):
+                bounds = shard_bounds(len(batch), n_ranks)
+                mine = batch[bounds[rank]:bounds[rank + 1]]
+                with group.guard(f"in epoch {epoch}, batch {b} of {n_batches}"):
+                    if len(mine) == 0:  # fewer rows than ranks: this rank adds nothing
+                        buffer.zero()
+                    else:
+                        if memmapped:  # read only this shard's rows, in file order
+                            mine = np.sort(mine)
+                        X_b = _batch_inputs(net, X, mine, memmapped, epoch, b)
+                        shard_loss = net._backprop(X_b, Y[mine], w=None if w is None else w[mine])
+                        buffer.pack(net.grads(), shard_loss, len(mine) / len(batch))
+                group.allreduce(buffer.flat, buffer.flags)
+                batch_loss = buffer.loss
+                if not np.isfinite(batch_loss):
+                    watch.restore(net)
+                    raise TrainingDivergedError(
+                        f"The training loss became {batch_loss} in epoch {epoch}, batch {b} of "
+                        f"{n_batches}; the weights of the best epoch so far were restored. "
+                        "Lower the learning rate, scale the inputs or clip the gradients "
+                        "(clip_norm).")
+                if clip_norm is not None:
+                    clip_grad_norm(buffer.grads, clip_norm)
+                opt.step(params, buffer.grads)
+                total += batch_loss * len(batch)
+                step += 1
+                with group.guard():
+                    for callback in callbacks:
+                        callback.on_batch_end(net, step, batch_loss)
+            net.training = False
+            bad = [key for key, p in params.items() if not np.all(np.isfinite(p))]
+            if bad:
+                watch.restore(net)
+                raise TrainingDivergedError(
+                    f"The weights {bad} became NaN or inf in epoch {epoch}; the weights of the "
+                    "best epoch so far were restored. Lower the learning rate.")
+            record: dict[str, Any] = {"epoch": epoch, "loss": total / n}
+            if root:
+                with group.guard(f"evaluating epoch {epoch}"):
+                    if metric_fns:
+                        record.update(_evaluate(net, X, Y, metric_fns, memmapped))
+                    if val is not None:
+                        record["val_loss"] = _loss(net, *val)
+                        record.update({f"val_{k}": v for k, v in
+                                       _evaluate(net, *val, metric_fns, False).items()})
+            group.sync()
+            record = group.bcast(record)
+            record["learning_rate"] = float(opt.learning_rate)
+            record["time"] = time.perf_counter() - start
+            stop = watch.update(net, record)
+            if isinstance(schedule, ReduceOnPlateau):
+                opt.learning_rate = schedule.update(record[monitor])
+                stop = stop or schedule.should_stop
+            with group.guard(f"after epoch {epoch}"):
+                for callback in callbacks:
+                    callback.on_epoch_end(net, epoch, record)
+                history.append(record)
+                if checkpoint is not None and root:
+                    _write_checkpoint(net, checkpoint, epoch, opt, schedule, watch, rng)
+            if stop:
+                break
+        group.sync()
+    except (RankFailedError, TrainingDivergedError):
+        raise
+    except BaseException as err:  # a fault outside the guards: never leave a rank waiting
+        if n_ranks == 1:
+            raise
+        group.abort(f"rank {rank} raised {type(err).__name__}: {err} {group.where}.")
+    finally:
+        net.training = False
+    if stopper is not None and stopper.restore_best:
+        watch.restore(net)
+    for callback in callbacks:
+        callback.on_train_end(net, history)
+    return history
