@@ -607,7 +607,8 @@ class _BaseMLP(BaseEstimator):
                                                "best_validation_score_", "loss_curve_",
                                                "validation_scores_", "n_features_in_")
                  if hasattr(self, k)}
-        info: dict[str, Any] = {"estimator": self._name, "params": params,
+        tuples = [k for k, v in self.get_params().items() if isinstance(v, tuple)]
+        info: dict[str, Any] = {"estimator": self._name, "params": params, "tuples": tuples,
                                 "state": _jsonable(state)}
         if hasattr(self, "feature_names_in_"):
             info["feature_names_in"] = [str(f) for f in self.feature_names_in_]
@@ -636,7 +637,9 @@ class _BaseMLP(BaseEstimator):
             found = info.get("estimator") if info else "a plain glassnet Network"
             raise ValueError(f"{path} holds {found}, not a {cls.__name__}. Use "
                              f"glassnet.load(path) for networks, or the matching class.")
-        est = cls(**info["params"])
+        params = {k: tuple(v) if k in info.get("tuples", ()) else v
+                  for k, v in info["params"].items()}
+        est = cls(**params)
         for key, value in info["state"].items():
             setattr(est, key, value)
         if getattr(est, "best_loss_", 0) is None and not est.early_stopping:
