@@ -8,12 +8,12 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn.base import clone  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import glassnet  # noqa: E402
-from glassnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+import glassnet
+from glassnet.sklearn import MLPClassifier, MLPRegressor
 
 # Small max_iter keeps the checks fast; not converging is expected and checked on its own below.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
