@@ -758,7 +758,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     --------
     >>> from sklearn.datasets import load_iris
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit(X, y)
+    >>> clf = MLPClassifier((16,), solver="lbfgs", max_iter=500, random_state=0).fit(X, y)
     >>> clf.score(X, y) > 0.9
     True
     """
