@@ -135,11 +135,12 @@ def test_default_train_on_digits(tmp_path, capsys):
     accuracy = re.findall(r"^test accuracy: (\d\.\d+)$", out, re.MULTILINE)
     assert len(accuracy) == 1, out
     assert float(accuracy[0]) >= 0.97
-    assert re.search(r"^gradcheck on 20 test samples, 19210 parameters: PASSED, worst relative error", out, re.MULTILINE)
+    assert re.search(r"^gradcheck on 20 test samples, 76810 parameters \(3 random directions "
+                     r"per tensor\): PASSED, worst relative error", out, re.MULTILINE), out
     assert f"saved model to {path}" in out
     net = load(path)
-    assert repr(net) == "Network(64-256-10, loss='cross_entropy', dtype='float32', params=19210)"
-    assert net.scaler is not None and net.optimizer is not None and len(net.history) == 60
+    assert repr(net) == "Network(64-1024-10, loss='cross_entropy', dtype='float32', params=76810)"
+    assert net.scaler is not None and net.optimizer is not None and len(net.history) == 40
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)

@@ -346,13 +346,30 @@ def test_mlp_residual_builds_blocks_for_equal_widths():
     kinds = [type(layer).__name__ for layer in net.layers]
     assert kinds == ["Dense", "Residual", "Residual", "Dense", "Residual", "Dense"]
     for block in (net.layers[1], net.layers[2], net.layers[4]):
-        assert block.activation.name == "relu"
+        assert block.activation.name == "identity"  # a = x + relu(W x + b): an identity skip
         assert block.n_in == block.n_out
-        assert len(block.layers) == 1 and block.layers[0].activation.name == "identity"
+        assert len(block.layers) == 1 and block.layers[0].activation.name == "relu"
     assert net.sizes == [3, 8, 8, 8, 5, 5, 2]
     plain = mlp([3, 8, 8, 8, 5, 5, 2], residual=False)
     assert all(type(layer) is Dense for layer in plain.layers)
     assert plain.n_params == net.n_params
+
+
+def test_mlp_residual_keeps_deep_sigmoid_gradients_alive():
+    """The skip's "1 +" term: a deep sigmoid stack's first-layer delta stays near the last's."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((16, 8)), rng.integers(0, 3, 16)
+    sizes = [8] + [16] * 12 + [3]
+    ratios = {}
+    for residual in (False, True):
+        net = mlp(sizes, activation="sigmoid", loss="cross_entropy", residual=residual,
+                  dtype="float64", seed=0)
+        net.backprop(X, y)
+        hidden = [layer for layer in net.layers[:-1]]
+        first, last = hidden[0].delta, hidden[-1].delta
+        ratios[residual] = np.linalg.norm(first) / np.linalg.norm(last)
+    assert ratios[False] < 1e-4   # sigmoid' <= 1/4 per layer, 11 layers deep
+    assert ratios[True] > 0.1     # the identity skips carry the gradient down
 
 
 def test_mlp_dropout_follows_hidden_layers():

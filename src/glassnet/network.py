@@ -422,8 +422,9 @@ def mlp(
     loss : str or Loss, optional
         Default: ``'cross_entropy'`` when ``output='softmax'``, else ``'mse'``.
     residual : bool, default=False
-        Consecutive hidden layers of equal width become residual blocks
-        ``a = f(x + W x + b)``.
+        Consecutive hidden layers of equal width become identity-skip residual blocks
+        ``a = x + f(W x + b)``: ``Residual(Dense(w, w, activation))``, so that
+        ``da/dx = 1 + f'(z) W`` and the gradient keeps a path that no ``f'`` shrinks.
     dropout : float, default=0.0
         When > 0, a :class:`Dropout` layer follows every hidden layer.
     l2, l1 : float, default=0.0
@@ -450,8 +451,8 @@ def mlp(
         is_output = i == len(sizes) - 2
         act = output if is_output else activation
         if residual and not is_output and i > 0 and sizes[i] == sizes[i + 1]:
-            inner = Dense(sizes[i], sizes[i + 1], "identity", init=init, seed=rng, dtype=dtype)
-            layers.append(Residual(inner, activation=activation))
+            inner = Dense(sizes[i], sizes[i + 1], activation, init=init, seed=rng, dtype=dtype)
+            layers.append(Residual(inner))
         else:
             layers.append(Dense(sizes[i], sizes[i + 1], act, init=init, seed=rng, dtype=dtype))
         if dropout and not is_output:
