@@ -173,3 +173,13 @@ def test_lab_rejects_regression_targets_and_bad_depths():
         vanishing_lab(depths=[2], data=(X, X[:, 0]), steps=0)
     with pytest.raises(ValueError, match=r"depths must be ints >= 1; got \[0\]"):
         vanishing_lab(depths=[0], data=(X, np.zeros(10, int)), steps=0)
+
+
+def test_monitor_skips_dropout_layers():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 4)), rng.integers(0, 3, 40)
+    net = mlp([4, 6, 6, 3], activation="relu", loss="cross_entropy", dropout=0.5, seed=0)
+    monitor = GradientMonitor()
+    history = net.fit(X, y, epochs=2, batch_size=8, callbacks=[monitor], progress=False, seed=0)
+    keys = list(history["gradients"][-1][-1]["layers"])
+    assert keys == ["0", "2", "4"]  # the Dense layers; the Dropout layers 1 and 3 have no delta

@@ -77,14 +77,14 @@ def monitored_layers(net: "Network") -> list[tuple[str, Layer]]:
     """``(key, layer)`` for every layer, inner layers of residual blocks included, in forward order.
 
     Keys follow :meth:`Network.params`: ``'2'`` for ``net.layers[2]``, ``'2.0'`` for its first
-    inner layer.
+    inner layer. Layers with no delta of their own (Dropout) are left out.
     """
     out: list[tuple[str, Layer]] = []
     for i, layer in enumerate(net.layers):
         out.append((str(i), layer))
         for j, inner in enumerate(getattr(layer, "layers", [])):
             out.append((f"{i}.{j}", inner))
-    return out
+    return [(key, layer) for key, layer in out if hasattr(layer, "delta")]
 
 
 def _norm(x: np.ndarray) -> float:
