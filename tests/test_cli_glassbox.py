@@ -70,10 +70,34 @@ def test_train_monitor_plots_and_redraw(tmp_path, capsys):
                  "decision_boundary.png"):
         assert (plots_dir / name).exists(), name
     history = json.loads((plots_dir / "history.json").read_text())
-    assert set(history["epochs"][0]["gradients"][0]["layers"]) == {"0", "1", "2"}
+    # the default recipe puts Dropout (no delta of its own) after each hidden Dense layer
+    assert set(history["epochs"][0]["gradients"][0]["layers"]) == {"0", "2", "4"}
     redraw = tmp_path / "redraw"
     assert main(["plot", str(plots_dir / "history.json"), "--out", str(redraw)]) == 0
     assert (redraw / "training_curves.png").exists() and (redraw / "gradient_norms.png").exists()
     (tmp_path / "bad.json").write_text("[1, 2]")
     assert main(["plot", str(tmp_path / "bad.json")]) == 2
     assert 'expected {"epochs": [...]}' in capsys.readouterr().err
+
+
+def test_train_plots_give_predict_raw_inputs_and_forward_scaled_ones(tmp_path, monkeypatch):
+    """predict applies the model's scaler itself; forward and jacobian take scaled inputs."""
+    import numpy as np
+
+    from glassnet import plots
+
+    seen = {}
+
+    def spy(name):
+        def record(net, X, *args, **kwargs):
+            seen[name] = (np.asarray(X), net.scaler)
+        return record
+
+    monkeypatch.setattr(plots, "plot_decision_boundary", spy("boundary"))
+    monkeypatch.setattr(plots, "plot_histograms", spy("histograms"))
+    assert main(["train", "--data", "circles", "--hidden", "4", "--epochs", "1", "--quiet",
+                 "--plots", str(tmp_path / "p"), "--out", str(tmp_path / "m.npz")]) == 0
+    raw, scaler = seen["boundary"]
+    assert np.abs(raw).max() > 3  # circles spans about [-6, 6]: raw, not standardised
+    scaled, _ = seen["histograms"]
+    np.testing.assert_allclose(scaled, scaler.transform(raw)[:500], rtol=1e-6)

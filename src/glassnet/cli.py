@@ -351,7 +351,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     history = net.fit(X_train, y_train, callbacks=callbacks, progress=False,
                       checkpoint_dir=s["checkpoint_dir"], resume=s["resume"], distributed=s["distributed"],
                       **fit_kwargs)
-    _glassbox_plots(args, net, history, net.scaler.transform(X_test), y_test, classify)
+    _glassbox_plots(args, net, history, X_test, y_test, classify)
     if classify:
         print(f"test accuracy: {_accuracy(net, X_test, y_test):.4f}")
     else:
@@ -524,16 +524,18 @@ def _glassbox_plots(args: argparse.Namespace, net: Network, history: Any, X_test
 
     out = Path(args.plots)
     out.mkdir(parents=True, exist_ok=True)
+    # predict applies the model's scaler to raw inputs; forward and jacobian take scaled ones
+    X_net = net.scaler.transform(X_test) if net.scaler is not None else X_test
     _write_text(out / "history.json", history.to_json())
     written = ["history.json"]
     figures = {"training_curves.png": lambda p: plots.plot_training_curves(history, path=p),
                "gradient_norms.png": lambda p: plots.plot_gradient_norms(history, path=p),
-               "histograms.png": lambda p: plots.plot_histograms(net, X_test[:500], path=p)}
+               "histograms.png": lambda p: plots.plot_histograms(net, X_net[:500], path=p)}
     if classify and net.n_in == 2:
         figures["decision_boundary.png"] = lambda p: plots.plot_decision_boundary(
             net, X_test, y_test, path=p)
     if classify and int(round(np.sqrt(net.n_in))) ** 2 == net.n_in and net.n_in > 4:
-        figures["saliency.png"] = lambda p: plots.plot_saliency(net, X_test, y_test, path=p)
+        figures["saliency.png"] = lambda p: plots.plot_saliency(net, X_net, y_test, path=p)
     for name, draw in figures.items():
         draw(out / name)
         written.append(name)
