@@ -23,6 +23,7 @@ __all__ = [
     "FEATURES",
     "LIMITS",
     "Limits",
+    "OPTIMIZERS",
     "Settings",
     "SettingsError",
     "feature_matrix",
@@ -68,7 +69,9 @@ DATASETS: dict[str, str] = {**SYNTHETIC_TASKS, "custom": "any"}
 
 ACTIVATION_CHOICES = tuple(name for name in ACTIVATIONS if name != "softmax")
 PROBLEMS = ("classification", "regression")
-OPTIMIZERS = ("sgd",)
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop", "adagrad")
+"""The page's optimisers: plain gradient descent, SGD with momentum 0.9, and glassnet.optim's
+Adam, RMSprop and Adagrad with their default hyperparameters (see ``session.make_optimizer``)."""
 REGULARIZATIONS = ("none", "l1", "l2")
 
 
