@@ -73,7 +73,7 @@ def test_options_list_the_limits_and_choices(client):
     assert set(options["datasets"]) >= {"circles", "xor", "gauss", "spiral", "moons", "plane",
                                         "multi_gauss"}
     assert options["features"] == ["x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)"]
-    assert options["optimizers"] == ["sgd"]
+    assert options["optimizers"] == ["sgd", "momentum", "adam", "rmsprop", "adagrad"]
 
 
 def test_a_new_session_has_the_requested_network(client):
@@ -96,7 +96,9 @@ BAD_SETTINGS = [
     ({"dataset": "plane"}, "dataset", "is for regression"),
     ({"problem": "regression"}, "dataset", "is for classification"),
     ({"problem": "ranking"}, "problem", "must be one of"),
-    ({"optimizer": "adam"}, "optimizer", "must be one of 'sgd'"),
+    ({"optimizer": "adamw"}, "optimizer",
+     "must be one of 'sgd', 'momentum', 'adam', 'rmsprop', 'adagrad'; got 'adamw'"),
+    ({"optimizer": "Adam"}, "optimizer", "must be one of"),
     ({"regularization": "l3"}, "regularization", "must be one of"),
     ({"n_samples": 9}, "n_samples", r"in \[10, 2000\]"),
     ({"n_samples": 2001}, "n_samples", r"in \[10, 2000\]"),
@@ -347,6 +349,26 @@ def test_changing_the_learning_rate_keeps_the_weights(client, sid):
     assert snap["epoch"] == 1 and snap["settings"]["learning_rate"] == 0.1
     snap = client.put(f"/api/sessions/{sid}/settings", json={"noise": 0.2}).json()
     assert snap["epoch"] == 0  # new data: new weights
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "rmsprop", "adagrad"])
+def test_every_optimiser_trains_circles_to_a_lower_loss(client, sid, optimizer):
+    snap = client.put(f"/api/sessions/{sid}/settings",
+                      json={"optimizer": optimizer, "learning_rate": 0.03}).json()
+    assert snap["settings"]["optimizer"] == optimizer and snap["epoch"] == 0
+    start = snap["loss_train"]
+    for _ in range(5):
+        snap = client.post(f"/api/sessions/{sid}/step").json()
+    assert snap["epoch"] == 5 and snap["error"] is None
+    assert snap["loss_train"] < start
+    assert client.get(f"/api/sessions/{sid}").json()["settings"]["optimizer"] == optimizer
+
+
+def test_changing_the_optimiser_keeps_the_weights(client, sid):
+    client.post(f"/api/sessions/{sid}/step")
+    snap = client.put(f"/api/sessions/{sid}/settings", json={"optimizer": "adam"}).json()
+    assert snap["epoch"] == 1 and snap["settings"]["optimizer"] == "adam"
+    assert store(client).live[sid].session.optimizer.iterations == 0
 
 
 def test_divergence_stops_training_with_a_message(client, sid):

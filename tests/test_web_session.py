@@ -1,29 +1,76 @@
 """The playground's session logic without a server: the step, the network, the frames."""
 
 import base64
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from glassnet import Dense, Residual, mlp
-from glassnet.web.session import Session, build_network, gradient_step
-from glassnet.web.settings import Settings, feature_matrix, parse_settings
+from glassnet.optim import SGD, Adagrad, Adam, RMSprop
+from glassnet.web.session import Session, build_network, make_optimizer, set_penalty, train_step
+from glassnet.web.settings import OPTIMIZERS, Settings, feature_matrix, parse_settings
 
 
 @pytest.mark.parametrize("regularization, penalty", [
     ("none", lambda W: 0 * W), ("l1", np.sign), ("l2", lambda W: W),
 ])
-def test_gradient_step_is_gradient_descent_plus_the_penalty(regularization, penalty):
+def test_the_sgd_step_is_gradient_descent_plus_the_penalty(regularization, penalty):
+    settings = Settings(learning_rate=0.1, regularization=regularization,
+                        regularization_rate=0.01)
     net = mlp([2, 3, 1], activation="tanh", seed=0, dtype="float64")
     X, y = np.array([[0.5, -1.0], [1.5, 0.25]]), np.array([0.3, -0.2])
     before = {k: v.copy() for k, v in net.params().items()}
     net.backprop(X, y)
-    grads = {k: g.copy() for k, g in net.grads().items()}
-    gradient_step(net, X, y, learning_rate=0.1, regularization=regularization,
-                  regularization_rate=0.01)
+    grads = {k: g.copy() for k, g in net.grads().items()}  # without the penalty
+    set_penalty(net, settings)
+    train_step(net, make_optimizer(settings), X, y)
     for key, value in net.params().items():
         extra = 0.01 * penalty(before[key]) if key.endswith("W") else 0.0
         np.testing.assert_allclose(value, before[key] - 0.1 * (grads[key] + extra))
+
+
+def test_the_optimisers_are_the_ones_named():
+    def make(name):
+        return make_optimizer(Settings(optimizer=name, learning_rate=0.3))
+
+    assert [type(make(name)) for name in OPTIMIZERS] == [SGD, SGD, Adam, RMSprop, Adagrad]
+    assert make("sgd").momentum == 0.0 and make("momentum").momentum == 0.9
+    assert all(make(name).learning_rate == 0.3 for name in OPTIMIZERS)
+
+
+def test_the_optimiser_state_persists_across_steps_and_resets_on_reset():
+    session = Session(Settings(n_samples=50, batch_size=5, optimizer="adam"), now=0.0)
+    adam = session.optimizer
+    session.step()  # 25 training points: 5 batches
+    assert session.optimizer is adam and adam.iterations == 5
+    moments = adam.state_dict()[1]
+    assert {"m.0.W", "v.0.W"} <= set(moments)
+    session.step()
+    assert session.optimizer is adam and adam.iterations == 10
+    assert not np.array_equal(adam.state_dict()[1]["m.0.W"], moments["m.0.W"])
+    session.apply(replace(session.settings, learning_rate=0.1))  # keeps the state
+    assert session.optimizer is adam and adam.learning_rate == 0.1 and adam.iterations == 10
+    session.reset()
+    assert session.optimizer is not adam and session.optimizer.iterations == 0
+    assert session.optimizer.state_dict()[1] == {}
+    session.apply(replace(session.settings, optimizer="rmsprop"))  # a new optimiser
+    assert isinstance(session.optimizer, RMSprop) and session.optimizer.iterations == 0
+    session.apply(replace(session.settings, layers=((3, "tanh"),)))  # a new network
+    assert session.optimizer.iterations == 0
+
+
+def test_the_regularisation_settings_set_the_network_penalty():
+    session = Session(Settings(n_samples=50, regularization="l2", regularization_rate=0.03),
+                      now=0.0)
+    assert (session.net.l1, session.net.l2) == (0.0, 0.03)
+    session.apply(replace(session.settings, regularization="l1"))
+    assert (session.net.l1, session.net.l2) == (0.03, 0.0)
+    frame = session.frame()  # the curves show the data loss, without the penalty
+    assert frame["loss_test"] == pytest.approx(
+        session.net.loss(session.X_test, session.y_test) - session.net.penalty())
+    session.apply(replace(session.settings, regularization="none"))
+    assert (session.net.l1, session.net.l2) == (0.0, 0.0)
 
 
 def test_the_network_follows_the_settings():

@@ -1,9 +1,9 @@
 """One playground session: its data, its network, the training step, and what the page draws.
 
 A session belongs to one browser tab. It holds the data set (generated or uploaded), the
-network built from the :class:`~glassnet.web.settings.Settings`, and the training state.
-Training is plain gradient descent in :func:`gradient_step`, the one place where an optimiser
-would be plugged in. Nothing here is asynchronous: the server (``app.py``) runs these methods
+network built from the :class:`~glassnet.web.settings.Settings`, its optimiser and the training
+state. One training step is :func:`train_step`: ``net.backprop`` (the L1/L2 penalty is the
+network's own) and ``optimizer.step``. Nothing here is asynchronous: the server (``app.py``) runs these methods
 in a worker thread under the session's lock.
 """
 
@@ -26,9 +26,10 @@ from ..gradcheck import gradcheck
 from ..io import save
 from ..layers import Dense, Layer, Residual
 from ..network import Network
+from ..optim import SGD, Optimizer, get_optimizer
 from .settings import Settings, SettingsError, feature_matrix
 
-__all__ = ["Session", "build_network", "gradient_step"]
+__all__ = ["Session", "build_network", "make_optimizer", "set_penalty", "train_step"]
 
 DOMAIN = 6.0
 """The synthetic data sets lie in about [-6, 6]^2, the Playground's square."""
@@ -42,31 +43,27 @@ EXPLAIN_MAX = 16
 """The fallback explain table shows at most this many rows and columns of dW."""
 
 
-def gradient_step(
-    net: Network,
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    learning_rate: float,
-    regularization: str = "none",
-    regularization_rate: float = 0.0,
-) -> float:
-    """One step of gradient descent on a batch: ``W <- W - learning_rate * (dW + r'(W))``.
+def make_optimizer(settings: Settings) -> Optimizer:
+    """The optimiser of ``settings``: 'momentum' is SGD with momentum 0.9, the others are
+    ``glassnet.optim``'s optimisers of that name with their default hyperparameters."""
+    if settings.optimizer == "momentum":
+        return SGD(learning_rate=settings.learning_rate, momentum=0.9)
+    return get_optimizer(settings.optimizer, learning_rate=settings.learning_rate)
 
-    ``r'(W)`` is ``regularization_rate * sign(W)`` for L1 and ``regularization_rate * W`` for
-    L2 (the gradient of ``rate * ||W||_1`` and of ``rate/2 * ||W||^2``); biases are not
-    regularised. Returns the batch loss before the step. This is the function to replace when
-    the playground offers other optimisers.
-    """
+
+def train_step(net: Network, optimizer: Optimizer, X: np.ndarray, y: np.ndarray) -> float:
+    """One mini-batch step: ``backprop`` (its ``dW`` includes the net's L1/L2 penalty), then
+    ``optimizer.step`` on every parameter in place. Returns the batch loss before the step."""
     loss = net.backprop(X, y)
-    grads = net.grads()
-    for key, param in net.params().items():
-        grad = grads[key]
-        if regularization != "none" and key.endswith("W"):
-            penalty = np.sign(param) if regularization == "l1" else param
-            grad = grad + regularization_rate * penalty
-        param -= learning_rate * grad
+    optimizer.step(net.params(), net.grads())
     return loss
+
+
+def set_penalty(net: Network, settings: Settings) -> None:
+    """Give ``net`` the L1 or L2 penalty of ``settings`` (rate 0 for the other, or for 'none')."""
+    rate = settings.regularization_rate
+    net.l1 = rate if settings.regularization == "l1" else 0.0
+    net.l2 = rate if settings.regularization == "l2" else 0.0
 
 
 def build_network(settings: Settings) -> Network:
@@ -114,12 +111,20 @@ class Session:
             self._make_data()
         if settings.data_key() != old.data_key() or settings.network_key() != old.network_key():
             self.reset()
-        elif settings.grid != old.grid:
+            return
+        set_penalty(self.net, settings)
+        if settings.optimizer != old.optimizer:
+            self.optimizer = make_optimizer(settings)  # a new optimiser starts with no state
+        else:
+            self.optimizer.learning_rate = settings.learning_rate  # keeps its state
+        if settings.grid != old.grid:
             self._make_grids()
 
     def reset(self) -> None:
-        """Fresh weights (from the seed), epoch 0, empty loss curves."""
+        """Fresh weights (from the seed), a fresh optimiser, epoch 0, empty loss curves."""
         self.net = build_network(self.settings)
+        set_penalty(self.net, self.settings)
+        self.optimizer = make_optimizer(self.settings)
         self.rng = np.random.default_rng(self.settings.seed)
         self.epoch = 0
         self.order = np.arange(0)
@@ -208,9 +213,8 @@ class Session:
         batch = self.order[self.position:self.position + s.batch_size]
         self.position += len(batch)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss = gradient_step(self.net, self.X_train[batch], self.y_train[batch],
-                                 learning_rate=s.learning_rate, regularization=s.regularization,
-                                 regularization_rate=s.regularization_rate)
+            loss = train_step(self.net, self.optimizer, self.X_train[batch],
+                              self.y_train[batch])
         if not math.isfinite(loss) or not all(np.all(np.isfinite(p))
                                               for p in self.net.params().values()):
             self.error = (f"Training diverged (the loss became {loss}). Lower the learning rate, "
@@ -222,6 +226,9 @@ class Session:
     def frame(self) -> dict[str, Any]:
         """The live state: losses, the boundary, each neuron's heat map, weights, ||delta||.
 
+        The losses are those of the data, without the L1/L2 penalty, so that curves stay
+        comparable across regularisation settings.
+
         ``neurons[l]`` holds the maps of layer ``l + 1`` (the inputs are drawn by the page).
 
         Heat maps are quantised to bytes, ``round((clip(v, -1, 1) + 1) * 127.5)``, row by row
@@ -230,9 +237,10 @@ class Session:
         """
         net = self.net
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss_train = net.backprop(self.X_train, self.y_train)
+            penalty = net.penalty()  # the curves show the data loss alone
+            loss_train = net.backprop(self.X_train, self.y_train) - penalty
             delta_norms = [float(np.linalg.norm(layer.delta)) for layer in net.layers]  # type: ignore[attr-defined]
-            loss_test = net.loss(self.X_test, self.y_test)
+            loss_test = net.loss(self.X_test, self.y_test) - penalty
             boundary = net.forward(self.grid_X)[:, 0]
             net.forward(self.neuron_X)
             maps = [layer.a.T for layer in net.layers]  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ __all__ = [
     "DATASETS",
     "FEATURES",
     "LIMITS",
+    "OPTIMIZERS",
     "Limits",
     "Settings",
     "SettingsError",
@@ -68,7 +69,9 @@ DATASETS: dict[str, str] = {**SYNTHETIC_TASKS, "custom": "any"}
 
 ACTIVATION_CHOICES = tuple(name for name in ACTIVATIONS if name != "softmax")
 PROBLEMS = ("classification", "regression")
-OPTIMIZERS = ("sgd",)
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop", "adagrad")
+"""The page's optimisers: plain gradient descent, SGD with momentum 0.9, and glassnet.optim's
+Adam, RMSprop and Adagrad with their default hyperparameters (see ``session.make_optimizer``)."""
 REGULARIZATIONS = ("none", "l1", "l2")
 
 

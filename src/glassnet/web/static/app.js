@@ -152,7 +152,14 @@ function sessionLost() {
   showError("train-error", "This session has expired. Reload the page to start a new one.");
 }
 
-async function change(patch) {
+// Changes go to the server one at a time, in order: sent together, their answers could come
+// back out of order and an older snapshot would overwrite a newer one (controls and URL).
+let pendingChanges = Promise.resolve();
+function change(patch) {
+  pendingChanges = pendingChanges.then(() => sendChange(patch));
+  return pendingChanges;
+}
+async function sendChange(patch) {
   try {
     const snap = await api("PUT", sessionPath("/settings"), patch);
     showError("data-error", "");
