@@ -92,6 +92,21 @@ def test_alpha_is_l2_over_batch_size(iris):
     assert clf.loss_curve_[0] == pytest.approx(expected, rel=1e-6)
 
 
+def test_sample_weighted_full_batch_loss_is_sklearns(iris):
+    """With weights: sum_i w_i c_i / sum_i w_i + alpha / (2 sum_i w_i) ||W||^2 for one full batch."""
+    X, y = iris
+    w = np.random.default_rng(0).uniform(0.5, 3.0, len(X))
+    clf = MLPClassifier((6,), alpha=3.0, max_iter=1, batch_size=150, shuffle=False,
+                        solver="sgd", learning_rate_init=1e-12, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y, sample_weight=w)
+    from sklearn.metrics import log_loss
+
+    penalty = 3.0 / (2 * w.sum()) * sum(float((c ** 2).sum()) for c in clf.coefs_)
+    expected = log_loss(y, clf.predict_proba(X), sample_weight=w) + penalty
+    assert clf.loss_curve_[0] == pytest.approx(expected, rel=1e-6)
+
+
 def test_float32_stays_float32(iris):
     X, y = iris
     clf = small().fit(X.astype(np.float32), y)
@@ -152,6 +167,7 @@ def test_partial_fit_needs_classes_then_continues(iris):
     clf.partial_fit(X[:50], y[:50], classes=[0, 1, 2])
     clf.partial_fit(X[50:], y[50:])
     assert clf.n_iter_ == 2 and clf.t_ == 150 and len(clf.loss_curve_) == 2
+    assert clf.history_["epoch"] == [1, 2] and clf.history_["loss"] == clf.loss_curve_
     assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
 
 

@@ -181,6 +181,74 @@ def test_history_records_and_json_round_trip():
     assert repr(restored).startswith("History(3 epochs")
 
 
+class BatchLog(Callback):
+    """Logs the batch hooks in call order; checks that on_batch_begin comes before backprop."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+        self.calls: list[tuple[str, int]] = []
+        self.batches: list[np.ndarray] = []
+        self.losses_before: list[float] = []
+
+    def on_batch_begin(self, net, step, batch):
+        self.calls.append(("begin", step))
+        self.batches.append(batch.copy())
+        self.losses_before.append(net.loss(self.X[batch], self.y[batch]))
+
+    def on_batch_end(self, net, step, loss):
+        self.calls.append(("end", step))
+        assert loss == pytest.approx(self.losses_before[-1], rel=1e-6)  # this batch, old weights
+
+
+def test_on_batch_begin_sees_each_batch_before_its_backprop():
+    X, y = blobs()  # 60 samples: batches of 16, 16, 16, 12
+    log = BatchLog(X, y)
+    fit(classifier(), X, y, epochs=2, batch_size=16, learning_rate=0.1, callbacks=[log],
+        progress=False, seed=7)
+    assert log.calls == [(kind, step) for step in range(1, 9) for kind in ("begin", "end")]
+    rng = np.random.default_rng(7)  # fit's shuffling: one permutation per epoch
+    expected = [order[i:i + 16] for order in (rng.permutation(60), rng.permutation(60))
+                for i in range(0, 60, 16)]
+    assert len(log.batches) == len(expected)
+    for seen, batch in zip(log.batches, expected):
+        np.testing.assert_array_equal(seen, batch)
+
+
+class StopAt(Callback):
+    """Sets ``net.stop_training`` at a given step (on_batch_end) or epoch (on_epoch_end)."""
+
+    def __init__(self, step=None, epoch=None):
+        self.step, self.epoch = step, epoch
+        self.steps = 0
+        self.ended = False
+
+    def on_batch_end(self, net, step, loss):
+        self.steps += 1
+        if step == self.step:
+            net.stop_training = True
+
+    def on_epoch_end(self, net, epoch, record):
+        if epoch == self.epoch:
+            net.stop_training = True
+
+    def on_train_end(self, net, history):
+        self.ended = True
+
+
+@pytest.mark.parametrize("where, epochs_run", [({"step": 6}, 2), ({"epoch": 3}, 3)])
+def test_stop_training_ends_fit_after_the_current_epoch(where, epochs_run):
+    X, y = blobs()  # 4 batches per epoch
+    net = classifier()
+    stop = StopAt(**where)
+    history = fit(net, X, y, epochs=10, batch_size=16, callbacks=[stop], progress=False, seed=0)
+    assert history["epoch"] == list(range(1, epochs_run + 1))
+    assert stop.steps == 4 * epochs_run and stop.ended  # the epoch is finished, then it ends
+    assert net.stop_training
+
+    again = fit(net, X, y, epochs=2, batch_size=16, progress=False, seed=0)
+    assert len(again) == 2 and not net.stop_training  # each fit starts with the flag down
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"epochs": 0}, r"The 'epochs' parameter of fit must be an int >= 1; got 0\."),
     ({"epochs": 2.5}, r"The 'epochs' parameter of fit must be an int >= 1; got 2\.5\."),

@@ -77,6 +77,7 @@ class Network:
         self.history: History | None = None  # of the last fit, saved with the model
         self.scaler: Any = None  # input scaling applied by predict and fit, saved with the model
         self.info: dict[str, Any] = {}  # free JSON-able notes (training settings), saved too
+        self.stop_training = False  # a training Callback sets it: fit ends after this epoch
         self.dtype = _check_dtype(dtype)
         self.layers = [
             layer if _layer_dtype(layer) == self.dtype else layer.astype(self.dtype)

@@ -12,12 +12,21 @@ the fitted attributes too (``coefs_`` as ``(n_in, n_out)`` arrays, ``loss_curve_
 ``network_``, ``history_``, ``gradients_``, ``delta_norms_``, :meth:`activations`,
 :meth:`input_gradient`, :meth:`jacobian`, :meth:`explain`, :meth:`save` / :meth:`load`.
 
+Training runs glassnet's one loop, :func:`glassnet.training.fit`, with scikit-learn's rules
+(stopping, schedules, validation score, fitted attributes) in a callback.
+
 Mapping of the L2 penalty. scikit-learn adds ``alpha / (2 n_b) sum_l ||W^l||^2`` to the loss of
-a mini-batch of ``n_b`` samples (``n_b`` is the sum of the sample weights when they are given)
-and so ``alpha / n_b * W`` to ``dW``. glassnet's ``Network(l2=...)`` adds ``(l2 / 2) ||W||^2``,
-so each step sets ``network_.l2 = alpha / n_b``: the same objective and the same gradient, batch
-for batch (the smaller last batch included). After training ``network_.l2`` is left at
+a mini-batch of ``n_b`` samples and so ``alpha / n_b * W`` to ``dW``. glassnet's
+``Network(l2=...)`` adds ``(l2 / 2) ||W||^2``, so before each batch's backprop the estimator
+sets ``network_.l2 = alpha / n_b``: the same objective and the same gradient, batch for batch
+(the smaller last batch included). After training ``network_.l2`` is left at
 ``alpha / batch_size``.
+
+With sample weights scikit-learn divides each batch's weighted loss and penalty by the batch's
+sum of weights. glassnet's ``fit`` takes fixed weights, so they are rescaled once to mean 1 over
+the training set and ``network_.l2 = alpha / (n_b * mean(w))``: per batch, the objective is
+scikit-learn's times (mean weight of the batch) / (mean weight of all samples), which is 1 for
+full-batch training and on average, and the balance of loss and penalty is scikit-learn's.
 
 Differences from scikit-learn, on purpose or by construction:
 
@@ -65,9 +74,9 @@ from .layers import Dense, Dropout, Layer, Residual, iter_layers
 from .losses import Loss, get_loss
 from .network import Network
 from .network import input_gradient as _input_gradient
-from .optim import LBFGS, OPTIMIZERS, SGD, Adam, Optimizer, clip_grad_norm, get_optimizer
+from .optim import LBFGS, OPTIMIZERS, SGD, Adam, Optimizer, get_optimizer
 from .schedules import InverseScaling
-from .training import History
+from .training import Callback, History, TrainingDivergedError, fit
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -400,82 +409,42 @@ class _BaseMLP(BaseEstimator):
                           "scale the data.", ConvergenceWarning, stacklevel=3)
 
     def _fit_stochastic(self, X, Y, y, sample_weight, rng, incremental: bool) -> None:
+        """glassnet's ``fit``, with scikit-learn's rules in a callback (:class:`_SklearnRules`)."""
         net = self.network_
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True.")
         if not incremental or getattr(self, "_optimizer", None) is None:
             self._optimizer = self._make_optimizer()
         opt = self._optimizer
-        lr0 = opt.learning_rate
-        schedule = InverseScaling(self.power_t, learning_rate=lr0) \
-            if self.learning_rate == "invscaling" and isinstance(opt, SGD) else None
-        adaptive = self.learning_rate == "adaptive" and isinstance(opt, SGD)
         val = None
         if self.early_stopping:
             X, Y, y, sample_weight, val = self._split(X, Y, y, sample_weight, rng)
-        w_all = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         n = len(X)
-        batch_size = self._batch_size(n)
         if self.batch_size != "auto" and self.batch_size > n:
             warnings.warn("Got `batch_size` larger than the number of samples; it is clipped to "
                           f"{n}.", UserWarning, stacklevel=3)
-        alpha = float(self.alpha)
-        params = net.params()
         if not incremental:
             self.n_iter_ = 0  # as scikit-learn: n_iter_ counts the epochs of this fit
-        net.training = True
+        w, sw_sum = _normalised_weights(sample_weight, n)
+        rules = _SklearnRules(self, opt, val, n, l2_numerator=float(self.alpha) * n / sw_sum)
         try:
-            for _ in range(1 if incremental else self.max_iter):
-                start, total = time.perf_counter(), 0.0
-                order = rng.permutation(n) if self.shuffle else np.arange(n)
-                for lo in range(0, n, batch_size):
-                    idx = order[lo:lo + batch_size]
-                    w, sw_sum = _normalised_weights(None if w_all is None else w_all[idx], len(idx))
-                    net.l2 = alpha / sw_sum
-                    batch_loss = net._backprop(X[idx], Y[idx], w=w)
-                    grads = net.grads()
-                    if self.clip_norm is not None:
-                        clip_grad_norm(grads, self.clip_norm)
-                    opt.step(params, grads)
-                    total += batch_loss * len(idx)
-                self.n_iter_ += 1
-                self.t_ += n
-                self.loss_ = total / n
-                self.loss_curve_.append(self.loss_)
-                record = {"epoch": len(self.history_) + 1, "loss": self.loss_}
-                if self.verbose:
-                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                self._update_no_improvement_count(val, record)
-                if schedule is not None:
-                    opt.learning_rate = schedule(self.t_)
-                record["learning_rate"] = float(opt.learning_rate)
-                record["time"] = time.perf_counter() - start
-                self.history_.append(record)
-                if not np.isfinite(self.loss_):
-                    break
-                if self._no_improvement_count > self.n_iter_no_change:
-                    what = "Validation score" if val is not None else "Training loss"
-                    msg = (f"{what} did not improve more than tol={self.tol:f} for "
-                           f"{self.n_iter_no_change} consecutive epochs.")
-                    if adaptive and opt.learning_rate > 1e-6:
-                        opt.learning_rate /= 5.0  # glassnet's ReduceOnPlateau defaults
-                        self._no_improvement_count = 0
-                        if self.verbose:
-                            print(f"{msg} Setting learning rate to {opt.learning_rate:f}")
-                    else:
-                        if self.verbose:
-                            print(f"{msg} Stopping.")
-                        break
-                if not incremental and self.n_iter_ == self.max_iter:
-                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                                  "reached and the optimization hasn't converged yet.",
-                                  ConvergenceWarning, stacklevel=3)
-        finally:
-            net.training = False
-        net.optimizer = opt
+            history = fit(net, X, Y, epochs=1 if incremental else self.max_iter,
+                          batch_size=self._batch_size(n), optimizer=opt, callbacks=[rules],
+                          sample_weight=w, clip_norm=self.clip_norm, shuffle=self.shuffle,
+                          progress=False, seed=rng)  # the Generator: its stream goes on
+        except TrainingDivergedError as err:
+            raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                             "contain large values and need to be preprocessed.") from err
+        for record in history.epochs:
+            record["epoch"] = len(self.history_) + 1
+            self.history_.append(record)
         if val is not None:
-            for key, param in params.items():
+            for key, param in net.params().items():
                 param[...] = self._best_params[key]
+        if not incremental and not net.stop_training:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                          "reached and the optimization hasn't converged yet.",
+                          ConvergenceWarning, stacklevel=3)
 
     def _split(self, X, Y, y, sample_weight, rng):
         """Hold out ``validation_fraction`` of the samples (stratified for single-output classifiers)."""
@@ -496,35 +465,6 @@ class _BaseMLP(BaseEstimator):
         val = (X[held], Y[held], y[held], w_val)
         w_train = None if sample_weight is None else sample_weight[train]
         return X[train], Y[train], y[train], w_train, val
-
-    def _update_no_improvement_count(self, val, record: dict[str, Any]) -> None:
-        """scikit-learn's rule: an epoch counts as no improvement unless it beats the best by ``tol``."""
-        if val is not None:
-            X_val, Y_val, y_val, w_val = val
-            net = self.network_
-            net.training = False
-            try:
-                record["val_loss"] = net._data_loss(net._forward(X_val), Y_val) + net.penalty()
-                score = self._score_arrays(X_val, y_val, w_val)
-            finally:
-                net.training = True
-            record["val_score"] = score
-            self.validation_scores_.append(score)
-            if self.verbose:
-                print(f"Validation score: {score:f}")
-            if score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                self._best_params = {k: v.copy() for k, v in net.params().items()}
-        else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
 
     def _record_last_step(self) -> None:
         """``gradients_`` and ``delta_norms_`` from the layers' state after the last step."""
@@ -964,6 +904,83 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+class _SklearnRules(Callback):
+    """scikit-learn's MLP rules as a callback of glassnet's ``fit``.
+
+    Per batch: ``net.l2 = alpha / n_b``. Per epoch: ``loss_curve_``, ``n_iter_``, ``t_``; the
+    validation score under early stopping (and the best weights); the stopping rule (no
+    improvement by ``tol`` for more than ``n_iter_no_change`` epochs), which for
+    ``learning_rate='adaptive'`` first divides the rate by 5 until it is below 1e-6; the
+    ``'invscaling'`` rate ``lr0 / (t_ + 1) ** power_t``. It stops ``fit`` with
+    ``net.stop_training`` and writes the estimator's fitted attributes.
+    """
+
+    def __init__(self, est: _BaseMLP, opt: Optimizer, val: tuple | None, n: int,
+                 l2_numerator: float):
+        self.est, self.opt, self.val, self.n = est, opt, val, n
+        self.l2_numerator = l2_numerator  # alpha, scaled as the sample weights are
+        sgd = isinstance(opt, SGD)
+        self.schedule = InverseScaling(est.power_t, learning_rate=opt.learning_rate) \
+            if est.learning_rate == "invscaling" and sgd else None
+        self.adaptive = est.learning_rate == "adaptive" and sgd
+
+    def on_batch_begin(self, net: Network, step: int, batch: np.ndarray) -> None:
+        net.l2 = self.l2_numerator / len(batch)
+
+    def on_epoch_end(self, net: Network, epoch: int, record: dict[str, Any]) -> None:
+        est, opt = self.est, self.opt
+        est.n_iter_ += 1
+        est.t_ += self.n
+        est.loss_ = record["loss"]
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+        self._count_no_improvement(net, record)
+        if self.schedule is not None:
+            opt.learning_rate = self.schedule(est.t_)
+        record["learning_rate"] = float(opt.learning_rate)  # the next epoch's rate
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if self.val is not None else "Training loss"
+            msg = (f"{what} did not improve more than tol={est.tol:f} for "
+                   f"{est.n_iter_no_change} consecutive epochs.")
+            if self.adaptive and opt.learning_rate > 1e-6:
+                opt.learning_rate /= 5.0  # glassnet's ReduceOnPlateau defaults
+                est._no_improvement_count = 0
+                if est.verbose:
+                    print(f"{msg} Setting learning rate to {opt.learning_rate:f}")
+            else:
+                if est.verbose:
+                    print(f"{msg} Stopping.")
+                net.stop_training = True
+
+    def _count_no_improvement(self, net: Network, record: dict[str, Any]) -> None:
+        """An epoch counts as no improvement unless it beats the best by ``tol``."""
+        est = self.est
+        if self.val is None:
+            if est.loss_ > est.best_loss_ - est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            est.best_loss_ = min(est.best_loss_, est.loss_)
+            return
+        X_val, Y_val, y_val, w_val = self.val  # fit calls on_epoch_end in inference mode
+        record["val_loss"] = net._data_loss(net._forward(X_val), Y_val) + net.penalty()
+        score = est._score_arrays(X_val, y_val, w_val)
+        record["val_score"] = score
+        est.validation_scores_.append(score)
+        if est.verbose:
+            print(f"Validation score: {score:f}")
+        if score < est.best_validation_score_ + est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            est._best_params = {k: v.copy() for k, v in net.params().items()}
+
+
 
 
 def _normalised_weights(w: np.ndarray | None, n: int) -> tuple[np.ndarray | None, float]:

@@ -56,13 +56,25 @@ class Callback:
     """Hooks into :func:`fit`. Subclass and override what you need; every hook is optional.
 
     The order in one ``fit``: ``on_train_begin``; per epoch, per mini-batch
-    ``on_batch_end`` (after the parameter update; every layer's ``delta``, ``dW`` and ``db``
-    still hold this batch's values); then ``on_epoch_end``, whose ``record`` (the epoch's row
-    of the History) a callback may add keys to; finally ``on_train_end``.
+    ``on_batch_begin`` (before its backprop: the place to set, say, ``net.l2`` for this
+    batch) and ``on_batch_end`` (after the parameter update; every layer's ``delta``, ``dW``
+    and ``db`` still hold this batch's values); then ``on_epoch_end``, whose ``record`` (the
+    epoch's row of the History) a callback may add keys to; finally ``on_train_end``.
+
+    To stop training, a callback sets ``net.stop_training = True`` (in ``on_batch_end`` or
+    ``on_epoch_end``): ``fit`` finishes the current epoch, records it and returns. ``fit``
+    sets the flag to False when it starts. (The MPI loop of :mod:`glassnet.distributed`
+    calls neither ``on_batch_begin`` nor reads the flag.)
     """
 
     def on_train_begin(self, net: "Network", history: "History") -> None:
         """Before the first epoch."""
+
+    def on_batch_begin(self, net: "Network", step: int, batch: np.ndarray) -> None:
+        """Before mini-batch number ``step``'s backprop; ``batch`` holds its sample indices.
+
+        ``fit`` calls it only on callbacks that override it, so the default costs nothing.
+        """
 
     def on_batch_end(self, net: "Network", step: int, loss: float) -> None:
         """After mini-batch number ``step`` (counted from 1 over the whole fit)."""
@@ -357,7 +369,11 @@ def fit(
     callbacks = list(callbacks)
     if progress:
         callbacks.append(ProgressBar(n_batches, batch_size))
+    batch_begin = [c for c in callbacks  # only the overrides: the batch loop stays lean
+                   if getattr(type(c), "on_batch_begin", Callback.on_batch_begin)
+                   is not Callback.on_batch_begin]
     params = net.params()
+    net.stop_training = False
     for callback in callbacks:
         callback.on_train_begin(net, history)
     step = (start_epoch - 1) * n_batches
@@ -371,6 +387,8 @@ def fit(
                 if memmapped:  # read only this batch's rows, in file order
                     batch = np.sort(batch)
                 X_b = _batch_inputs(net, X, batch, memmapped, epoch, b)
+                for callback in batch_begin:
+                    callback.on_batch_begin(net, step + 1, batch)
                 batch_loss = net._backprop(X_b, Y[batch], w=None if w is None else w[batch])
                 if not np.isfinite(batch_loss):
                     watch.restore(net)
@@ -414,7 +432,7 @@ def fit(
         history.append(record)
         if checkpoint is not None:
             _write_checkpoint(net, checkpoint, epoch, opt, schedule, watch, rng)
-        if stop:
+        if stop or net.stop_training:
             break
     if stopper is not None and stopper.restore_best:
         watch.restore(net)
