@@ -237,9 +237,8 @@ def lab_network(n_in: int, n_out: int, depth: int, activation: str, residual: bo
     about ``sqrt(2)`` (He init keeps ``||(W^l)^T delta|| ~ ||dC/dx^{l+1}||``), ``2^(depth/2)``
     over the stack, and training diverges.
 
-    Note that :func:`glassnet.mlp` with ``residual=True`` builds ``a = f(x + W x + b)``, with
-    ``f`` after the sum: its gradient still passes one ``f'`` per block, which for sigmoid
-    still vanishes.
+    :func:`glassnet.mlp` with ``residual=True`` builds the same identity skips
+    ``a = x + f(W x + b)``, without the branch scaling.
     """
     from .network import Network
 

@@ -655,7 +655,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     dropout : float, default=0.0
         glassnet: inverted dropout after every hidden layer while training.
     residual : bool, default=False
-        glassnet: consecutive hidden layers of equal width become blocks ``a = f(x + W x + b)``.
+        glassnet: consecutive hidden layers of equal width become identity-skip blocks ``a = x + f(W x + b)``.
     l1 : float, default=0.0
         glassnet: L1 penalty ``l1 * sum |W|`` (not divided by the batch size).
     clip_norm : float, optional
