@@ -28,6 +28,10 @@ Rank 0 alone shows progress, evaluates validation data and metrics (then broadca
 epoch's record, so early stopping and schedules decide alike everywhere) and writes the
 checkpoints. A checkpoint holds nothing per rank, so ``resume`` works with another ``N``.
 
+The loop is :func:`glassnet.training.fit`'s own: ``fit(distributed=...)`` runs it with the
+hooks of :class:`DataParallel` (the batch step above, the broadcasts, rank 0's evaluation and
+checkpoints, the failure handling), so single-process and distributed training cannot drift.
+
 Dropout draws its masks per rank, from a Generator seeded by (shuffling state, epoch, rank,
 layer): reproducible for a given ``N`` and after ``resume``, but not the single-process masks.
 Without dropout the weights after ``k`` steps equal those of one process with batch ``B``
