@@ -5,10 +5,10 @@ Workloads (synthetic inputs, softmax + cross-entropy, plain SGD, float32):
 * W1: 784-256-128-10 relu, global batch 128;
 * W4: 784-1024-1024-10 relu, global batch 256.
 
-Each is run as 1 rank x 2 BLAS threads and as 2 ranks x 1 BLAS thread. One step is the step of
-``glassnet.distributed.fit_distributed``: backprop on the rank's shard and packing the scaled
-gradients into the flat buffer (compute), a barrier (waiting for the slower rank), the
-Allreduce of the buffer (communication), the optimiser step (update).
+Each is run as 1 rank x 2 BLAS threads and as 2 ranks x 1 BLAS thread. One step is fit's
+batch step over MPI (``glassnet.distributed.DataParallel``): backprop on the rank's shard and
+packing the scaled gradients into the flat buffer (compute), a barrier (waiting for the
+slower rank), the Allreduce of the buffer (communication), the optimiser step (update).
 
 Run: ``python bench/distributed.py`` (needs ``glassnet[mpi]``); ``--steps`` to change the
 count. The driver starts ``mpiexec -n N python bench/distributed.py --worker ...`` itself.

@@ -11,9 +11,12 @@ Run: ``python docs/examples/grid_search_dask.py``.
 
 from __future__ import annotations
 
+import warnings
+
 import joblib
 from distributed import Client, LocalCluster
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
 try:  # glassnet's scikit-learn estimator, where this glassnet has it
@@ -34,7 +37,8 @@ def main(n_workers: int = 2) -> GridSearchCV:
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=False,
                       dashboard_address=None) as cluster, Client(cluster):
         search = GridSearchCV(ESTIMATOR, GRID, cv=3, n_jobs=-1)
-        with joblib.parallel_config(backend="dask"):
+        with joblib.parallel_config(backend="dask"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=30: a short sweep
             search.fit(X, y)
     return search
 

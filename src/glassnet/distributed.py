@@ -28,6 +28,10 @@ Rank 0 alone shows progress, evaluates validation data and metrics (then broadca
 epoch's record, so early stopping and schedules decide alike everywhere) and writes the
 checkpoints. A checkpoint holds nothing per rank, so ``resume`` works with another ``N``.
 
+The loop is :func:`glassnet.training.fit`'s own: ``fit(distributed=...)`` runs it with the
+hooks of :class:`DataParallel` (the batch step above, the broadcasts, rank 0's evaluation and
+checkpoints, the failure handling), so single-process and distributed training cannot drift.
+
 Dropout draws its masks per rank, from a Generator seeded by (shuffling state, epoch, rank,
 layer): reproducible for a given ``N`` and after ``resume``, but not the single-process masks.
 Without dropout the weights after ``k`` steps equal those of one process with batch ``B``
@@ -44,16 +48,18 @@ import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
+
+from .training import _SingleProcess
 
 if TYPE_CHECKING:
     from .network import Network
     from .training import Callback, History
 
 __all__ = [
+    "DataParallel",
     "RankFailedError",
     "Settings",
     "fit_distributed",
@@ -199,13 +205,17 @@ class _Group:
         try:
             yield
         except Exception as err:
-            if self.failure is not None:  # the first failure is the one reported
-                return
-            self.error, self.failed_where = err, self.where
-            self.failure = f"{type(err).__name__}: {err}"
-            sys.stderr.write(f"[glassnet rank {self.rank}] failed {self.where}:\n"
-                             + traceback.format_exc())
-            sys.stderr.flush()
+            self.note(err)
+
+    def note(self, err: Exception) -> None:
+        """Record ``err`` (being handled) for the next collective; the first one counts."""
+        if self.failure is not None:
+            return
+        self.error, self.failed_where = err, self.where
+        self.failure = f"{type(err).__name__}: {err}"
+        sys.stderr.write(f"[glassnet rank {self.rank}] failed {self.where}:\n"
+                         + traceback.format_exc())
+        sys.stderr.flush()
 
     def wait(self, request: Any, what: str) -> None:
         """Poll ``request`` until done, or abort the whole job after ``timeout`` seconds."""
@@ -286,34 +296,140 @@ def _broadcast_params(group: _Group, net: "Network") -> None:
         offset += param.size
 
 
-def fit_distributed(
-    net: "Network",
-    X: Any,
-    y: Any,
-    *,
-    distributed: Any = True,
-    epochs: int = 10,
-    batch_size: int = 32,
-    optimizer: Any = None,
-    learning_rate: float | None = None,
-    lr_schedule: Any = None,
-    validation_data: tuple[Any, Any] | None = None,
-    validation_split: float = 0.0,
-    early_stopping: Any = None,
-    callbacks: Sequence["Callback"] = (),
-    metrics: Sequence[str] = (),
-    class_weight: Any = None,
-    sample_weight: Any = None,
-    clip_norm: float | None = None,
-    shuffle: bool = True,
-    progress: bool = True,
-    seed: Any = None,
-    checkpoint_dir: str | os.PathLike | None = None,
-    resume: bool = False,
-) -> "History":
+class _Guarded:
+    """A callback whose errors on this rank are reported to all ranks at the next collective."""
+
+    def __init__(self, callback: "Callback", group: _Group):
+        self.callback, self.group = callback, group
+
+    def on_train_begin(self, net: "Network", history: "History") -> None:
+        with self.group.guard("in on_train_begin"):
+            self.callback.on_train_begin(net, history)
+
+    def on_batch_begin(self, net: "Network", step: int, batch: np.ndarray) -> None:
+        with self.group.guard(f"in on_batch_begin of step {step}"):
+            self.callback.on_batch_begin(net, step, batch)
+
+    def on_batch_end(self, net: "Network", step: int, loss: float) -> None:
+        with self.group.guard():  # where the batch step left it: "in epoch e, batch b of n"
+            self.callback.on_batch_end(net, step, loss)
+
+    def on_epoch_end(self, net: "Network", epoch: int, record: dict[str, Any]) -> None:
+        with self.group.guard(f"after epoch {epoch}"):
+            self.callback.on_epoch_end(net, epoch, record)
+
+    def on_train_end(self, net: "Network", history: "History") -> None:
+        self.callback.on_train_end(net, history)  # after the last collective: raises here
+
+
+class DataParallel(_SingleProcess):
+    """The hooks with which :func:`glassnet.training.fit` trains over the MPI ranks.
+
+    ``fit(distributed=...)`` creates one and runs its one loop with it (see
+    :func:`fit_distributed`): the batch step backpropagates this rank's shard of the global
+    batch, weighted by ``n_r / B``, and returns the sum over the ranks (one ``Iallreduce``);
+    ``begin`` broadcasts rank 0's weights and shuffling state; ``epoch_begin`` seeds this
+    rank's dropout masks; rank 0 alone evaluates (``scores``, broadcast to every rank),
+    writes checkpoints and shows progress; a rank's error is reported to every rank at the
+    next collective, as :class:`RankFailedError`.
+    """
+
+    def __init__(self, net: "Network", distributed: Any = True):
+        super().__init__(net)
+        settings = distributed if isinstance(distributed, Settings) else Settings()
+        self.group = _Group(settings.comm or _mpi().COMM_WORLD, _timeout(settings))
+        self.rank, self.size = self.group.rank, self.group.size
+        self.root = self.rank == 0
+        self.begun = False
+
+    def check(self, opt: Any, validation_split: float) -> None:
+        from .optim import LBFGS
+
+        if validation_split:
+            raise ValueError("validation_split is not supported with distributed=True; pass "
+                             "validation_data=(X_val, y_val) instead.")
+        if isinstance(opt, LBFGS):
+            raise ValueError("L-BFGS takes full-batch steps of its own; distributed=True "
+                             "supports the mini-batch optimisers (sgd, adam, ...).")
+
+    def begin(self, rng: np.random.Generator, memmapped: bool, n_batches: int) -> None:
+        super().begin(rng, memmapped, n_batches)
+        self.group.sync()  # a rank whose set-up failed meets the others here (running)
+        self.begun = True
+        rng.bit_generator.state = self.group.bcast(rng.bit_generator.state)
+        _broadcast_params(self.group, self.net)  # rank 0's initial (or resumed) weights
+        self.n_batches = n_batches
+        self.buffer = GradientBuffer(self.net, self.size)
+
+    def guarded(self, callbacks: list["Callback"]) -> list[Any]:
+        return [_Guarded(callback, self.group) for callback in callbacks]
+
+    def epoch_begin(self, rng: np.random.Generator, epoch: int) -> None:
+        _seed_dropout(self.net, rng, epoch, self.rank)
+
+    def __call__(self, X: Any, Y: np.ndarray, w: np.ndarray | None, batch: np.ndarray,
+                 epoch: int, b: int) -> tuple[float, dict[str, np.ndarray]]:
+        """This rank's shard of the global ``batch``, summed over the ranks."""
+        bounds = shard_bounds(len(batch), self.size)
+        mine = batch[bounds[self.rank]:bounds[self.rank + 1]]
+        buffer = self.buffer
+        with self.group.guard(f"in epoch {epoch}, batch {b} of {self.n_batches}"):
+            if len(mine) == 0:  # fewer rows than ranks: this rank adds nothing
+                buffer.zero()
+            else:
+                loss, grads = super().__call__(X, Y, w, mine, epoch, b)
+                buffer.pack(grads, loss, len(mine) / len(batch))
+        self.group.allreduce(buffer.flat, buffer.flags)
+        return buffer.loss, buffer.grads
+
+    def scores(self, epoch: int, evaluate: Any, *args: Any) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        if self.root:
+            with self.group.guard(f"evaluating epoch {epoch}"):
+                scores = evaluate(*args)
+        self.group.sync()
+        return self.group.bcast(scores)
+
+    def checkpoint(self, epoch: int, write: Any, *args: Any) -> None:
+        if self.root and self.group.failure is None:
+            with self.group.guard(f"writing the checkpoint of epoch {epoch}"):
+                write(*args)
+
+    def stop(self, stop: bool) -> bool:
+        """True on every rank when any rank stops (``net.stop_training``); failures raise here."""
+        flat = np.zeros(self.size + 1)
+        flat[-1] = bool(stop)
+        self.group.allreduce(flat, flat[:self.size])
+        return bool(flat[-1])
+
+    def end(self) -> None:
+        self.group.sync()
+
+    @contextmanager
+    def running(self) -> Iterator["DataParallel"]:
+        """Around ``fit``: a fault outside the guarded steps never leaves a rank waiting."""
+        from .training import TrainingDivergedError
+
+        try:
+            yield self
+        except (RankFailedError, TrainingDivergedError):
+            raise
+        except BaseException as err:
+            if not self.begun and isinstance(err, Exception):  # the others wait in begin
+                self.group.note(err)
+                self.group.sync()  # raises RankFailedError, or err itself if every rank failed
+            if self.size == 1:
+                raise
+            self.group.abort(f"rank {self.rank} raised {type(err).__name__}: {err} "
+                             f"{self.group.where}.")
+
+
+def fit_distributed(net: "Network", X: Any, y: Any, *, distributed: Any = True,
+                    **kwargs: Any) -> "History":
     """:func:`glassnet.training.fit` over the MPI ranks; call it on every rank alike.
 
-    Takes the arguments of ``fit`` (``batch_size`` is the global batch ``B``), and:
+    Takes the arguments of ``fit`` (``batch_size`` is the global batch ``B``); ``fit``'s own
+    loop runs, with the hooks of :class:`DataParallel`.
 
     Parameters
     ----------
@@ -327,11 +443,11 @@ def fit_distributed(
 
     Notes
     -----
-    Callbacks run on every rank, with the global batch loss and the same epoch record; the
-    progress bar only on rank 0. Validation data and metrics are evaluated on rank 0 alone.
-    ``resume`` reads the checkpoint on every rank, so ``checkpoint_dir`` must be visible to
-    all of them; it is written by rank 0 only. Not supported: ``validation_split`` (pass
-    ``validation_data``) and L-BFGS.
+    Callbacks run on every rank, with the global batch and its loss and the same epoch
+    record; the progress bar only on rank 0. Validation data and metrics are evaluated on
+    rank 0 alone. ``resume`` reads the checkpoint on every rank, so ``checkpoint_dir`` must
+    be visible to all of them; it is written by rank 0 only. Not supported:
+    ``validation_split`` (pass ``validation_data``) and L-BFGS.
 
     Raises
     ------
@@ -340,169 +456,8 @@ def fit_distributed(
     TrainingDivergedError
         As ``fit``; on every rank alike.
     """
-    from .init import make_rng
-    from .metrics import get_metric
-    from .optim import LBFGS, clip_grad_norm
-    from .schedules import ReduceOnPlateau, get_schedule
-    from .training import (
-        CHECKPOINT_NAME,
-        EarlyStopping,
-        History,
-        ProgressBar,
-        TrainingDivergedError,
-        _batch_inputs,
-        _check_int,
-        _evaluate,
-        _loss,
-        _make_optimizer,
-        _monitor_name,
-        _prepare,
-        _resume,
-        _Watch,
-        _write_checkpoint,
-        iter_minibatches,
-    )
+    from .training import fit
 
-    settings = distributed if isinstance(distributed, Settings) else Settings()
-    MPI = _mpi()
-    group = _Group(settings.comm or MPI.COMM_WORLD, _timeout(settings))
-    rank, n_ranks = group.rank, group.size
-    root = rank == 0
-
-    _check_int("epochs", epochs, low=1)
-    _check_int("batch_size", batch_size, low=1)
-    if validation_split:
-        raise ValueError("validation_split is not supported with distributed=True; pass "
-                         "validation_data=(X_val, y_val) instead.")
-    opt = _make_optimizer(net, optimizer, learning_rate)
-    if isinstance(opt, LBFGS):
-        raise ValueError("L-BFGS takes full-batch steps of its own; distributed=True supports "
-                         "the mini-batch optimisers (sgd, adam, ...).")
-    schedule = get_schedule(lr_schedule) if lr_schedule is not None else None
-    if schedule is not None and schedule.learning_rate is None:
-        schedule.learning_rate = opt.learning_rate
-    stopper = EarlyStopping(patience=early_stopping) if isinstance(early_stopping, int) \
-        and not isinstance(early_stopping, bool) else early_stopping
-    has_val = validation_data is not None
-    monitor = _monitor_name(stopper, has_val)
-    metric_fns = [get_metric(name) for name in metrics]
-    watch = _Watch(monitor, metric_fns, stopper)
-    checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoint.")
-
-    # Set-up: what can differ between ranks (files, memory) fails on one rank, reported to all.
-    rng = make_rng(seed)
-    history, start_epoch = History(), 1
-    val = None
-    with group.guard("while reading the data"):
-        X, Y, w, memmapped = _prepare(net, X, y, sample_weight, class_weight)
-        if validation_data is not None and root:
-            X_val, y_val = validation_data
-            X_val, Y_val, _, _ = _prepare(net, X_val, y_val, None, None)
-            val = (X_val, Y_val)
-    with group.guard("while resuming"):
-        if resume:
-            history, start_epoch = _resume(net, checkpoint, opt, schedule, watch, rng)
-        if checkpoint is not None and root:
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    group.sync()
-    rng.bit_generator.state = group.bcast(rng.bit_generator.state)
-    _broadcast_params(group, net)  # rank 0's initial (or resumed) weights everywhere
-    net.history = history
-    watch.remember(net)
-
-    n = len(X)
-    batch_size = min(batch_size, n)
-    n_batches = -(-n // batch_size)
-    callbacks = list(callbacks)
-    if progress and root:
-        callbacks.append(ProgressBar(n_batches, batch_size))
-    params = net.params()
-    buffer = GradientBuffer(net, n_ranks)
-    with group.guard("in on_train_begin"):
-        for callback in callbacks:
-            callback.on_train_begin(net, history)
-    step = (start_epoch - 1) * n_batches
-    try:
-        for epoch in range(start_epoch, epochs + 1):
-            if schedule is not None and not isinstance(schedule, ReduceOnPlateau):
-                opt.learning_rate = schedule(epoch - 1)
-            _seed_dropout(net, rng, epoch, rank)
-            start, total = time.perf_counter(), 0.0
-            net.training = True
-            for b, batch in enumerate(iter_minibatches(n, batch_size, rng if shuffle else None), 1):
-                bounds = shard_bounds(len(batch), n_ranks)
-                mine = batch[bounds[rank]:bounds[rank + 1]]
-                with group.guard(f"in epoch {epoch}, batch {b} of {n_batches}"):
-                    if len(mine) == 0:  # fewer rows than ranks: this rank adds nothing
-                        buffer.zero()
-                    else:
-                        if memmapped:  # read only this shard's rows, in file order
-                            mine = np.sort(mine)
-                        X_b = _batch_inputs(net, X, mine, memmapped, epoch, b)
-                        shard_loss = net._backprop(X_b, Y[mine], w=None if w is None else w[mine])
-                        buffer.pack(net.grads(), shard_loss, len(mine) / len(batch))
-                group.allreduce(buffer.flat, buffer.flags)
-                batch_loss = buffer.loss
-                if not np.isfinite(batch_loss):
-                    watch.restore(net)
-                    raise TrainingDivergedError(
-                        f"The training loss became {batch_loss} in epoch {epoch}, batch {b} of "
-                        f"{n_batches}; the weights of the best epoch so far were restored. "
-                        "Lower the learning rate, scale the inputs or clip the gradients "
-                        "(clip_norm).")
-                if clip_norm is not None:
-                    clip_grad_norm(buffer.grads, clip_norm)
-                opt.step(params, buffer.grads)
-                total += batch_loss * len(batch)
-                step += 1
-                with group.guard():
-                    for callback in callbacks:
-                        callback.on_batch_end(net, step, batch_loss)
-            net.training = False
-            bad = [key for key, p in params.items() if not np.all(np.isfinite(p))]
-            if bad:
-                watch.restore(net)
-                raise TrainingDivergedError(
-                    f"The weights {bad} became NaN or inf in epoch {epoch}; the weights of the "
-                    "best epoch so far were restored. Lower the learning rate.")
-            record: dict[str, Any] = {"epoch": epoch, "loss": total / n}
-            if root:
-                with group.guard(f"evaluating epoch {epoch}"):
-                    if metric_fns:
-                        record.update(_evaluate(net, X, Y, metric_fns, memmapped))
-                    if val is not None:
-                        record["val_loss"] = _loss(net, *val)
-                        record.update({f"val_{k}": v for k, v in
-                                       _evaluate(net, *val, metric_fns, False).items()})
-            group.sync()
-            record = group.bcast(record)
-            record["learning_rate"] = float(opt.learning_rate)
-            record["time"] = time.perf_counter() - start
-            stop = watch.update(net, record)
-            if isinstance(schedule, ReduceOnPlateau):
-                opt.learning_rate = schedule.update(record[monitor])
-                stop = stop or schedule.should_stop
-            with group.guard(f"after epoch {epoch}"):
-                for callback in callbacks:
-                    callback.on_epoch_end(net, epoch, record)
-                history.append(record)
-                if checkpoint is not None and root:
-                    _write_checkpoint(net, checkpoint, epoch, opt, schedule, watch, rng)
-            if stop:
-                break
-        group.sync()
-    except (RankFailedError, TrainingDivergedError):
-        raise
-    except BaseException as err:  # a fault outside the guards: never leave a rank waiting
-        if n_ranks == 1:
-            raise
-        group.abort(f"rank {rank} raised {type(err).__name__}: {err} {group.where}.")
-    finally:
-        net.training = False
-    if stopper is not None and stopper.restore_best:
-        watch.restore(net)
-    for callback in callbacks:
-        callback.on_train_end(net, history)
-    return history
+    run = DataParallel(net, distributed)
+    with run.running():
+        return fit(net, X, y, distributed=run, **kwargs)

@@ -63,8 +63,8 @@ class Callback:
 
     To stop training, a callback sets ``net.stop_training = True`` (in ``on_batch_end`` or
     ``on_epoch_end``): ``fit`` finishes the current epoch, records it and returns. ``fit``
-    sets the flag to False when it starts. (The MPI loop of :mod:`glassnet.distributed`
-    calls neither ``on_batch_begin`` nor reads the flag.)
+    sets the flag to False when it starts. With ``distributed=True`` the hooks run on every
+    rank (``batch`` is the global batch) and training stops when any rank sets the flag.
     """
 
     def on_train_begin(self, net: "Network", history: "History") -> None:
@@ -309,7 +309,7 @@ def fit(
     distributed : bool or glassnet.distributed.Settings, default=False
         Data-parallel over the MPI ranks of ``mpiexec -n N`` (call ``fit`` on every rank):
         ``batch_size`` is then the global batch, split over the ranks; see
-        :func:`glassnet.distributed.fit_distributed`.
+        :mod:`glassnet.distributed` (this loop, with its :class:`DataParallel` hooks).
 
     Returns
     -------
@@ -323,13 +323,16 @@ def fit(
         When the loss or a weight becomes NaN or inf; the message names the epoch and batch,
         and the best weights so far are restored first.
     """
-    if distributed is not False:  # data-parallel over MPI ranks: glassnet/distributed.py
+    if distributed is not False and not isinstance(distributed, _SingleProcess):
         kwargs = {k: v for k, v in locals().items() if k not in ("net", "X", "y")}
-        from .distributed import fit_distributed
+        from .distributed import fit_distributed  # this fit, with the hooks of DataParallel
 
         return fit_distributed(net, X, y, **kwargs)
+    run = _SingleProcess(net) if distributed is False else distributed
     _check_int("epochs", epochs, low=1)
     _check_int("batch_size", batch_size, low=1)
+    opt = _make_optimizer(net, optimizer, learning_rate)
+    run.check(opt, validation_split)
     X, Y, w, memmapped = _prepare(net, X, y, sample_weight, class_weight)
     rng = make_rng(seed)
     val = None
@@ -342,7 +345,6 @@ def fit(
                              f"got {validation_split!r}.")
         X, Y, w, val = _split(net, X, Y, w, validation_split, rng)
 
-    opt = _make_optimizer(net, optimizer, learning_rate)
     schedule = get_schedule(lr_schedule) if lr_schedule is not None else None
     if schedule is not None and schedule.learning_rate is None:
         schedule.learning_rate = opt.learning_rate
@@ -358,20 +360,22 @@ def fit(
         if checkpoint is None:
             raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoint.")
         history, start_epoch = _resume(net, checkpoint, opt, schedule, watch, rng)
-    if checkpoint is not None:
+    if checkpoint is not None and run.root:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    net.history = history
-    watch.remember(net)  # the weights to fall back on before any epoch has finished
 
     n = len(X)
     batch_size = min(batch_size, n)
     n_batches = -(-n // batch_size)
+    run.begin(rng, memmapped, n_batches)  # distributed: rank 0's weights and shuffling state
+    net.history = history
+    watch.remember(net)  # the weights to fall back on before any epoch has finished
     callbacks = list(callbacks)
-    if progress:
+    if progress and run.root:
         callbacks.append(ProgressBar(n_batches, batch_size))
     batch_begin = [c for c in callbacks  # only the overrides: the batch loop stays lean
                    if getattr(type(c), "on_batch_begin", Callback.on_batch_begin)
                    is not Callback.on_batch_begin]
+    callbacks, batch_begin = run.guarded(callbacks), run.guarded(batch_begin)
     params = net.params()
     net.stop_training = False
     for callback in callbacks:
@@ -380,16 +384,16 @@ def fit(
     for epoch in range(start_epoch, epochs + 1):
         if schedule is not None and not isinstance(schedule, ReduceOnPlateau):
             opt.learning_rate = schedule(epoch - 1)
+        run.epoch_begin(rng, epoch)
         start, total = time.perf_counter(), 0.0
         net.training = True
         try:
             for b, batch in enumerate(iter_minibatches(n, batch_size, rng if shuffle else None), 1):
                 if memmapped:  # read only this batch's rows, in file order
                     batch = np.sort(batch)
-                X_b = _batch_inputs(net, X, batch, memmapped, epoch, b)
                 for callback in batch_begin:
                     callback.on_batch_begin(net, step + 1, batch)
-                batch_loss = net._backprop(X_b, Y[batch], w=None if w is None else w[batch])
+                batch_loss, grads = run(X, Y, w, batch, epoch, b)
                 if not np.isfinite(batch_loss):
                     watch.restore(net)
                     raise TrainingDivergedError(
@@ -397,11 +401,9 @@ def fit(
                         f"{n_batches}; the weights of the best epoch so far were restored. "
                         "Lower the learning rate, scale the inputs or clip the gradients "
                         "(clip_norm).")
-                grads = net.grads()
                 if clip_norm is not None:
                     clip_grad_norm(grads, clip_norm)
-                closure = _lbfgs_closure(net, X_b, Y[batch], None if w is None else w[batch],
-                                         grads) if isinstance(opt, LBFGS) else None
+                closure = run.closure(grads) if isinstance(opt, LBFGS) else None
                 opt.step(params, grads, closure)
                 total += batch_loss * len(batch)
                 step += 1
@@ -416,11 +418,7 @@ def fit(
                 f"The weights {bad} became NaN or inf in epoch {epoch}, batch {n_batches}; the "
                 "weights of the best epoch so far were restored. Lower the learning rate.")
         record: dict[str, Any] = {"epoch": epoch, "loss": total / n}
-        if metric_fns:
-            record.update(_evaluate(net, X, Y, metric_fns, memmapped))
-        if val is not None:
-            record["val_loss"] = _loss(net, *val)
-            record.update({f"val_{k}": v for k, v in _evaluate(net, *val, metric_fns, False).items()})
+        record.update(run.scores(epoch, _scores, net, X, Y, val, metric_fns, memmapped))
         record["learning_rate"] = float(opt.learning_rate)
         record["time"] = time.perf_counter() - start
         stop = watch.update(net, record)
@@ -431,9 +429,11 @@ def fit(
             callback.on_epoch_end(net, epoch, record)
         history.append(record)
         if checkpoint is not None:
-            _write_checkpoint(net, checkpoint, epoch, opt, schedule, watch, rng)
-        if stop or net.stop_training:
+            run.checkpoint(epoch, _write_checkpoint, net, checkpoint, epoch, opt, schedule, watch,
+                           rng)
+        if run.stop(stop or net.stop_training):  # distributed: all ranks alike
             break
+    run.end()
     if stopper is not None and stopper.restore_best:
         watch.restore(net)
     for callback in callbacks:
@@ -457,6 +457,63 @@ def partial_fit(net: "Network", X: Any, y: Any, **kwargs: Any) -> History:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+class _SingleProcess:
+    """The pieces of :func:`fit` that training over MPI ranks replaces; here, one process.
+
+    ``__call__`` is the batch step, ``(loss, grads)`` of a batch's rows; the other methods are
+    hooks at fixed points of the loop, no-ops here. :class:`glassnet.distributed.DataParallel`
+    overrides them (a rank's shard of each batch, summed over the ranks; rank 0 evaluates and
+    writes), so that there is one training loop.
+    """
+
+    root = True  # shows progress, writes checkpoints
+
+    def __init__(self, net: "Network"):
+        self.net = net
+        self.memmapped = False
+
+    def check(self, opt: Optimizer, validation_split: float) -> None:
+        """Raise for arguments this way of training cannot take."""
+
+    def begin(self, rng: np.random.Generator, memmapped: bool, n_batches: int) -> None:
+        """After the set-up, before ``on_train_begin``."""
+        self.memmapped = memmapped
+
+    def guarded(self, callbacks: list[Callback]) -> list[Callback]:
+        """The callbacks as the loop calls them."""
+        return callbacks
+
+    def epoch_begin(self, rng: np.random.Generator, epoch: int) -> None:
+        """Before the first batch of ``epoch``."""
+
+    def __call__(self, X: Any, Y: np.ndarray, w: np.ndarray | None, batch: np.ndarray,
+                 epoch: int, b: int) -> tuple[float, dict[str, np.ndarray]]:
+        """The loss of the rows ``batch`` and its gradients (``net.grads()``)."""
+        X_b = _batch_inputs(self.net, X, batch, self.memmapped, epoch, b)
+        Y_b, w_b = Y[batch], None if w is None else w[batch]
+        self.inputs = (X_b, Y_b, w_b)  # for the L-BFGS closure
+        return self.net._backprop(X_b, Y_b, w=w_b), self.net.grads()
+
+    def closure(self, grads: dict[str, np.ndarray]) -> Any:
+        """For L-BFGS: the last batch's loss at the current weights, ``grads`` set in place."""
+        return _lbfgs_closure(self.net, *self.inputs, grads)
+
+    def scores(self, epoch: int, evaluate: Any, *args: Any) -> dict[str, float]:
+        """The epoch's validation loss and metrics, ``evaluate(*args)``."""
+        return evaluate(*args)
+
+    def checkpoint(self, epoch: int, write: Any, *args: Any) -> None:
+        """Write the epoch's checkpoint, ``write(*args)``."""
+        write(*args)
+
+    def stop(self, stop: bool) -> bool:
+        """Whether training ends after this epoch."""
+        return stop
+
+    def end(self) -> None:
+        """After the last epoch, before the best weights are restored and ``on_train_end``."""
 
 
 class _Watch:
@@ -623,6 +680,17 @@ def _loss(net: "Network", X: np.ndarray, Y: np.ndarray) -> float:
         a = net._forward(X[i:i + 4096])
         total += net._data_loss(a, Y[i:i + 4096]) * len(a)
     return total / len(X) + net.penalty()
+
+
+def _scores(net: "Network", X, Y, val, metric_fns, memmapped: bool) -> dict[str, float]:
+    """An epoch's metrics on the training data, validation loss and validation metrics."""
+    scores = _evaluate(net, X, Y, metric_fns, memmapped)
+    if val is not None:
+        X_val, Y_val = val
+        scores["val_loss"] = _loss(net, X_val, Y_val)
+        val_scores = _evaluate(net, X_val, Y_val, metric_fns, False)
+        scores.update({f"val_{k}": v for k, v in val_scores.items()})
+    return scores
 
 
 def _evaluate(net: "Network", X, Y, metric_fns, memmapped: bool) -> dict[str, float]:
