@@ -41,7 +41,9 @@ def test_gradcheck_residual_relu(capsys):
             "--loss", "cross_entropy", "--seed", "1"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^1\s+Residual\s+4 -> 4 \(\+skip\)\s+relu", out, re.MULTILINE)
+    # an identity-skip block a = x + relu(W x + b)
+    assert re.search(r"^1\s+Residual\s+4 -> 4 \(\+skip\)\s+identity", out, re.MULTILINE)
+    assert re.search(r"^\s+1\.0\s+Dense\s+4 -> 4\s+relu", out, re.MULTILINE)
     assert re.search(r"^1\.0\s+W\s+4x4\s", out, re.MULTILINE)  # the block's inner weights are checked
     assert re.search(r"^2\s+Dense\s+4 -> 2\s+softmax", out, re.MULTILINE)
     assert verdict_line(out).startswith("gradcheck PASSED")

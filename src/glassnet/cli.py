@@ -696,6 +696,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         plots.plot_gradient_norms(data, path=out / "gradient_norms.png")
         written.append("gradient_norms.png")
     print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
 
 def _cmd_playground(args: argparse.Namespace) -> int:
     local = args.host in ("127.0.0.1", "localhost", "::1")
