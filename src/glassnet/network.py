@@ -155,7 +155,10 @@ class Network:
         if X.shape[0] == 0:
             raise ValueError("X is empty (0 samples). Pass at least one sample.")
         X = X.astype(self.dtype, copy=False)
-        if not np.all(np.isfinite(X)):
+        # a NaN or inf makes the sum non-finite; a finite X whose sum overflows is checked fully
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = X.sum()
+        if not np.isfinite(total) and not np.all(np.isfinite(X)):
             raise ValueError("X contains NaN or inf. Remove or impute those values first.")
         return X
 

@@ -18,6 +18,7 @@ One epoch::
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -26,9 +27,10 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
+from .fastpath import FastPath
 from .init import make_rng
 from .metrics import get_metric
-from .optim import Optimizer, clip_grad_norm, get_optimizer
+from .optim import SGD, Optimizer, clip_grad_norm, get_optimizer
 from .schedules import ReduceOnPlateau, Schedule, get_schedule
 
 if TYPE_CHECKING:
@@ -346,6 +348,13 @@ def fit(
     callbacks = list(callbacks)
     if progress:
         callbacks.append(ProgressBar(n_batches, batch_size))
+    # the hot path: preallocated buffers, parameters in one flat array (see fastpath.py)
+    fast = None if memmapped else FastPath.build(net)
+    # plain SGD with nobody else reading the gradients: fold the learning rate into the
+    # output delta, so that the step is theta -= grad
+    fold = fast is not None and type(opt) is SGD and opt.momentum == 0 \
+        and opt.weight_decay == 0 and clip_norm is None \
+        and all(type(c) is ProgressBar for c in callbacks)
     params = net.params()
     for callback in callbacks:
         callback.on_train_begin(net, history)
@@ -354,30 +363,40 @@ def fit(
         if schedule is not None and not isinstance(schedule, ReduceOnPlateau):
             opt.learning_rate = schedule(epoch - 1)
         start, total = time.perf_counter(), 0.0
+        scale = float(opt.learning_rate) if fold else 1.0
         net.training = True
         try:
             for b, batch in enumerate(iter_minibatches(n, batch_size, rng if shuffle else None), 1):
-                if memmapped:  # read only this batch's rows, in file order
-                    batch = np.sort(batch)
-                X_b = _batch_inputs(net, X, batch, memmapped, epoch, b)
-                batch_loss = net._backprop(X_b, Y[batch], w=None if w is None else w[batch])
-                if not np.isfinite(batch_loss):
+                if fast is not None:
+                    batch_loss = fast.backprop(X, Y, batch, w, scale)
+                else:
+                    if memmapped:  # read only this batch's rows, in file order
+                        batch = np.sort(batch)
+                    X_b = _batch_inputs(net, X, batch, memmapped, epoch, b)
+                    batch_loss = net._backprop(X_b, Y[batch], w=None if w is None else w[batch])
+                if not math.isfinite(batch_loss):
                     watch.restore(net)
                     raise TrainingDivergedError(
                         f"The training loss became {batch_loss} in epoch {epoch}, batch {b} of "
                         f"{n_batches}; the weights of the best epoch so far were restored. "
                         "Lower the learning rate, scale the inputs or clip the gradients "
                         "(clip_norm).")
-                grads = net.grads()
-                if clip_norm is not None:
-                    clip_grad_norm(grads, clip_norm)
-                opt.step(params, grads)
+                if fold:  # W <- W - learning_rate * dC/dW, all parameters at once
+                    fast.theta -= fast.grad  # type: ignore[union-attr]
+                    opt.iterations += 1
+                else:
+                    grads = net.grads() if fast is None else fast.grads
+                    if clip_norm is not None:
+                        clip_grad_norm(grads, clip_norm)
+                    opt.step(params, grads)
                 total += batch_loss * len(batch)
                 step += 1
                 for callback in callbacks:
                     callback.on_batch_end(net, step, batch_loss)
         finally:
             net.training = False
+            if fold:  # the gradients mean dC/dW again
+                fast.unscale(scale)  # type: ignore[union-attr]
         bad = [key for key, p in params.items() if not np.all(np.isfinite(p))]
         if bad:
             watch.restore(net)
