@@ -232,3 +232,43 @@ class FastPath:
             delta *= (w * (scale / n))[:, None]
         self.layers[i].a = a
         return loss, delta
+
+
+def predict(net: "Network", X: np.ndarray, batch_size: int) -> np.ndarray | None:
+    """``a^L`` for checked ``X`` in batches, into one output array; None when not all Dense.
+
+    Inference only (no caches kept): per layer ``z = a_prev @ W.T``, ``z += b``, ``a = f(z)``
+    in place in ``z``, the last layer's straight into its rows of the output.
+    """
+    layers = net.layers
+    if not all(type(layer) is Dense for layer in layers):
+        return None
+    last = len(layers) - 1
+    out = np.empty((len(X), net.n_out), net.dtype)
+    bufs = [np.empty((min(batch_size, len(X)), layer.n_out), net.dtype) for layer in layers[:-1]]
+    with np.errstate(under="ignore"):  # exp underflows to 0 in softmax and sigmoid, harmlessly
+        for start in range(0, len(X), batch_size):
+            a = X[start:start + batch_size]
+            m = len(a)
+            for i, layer in enumerate(layers):
+                z = np.matmul(a, layer.W.T, out=out[start:start + m] if i == last else bufs[i][:m])
+                z += layer.b
+                a = _activate_in_place(layer.activation, z)
+    return out
+
+
+def _activate_in_place(activation: Any, z: np.ndarray) -> np.ndarray:
+    """``f(z)`` written over ``z``."""
+    name = activation.name
+    if name == "relu":
+        return np.maximum(z, 0, out=z)
+    if name == "tanh":
+        return np.tanh(z, out=z)
+    if name == "softmax":
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+    if name != "identity":
+        z[...] = activation.forward(z)
+    return z

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from .fastpath import predict
 from .init import make_rng
 from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, iter_layers,
                      layer_from_config)
@@ -262,6 +263,9 @@ class Network:
         if self.scaler is not None:
             X = self.scaler.transform(np.asarray(X, dtype=self.dtype))
         X = self.check_X(X)
+        out = predict(self, X, batch_size)  # all Dense: in place, in preallocated buffers
+        if out is not None:
+            return out
         mode, self.training = self.training, False
         try:
             return np.concatenate([self._forward(X[i:i + batch_size])
