@@ -58,7 +58,7 @@ def glassnet_params(net):
 def torch_model(s, weights):
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     act = torch.nn.ReLU if s["activation"] == "relu" else torch.nn.Tanh
     mods = []
     for i, (W, b) in enumerate(weights):

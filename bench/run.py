@@ -6,7 +6,8 @@ are taken within a round and reported as median and min-max. First, glassnet's f
 is checked against each peer's from the same weights (max |difference| <= 1e-5, float32).
 
 The children run with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` removed from their
-environment (all peers alike; they slow a current numpy on this machine) and with two threads.
+environment (all peers alike; they slow a current numpy on this machine) and with ``--threads``
+BLAS/OpenMP threads (default 2; torch.set_num_threads the same).
 
 ``--quick`` runs tiny sizes, one child per peer for all workloads and one round: it checks that
 the harness works (CI), its numbers mean nothing. Writes ``results.json`` and ``results.md``
@@ -42,15 +43,20 @@ TARGETS = {
 GEMM_TARGETS = {"W1-sgd": 0.75, "W4": 0.85}
 
 
-def child_env() -> dict[str, str]:
+def child_env(threads: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
     src = str(HERE.parent / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "") if env.get("PYTHONPATH") else src
     return env
 
 
+THREADS = 2
+
+
 def child(args: list[str]) -> list[dict]:
-    proc = subprocess.run([sys.executable, str(HERE / "peers.py"), *args], env=child_env(),
+    proc = subprocess.run([sys.executable, str(HERE / "peers.py"), *args], env=child_env(THREADS),
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"bench/peers.py {' '.join(args)} failed:\n{proc.stderr}")
@@ -68,7 +74,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workloads", nargs="*", default=WORKLOADS)
     parser.add_argument("--peers", nargs="*", default=PEERS)
     parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP threads of every peer")
     args = parser.parse_args(argv)
+    global THREADS
+    THREADS = args.threads
     peers = ["glassnet"] + [p for p in args.peers if p != "glassnet"]
     rounds = 1 if args.quick else args.rounds
 
@@ -100,7 +109,9 @@ def main(argv: list[str] | None = None) -> dict:
                       flush=True)
 
     results = {
-        "command": "python bench/run.py" + (" --quick" if args.quick else f" --rounds {rounds}"),
+        "command": "python bench/run.py" + (" --quick" if args.quick else f" --rounds {rounds}")
+        + (f" --threads {args.threads}" if args.threads != 2 else ""),
+        "threads": args.threads,
         "quick": args.quick, "rounds": rounds, "seconds": time.time() - started,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "versions": versions(),
@@ -176,7 +187,8 @@ def markdown(results: dict, peers: list[str]) -> str:
     lines += [
         "",
         f"`{results['command']}`: {results['rounds']} round(s), each peer in its own process, "
-        f"alternating order; median (min-max) of the per-round ratios. {m['cpus']} CPUs, "
+        f"alternating order; median (min-max) of the per-round ratios. {results['threads']} "
+        f"thread(s) per peer, {m['cpus']} CPUs, "
         f"Python {m['python']}, " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
         + f", float32. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed in every child ({unset}).",
         "First SGD step against each peer from the same weights: "
