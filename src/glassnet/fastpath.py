@@ -107,9 +107,9 @@ class FastPath:
         """
         n = len(rows)
         buf = self.batch(n, Y.shape[1])
-        X_b = np.take(X, rows, axis=0, out=buf.X)
-        Y_b = np.take(Y, rows, axis=0, out=buf.Y)
-        w_b = None if w is None else np.take(w, rows, out=buf.w)
+        X_b = X.take(rows, axis=0, out=buf.X)
+        Y_b = Y.take(rows, axis=0, out=buf.Y)
+        w_b = None if w is None else w.take(rows, out=buf.w)
         layers, last = self.layers, len(self.layers) - 1
 
         # forward: z = a_prev @ W.T + b, a = f(z)
@@ -141,7 +141,7 @@ class FastPath:
                 delta = self._derivative(layer, i, buf.grad[i + 1], buf)
             layer.delta = delta
             np.matmul(delta.T, layer.a_prev, out=self.dW[i])
-            np.sum(delta, axis=0, out=self.db[i])
+            np.add.reduce(delta, axis=0, out=self.db[i])  # db = delta.sum(axis=0)
             layer.dW, layer.db = self.dW[i], self.db[i]
             if i > 0:
                 np.matmul(delta, layer.W, out=buf.grad[i])
@@ -201,10 +201,10 @@ class FastPath:
         n = len(z)
         if self.out_name == "softmax":
             m, s = buf.m, buf.s
-            np.max(z, axis=1, keepdims=True, out=m)  # a = exp(z - m) / s, s the row sum
+            np.maximum.reduce(z, axis=1, keepdims=True, out=m)  # a = exp(z - m) / s, s row sums
             np.subtract(z, m, out=a)
             np.exp(a, out=a)
-            np.sum(a, axis=1, keepdims=True, out=s)
+            np.add.reduce(a, axis=1, keepdims=True, out=s)
             a /= s
             np.log(s, out=s)  # log-sum-exp: lse = m + log s
             s += m
