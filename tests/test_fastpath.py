@@ -159,3 +159,12 @@ def test_no_float64_on_a_float32_training_step(monkeypatch, loss, output, optimi
     assert net.backprop(X, Y) == pytest.approx(net.loss(X, Y), rel=1e-5)
     assert all(g.dtype == np.float32 for g in net.grads().values())
     assert net.layers[0].z.dtype == net.layers[-1].delta.dtype == np.float32
+
+
+def test_fit_is_silent_about_underflow_even_when_numpy_raises():
+    net, X, Y = make("relu", "cross_entropy", "softmax", dtype="float32")
+    X = X * 1e3  # logits far apart: exp(z - max) underflows to 0
+    with np.errstate(all="raise"):
+        history = net.fit(X, Y, epochs=1, batch_size=5, optimizer="sgd", learning_rate=1e-6,
+                          progress=False, seed=0)
+    assert np.isfinite(history["loss"]).all()

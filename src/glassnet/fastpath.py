@@ -107,9 +107,10 @@ class FastPath:
         """
         n = len(rows)
         buf = self.batch(n, Y.shape[1])
-        X_b = X.take(rows, axis=0, out=buf.X)
-        Y_b = Y.take(rows, axis=0, out=buf.Y)
-        w_b = None if w is None else w.take(rows, out=buf.w)
+        # mode="clip": with out= and the default mode="raise", take copies through a temporary
+        X_b = X.take(rows, axis=0, out=buf.X, mode="clip")
+        Y_b = Y.take(rows, axis=0, out=buf.Y, mode="clip")
+        w_b = None if w is None else w.take(rows, out=buf.w, mode="clip")
         layers, last = self.layers, len(self.layers) - 1
 
         # forward: z = a_prev @ W.T + b, a = f(z)

@@ -11,6 +11,9 @@ One epoch::
         C_b = net.backprop(X_b, y_b)         # sets every layer's delta, dW, db
         clip the gradients (optional)
         optimizer.step(params, grads)        # in place
+
+For chains of Dense layers the same step runs on buffers allocated once, with the parameters
+in one flat array (:mod:`glassnet.fastpath`); plain SGD is then ``theta -= learning_rate * grad``.
     record loss, validation loss, metrics, learning rate, wall time
     learning-rate schedule, early stopping, checkpoint
 """
@@ -365,6 +368,8 @@ def fit(
         start, total = time.perf_counter(), 0.0
         scale = float(opt.learning_rate) if fold else 1.0
         net.training = True
+        quiet = np.errstate(under="ignore")  # once per epoch: exp may underflow to 0, harmlessly
+        quiet.__enter__()
         try:
             for b, batch in enumerate(iter_minibatches(n, batch_size, rng if shuffle else None), 1):
                 if fast is not None:
@@ -394,6 +399,7 @@ def fit(
                 for callback in callbacks:
                     callback.on_batch_end(net, step, batch_loss)
         finally:
+            quiet.__exit__(None, None, None)
             net.training = False
             if fold:  # the gradients mean dC/dW again
                 fast.unscale(scale)  # type: ignore[union-attr]
