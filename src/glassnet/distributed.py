@@ -352,6 +352,10 @@ class DataParallel(_SingleProcess):
             raise ValueError("L-BFGS takes full-batch steps of its own; distributed=True "
                              "supports the mini-batch optimisers (sgd, adam, ...).")
 
+    def fast_path(self, opt: Any) -> None:
+        """Each rank's shard goes through the reference backprop (the shards change size)."""
+        return None
+
     def begin(self, rng: np.random.Generator, memmapped: bool, n_batches: int) -> None:
         super().begin(rng, memmapped, n_batches)
         self.group.sync()  # a rank whose set-up failed meets the others here (running)

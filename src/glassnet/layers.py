@@ -145,7 +145,8 @@ class Dense(Layer):
     def forward(self, a_prev: np.ndarray) -> np.ndarray:
         """``z = a_prev @ W.T + b``, ``a = f(z)``; shapes (n_samples, n_in) -> (n_samples, n_out)."""
         self.a_prev = a_prev
-        self.z = a_prev @ self.W.T + self.b
+        self.z = a_prev @ self.W.T
+        self.z += self.b  # in place: no second (n_samples, n_out) array
         self.a = self.activation.forward(self.z)
         return self.a
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from .fastpath import predict
 from .init import make_rng
 from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, iter_layers,
                      layer_from_config)
@@ -156,7 +157,10 @@ class Network:
         if X.shape[0] == 0:
             raise ValueError("X is empty (0 samples). Pass at least one sample.")
         X = X.astype(self.dtype, copy=False)
-        if not np.all(np.isfinite(X)):
+        # a NaN or inf makes the sum non-finite; a finite X whose sum overflows is checked fully
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = X.sum()
+        if not np.isfinite(total) and not np.all(np.isfinite(X)):
             raise ValueError("X contains NaN or inf. Remove or impute those values first.")
         return X
 
@@ -288,6 +292,9 @@ class Network:
         if self.scaler is not None:
             X = self.scaler.transform(np.asarray(X, dtype=self.dtype))
         X = self.check_X(X)
+        out = predict(self, X, batch_size)  # all Dense: in place, in preallocated buffers
+        if out is not None:
+            return out
         mode, self.training = self.training, False
         try:
             return np.concatenate([self._forward(X[i:i + batch_size])

@@ -11,6 +11,9 @@ One epoch::
         C_b = net.backprop(X_b, y_b)         # sets every layer's delta, dW, db
         clip the gradients (optional)
         optimizer.step(params, grads)        # in place
+
+For chains of Dense layers the same step runs on buffers allocated once, with the parameters
+in one flat array (:mod:`glassnet.fastpath`); plain SGD is then ``theta -= learning_rate * grad``.
     record loss, validation loss, metrics, learning rate, wall time
     learning-rate schedule, early stopping, checkpoint
 """
@@ -18,6 +21,7 @@ One epoch::
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -26,9 +30,10 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
+from .fastpath import FastPath
 from .init import make_rng
 from .metrics import get_metric
-from .optim import LBFGS, Optimizer, clip_grad_norm, get_optimizer
+from .optim import LBFGS, SGD, Optimizer, clip_grad_norm, get_optimizer
 from .schedules import ReduceOnPlateau, Schedule, get_schedule
 
 if TYPE_CHECKING:
@@ -376,6 +381,13 @@ def fit(
                    if getattr(type(c), "on_batch_begin", Callback.on_batch_begin)
                    is not Callback.on_batch_begin]
     callbacks, batch_begin = run.guarded(callbacks), run.guarded(batch_begin)
+    # the hot path: preallocated buffers, parameters in one flat array (see fastpath.py)
+    fast = run.fast_path(opt)
+    # plain SGD with nobody else reading the gradients: fold the learning rate into the
+    # output delta, so that the step is theta -= grad
+    fold = fast is not None and type(opt) is SGD and opt.momentum == 0 \
+        and opt.weight_decay == 0 and clip_norm is None \
+        and all(type(c) is ProgressBar for c in callbacks)
     params = net.params()
     net.stop_training = False
     for callback in callbacks:
@@ -386,7 +398,10 @@ def fit(
             opt.learning_rate = schedule(epoch - 1)
         run.epoch_begin(rng, epoch)
         start, total = time.perf_counter(), 0.0
+        scale = run.scale = float(opt.learning_rate) if fold else 1.0
         net.training = True
+        quiet = np.errstate(under="ignore")  # once per epoch: exp may underflow to 0, harmlessly
+        quiet.__enter__()
         try:
             for b, batch in enumerate(iter_minibatches(n, batch_size, rng if shuffle else None), 1):
                 if memmapped:  # read only this batch's rows, in file order
@@ -394,23 +409,30 @@ def fit(
                 for callback in batch_begin:
                     callback.on_batch_begin(net, step + 1, batch)
                 batch_loss, grads = run(X, Y, w, batch, epoch, b)
-                if not np.isfinite(batch_loss):
+                if not math.isfinite(batch_loss):
                     watch.restore(net)
                     raise TrainingDivergedError(
                         f"The training loss became {batch_loss} in epoch {epoch}, batch {b} of "
                         f"{n_batches}; the weights of the best epoch so far were restored. "
                         "Lower the learning rate, scale the inputs or clip the gradients "
                         "(clip_norm).")
-                if clip_norm is not None:
-                    clip_grad_norm(grads, clip_norm)
-                closure = run.closure(grads) if isinstance(opt, LBFGS) else None
-                opt.step(params, grads, closure)
+                if fold:  # W <- W - learning_rate * dC/dW, all parameters at once
+                    fast.theta -= fast.grad  # type: ignore[union-attr]
+                    opt.iterations += 1
+                else:
+                    if clip_norm is not None:
+                        clip_grad_norm(grads, clip_norm)
+                    closure = run.closure(grads) if isinstance(opt, LBFGS) else None
+                    opt.step(params, grads, closure)
                 total += batch_loss * len(batch)
                 step += 1
                 for callback in callbacks:
                     callback.on_batch_end(net, step, batch_loss)
         finally:
+            quiet.__exit__(None, None, None)
             net.training = False
+            if fold:  # the gradients mean dC/dW again
+                fast.unscale(scale)  # type: ignore[union-attr]
         bad = [key for key, p in params.items() if not np.all(np.isfinite(p))]
         if bad:
             watch.restore(net)
@@ -473,6 +495,14 @@ class _SingleProcess:
     def __init__(self, net: "Network"):
         self.net = net
         self.memmapped = False
+        self.fast: FastPath | None = None
+        self.scale = 1.0  # the learning rate folded into the output delta (fast SGD), else 1
+
+    def fast_path(self, opt: Optimizer) -> FastPath | None:
+        """Set up the preallocated hot path where it covers the network (see fastpath.py)."""
+        if not self.memmapped and not isinstance(opt, LBFGS):
+            self.fast = FastPath.build(self.net)
+        return self.fast
 
     def check(self, opt: Optimizer, validation_split: float) -> None:
         """Raise for arguments this way of training cannot take."""
@@ -491,6 +521,8 @@ class _SingleProcess:
     def __call__(self, X: Any, Y: np.ndarray, w: np.ndarray | None, batch: np.ndarray,
                  epoch: int, b: int) -> tuple[float, dict[str, np.ndarray]]:
         """The loss of the rows ``batch`` and its gradients (``net.grads()``)."""
+        if self.fast is not None:
+            return self.fast.backprop(X, Y, batch, w, self.scale), self.fast.grads
         X_b = _batch_inputs(self.net, X, batch, self.memmapped, epoch, b)
         Y_b, w_b = Y[batch], None if w is None else w[batch]
         self.inputs = (X_b, Y_b, w_b)  # for the L-BFGS closure

@@ -1,0 +1,203 @@
+"""glassnet against PyTorch (eager) and scikit-learn's MLPClassifier: ``python bench/run.py [--quick]``.
+
+Every measurement runs in a fresh child process (``bench/peers.py``), in alternating order
+(glassnet, torch, sklearn, then sklearn, torch, glassnet, ...) for ``--rounds`` rounds; ratios
+are taken within a round and reported as median and min-max. First, glassnet's first SGD step
+is checked against each peer's from the same weights (max |difference| <= 1e-5, float32).
+
+The children run with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` removed from their
+environment (all peers alike; they slow a current numpy on this machine) and with ``--threads``
+BLAS/OpenMP threads (default 2; torch.set_num_threads the same).
+
+``--quick`` runs tiny sizes, one child per peer for all workloads and one round: it checks that
+the harness works (CI), its numbers mean nothing. Writes ``results.json`` and ``results.md``
+(beside this file unless ``--out DIR``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PEERS = ["glassnet", "torch", "sklearn"]
+WORKLOADS = ["W1-sgd", "W1-adam", "W2", "W3", "W4"]
+UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+TOLERANCE = 1e-5
+
+# (workload, peer) -> the least ratio glassnet / peer asked for
+TARGETS = {
+    ("W1-sgd", "torch"): 1.3, ("W1-sgd", "sklearn"): 1.7,
+    ("W1-adam", "torch"): 1.2, ("W1-adam", "sklearn"): 2.0,
+    ("W2", "torch"): 5.0, ("W2", "sklearn"): 2.5,
+    ("W3", "torch"): 1.05, ("W3", "sklearn"): 1.2,
+    ("W4", "torch"): 1.1, ("W4", "sklearn"): 1.3,
+}
+GEMM_TARGETS = {"W1-sgd": 0.75, "W4": 0.85}
+
+
+def child_env(threads: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    src = str(HERE.parent / "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "") if env.get("PYTHONPATH") else src
+    return env
+
+
+THREADS = 2
+
+
+def child(args: list[str]) -> list[dict]:
+    proc = subprocess.run([sys.executable, str(HERE / "peers.py"), *args], env=child_env(THREADS),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench/peers.py {' '.join(args)} failed:\n{proc.stderr}")
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--workloads", nargs="*", default=WORKLOADS)
+    parser.add_argument("--peers", nargs="*", default=PEERS)
+    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP threads of every peer")
+    args = parser.parse_args(argv)
+    global THREADS
+    THREADS = args.threads
+    peers = ["glassnet"] + [p for p in args.peers if p != "glassnet"]
+    rounds = 1 if args.quick else args.rounds
+
+    checks: list[dict] = []
+    rows: list[dict] = []
+    started = time.time()
+    if args.quick:  # one child per peer: the check, then every workload
+        for peer in peers:
+            for row in child([peer, *args.workloads, "--quick", "--check"]):
+                (checks if "check" in row else rows).append(dict(row, round=0))
+    else:
+        for peer in peers[1:]:
+            checks += child(["check", peer])
+    for row in checks:
+        row["ok"] = row["max_abs_diff"] <= TOLERANCE
+        print(f"first SGD step, {row['check']}, glassnet vs {row['peer']}: max |diff| "
+              f"{row['max_abs_diff']:.2e}", flush=True)
+    if not all(c["ok"] for c in checks):
+        raise SystemExit(f"glassnet and a peer disagree on the first SGD step: {checks}")
+
+    for r in range(0 if args.quick else rounds):
+        order = peers if r % 2 == 0 else peers[::-1]
+        for name in args.workloads:
+            for peer in order:
+                row = child([peer, name])[0]
+                rows.append(dict(row, round=r))
+                print(f"round {r + 1}/{rounds} {name:8s} {peer:8s} "
+                      f"{row['samples_per_s']:12,.0f} samples/s  {row['peak_rss_mb']:7.1f} MB",
+                      flush=True)
+
+    results = {
+        "command": "python bench/run.py" + (" --quick" if args.quick else f" --rounds {rounds}")
+        + (f" --threads {args.threads}" if args.threads != 2 else ""),
+        "threads": args.threads,
+        "quick": args.quick, "rounds": rounds, "seconds": time.time() - started,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(), "versions": versions(),
+                    "unset_in_children": {k: os.environ.get(k) for k in UNSET}},
+        "checks": [{k: v for k, v in c.items() if k != "round"} for c in checks],
+        "workloads": {}, "raw": rows,
+    }
+    for name in args.workloads:
+        entry: dict = {"peers": {}, "ratios": {}}
+        for peer in peers:
+            mine = [x for x in rows if x["workload"] == name and x["peer"] == peer]
+            entry["peers"][peer] = {
+                "samples_per_s": summary([x["samples_per_s"] for x in mine]),
+                "us_per_step": summary([x["us_per_step"] for x in mine]),
+                "peak_rss_mb": summary([x["peak_rss_mb"] for x in mine]),
+            }
+            if "gemm_share" in mine[0]:
+                entry["gemm_share"] = summary([x["gemm_share"] for x in mine])
+        for peer in peers[1:]:
+            ratios = []
+            for r in range(rounds):
+                ratios.append(pick(rows, r, name, "glassnet")["samples_per_s"]
+                              / pick(rows, r, name, peer)["samples_per_s"])
+            entry["ratios"][peer] = dict(summary(ratios), target=TARGETS.get((name, peer)))
+        if "torch" in peers:
+            entry["rss_ratio_torch"] = summary([
+                pick(rows, r, name, "glassnet")["peak_rss_mb"] / pick(rows, r, name, "torch")["peak_rss_mb"]
+                for r in range(rounds)])
+        results["workloads"][name] = entry
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / "results.md").write_text(markdown(results, peers))
+    print(markdown(results, peers))
+    return results
+
+
+def pick(rows: list[dict], r: int, name: str, peer: str) -> dict:
+    return next(x for x in rows if x["round"] == r and x["workload"] == name and x["peer"] == peer)
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for mod in ("numpy", "torch", "sklearn"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except ImportError:
+            out[mod] = "missing"
+    return out
+
+
+def markdown(results: dict, peers: list[str]) -> str:
+    def fmt(s: dict, spec: str = ",.0f") -> str:
+        return f"{s['median']:{spec}} ({s['min']:{spec}}-{s['max']:{spec}})"
+
+    head = ["workload"] + [f"{p} samples/s" for p in peers] \
+        + [f"glassnet / {p}" for p in peers[1:]] + ["glassnet us/step", "peak RSS MB (" + "/".join(peers) + ")", "GEMM share"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, entry in results["workloads"].items():
+        cells = [name]
+        cells += [f"{entry['peers'][p]['samples_per_s']['median']:,.0f}" for p in peers]
+        for p in peers[1:]:
+            r = entry["ratios"][p]
+            target = f" (>= {r['target']})" if r["target"] else ""
+            cells.append(f"**{r['median']:.2f}x** ({r['min']:.2f}-{r['max']:.2f}){target}")
+        cells.append(f"{entry['peers']['glassnet']['us_per_step']['median']:,.0f}")
+        cells.append(" / ".join(f"{entry['peers'][p]['peak_rss_mb']['median']:.0f}" for p in peers))
+        share = entry.get("gemm_share")
+        cells.append(fmt(share, ".0%") if share else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    m = results["machine"]
+    unset = ", ".join(f"{k}={v}" for k, v in m["unset_in_children"].items() if v) or "none were set"
+    lines += [
+        "",
+        f"`{results['command']}`: {results['rounds']} round(s), each peer in its own process, "
+        f"alternating order; median (min-max) of the per-round ratios. {results['threads']} "
+        f"thread(s) per peer, {m['cpus']} CPUs, "
+        f"Python {m['python']}, " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        + f", float32. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed in every child ({unset}).",
+        "First SGD step against each peer from the same weights: "
+        + ", ".join(f"{c['check']} vs {c['peer']} {c['max_abs_diff']:.1e}" for c in results["checks"])
+        + f" (tolerance {TOLERANCE:g}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
