@@ -111,13 +111,18 @@ def linear_net(dtype: str = "float64", init: str | None = None, seed: int = 0) -
 
 
 def test_sgd_fit_equals_hand_written_loop():
+    """fit's plain SGD is W <- W - lr * dW after each batch's backprop.
+
+    fit's hot path folds the learning rate into the output delta, so the two agree to rounding
+    (float64, 1e-12), not bit for bit.
+    """
     X, y = blobs()
     lr, batch_size, epochs = 0.1, 16, 3
-    net = classifier()
+    net = classifier(dtype="float64")
     history = fit(net, X, y, epochs=epochs, batch_size=batch_size, optimizer="sgd",
                   learning_rate=lr, shuffle=False, progress=False)
 
-    hand = classifier()
+    hand = classifier(dtype="float64")
     params = hand.params()
     losses = []
     for _ in range(epochs):
@@ -130,8 +135,9 @@ def test_sgd_fit_equals_hand_written_loop():
                 W -= lr * grads[key]
         losses.append(total / len(X))
 
-    assert_params_equal(net.params(), hand.params())
-    assert history["loss"] == losses
+    for key, value in hand.params().items():
+        np.testing.assert_allclose(net.params()[key], value, rtol=1e-12, atol=1e-14, err_msg=key)
+    np.testing.assert_allclose(history["loss"], losses, rtol=1e-12)
     assert history["epoch"] == [1, 2, 3]
 
 
@@ -453,22 +459,20 @@ def test_early_stopping_parameter_errors(kwargs, match):
 # ---------------------------------------------------------------------- divergence
 
 
-def test_nan_loss_raises_naming_epoch_and_batch_and_restores_the_best(monkeypatch):
+def test_nan_loss_raises_naming_epoch_and_batch_and_restores_the_best():
     X, y = blobs(n=40)
     net = classifier()
-    original, calls = net._backprop, []
 
-    def poisoned(*args, **kwargs):
-        loss = original(*args, **kwargs)
-        calls.append(loss)
-        return float("nan") if len(calls) == 2 * 4 + 2 else loss  # epoch 3, batch 2
+    class Poison(Callback):  # a NaN weight after epoch 3, batch 1: batch 2's loss is NaN
+        def on_batch_end(self, net, step, loss):
+            if step == 2 * 4 + 1:
+                net.params()["0.W"][0, 0] = np.nan
 
-    monkeypatch.setattr(net, "_backprop", poisoned)
     recorder = Recorder()
     with pytest.raises(TrainingDivergedError, match=r"The training loss became nan in epoch 3, "
                                                     r"batch 2 of 4; the weights of the best"):
-        fit(net, X, y, epochs=5, batch_size=10, learning_rate=0.1, callbacks=[recorder],
-            progress=False, seed=0)
+        fit(net, X, y, epochs=5, batch_size=10, learning_rate=0.1,
+            callbacks=[recorder, Poison()], progress=False, seed=0)
     assert len(net.history) == 2 and len(recorder.epochs) == 2
     best = int(np.argmin(net.history["loss"]))
     assert_params_equal(net.params(), recorder.epochs[best])
@@ -922,11 +926,10 @@ def test_memmap_fit_equals_in_memory_fit(tmp_path, shuffle):
         fit(net, data, y, **kwargs)
         nets.append(net)
     mem, mapped = nets
+    # in memory fit takes the preallocated hot path, the memmap the reference backprop (on
+    # sorted batches when shuffling): the same arithmetic, summed in another order
     for key, value in mem.params().items():
-        if shuffle:  # the memmap path sorts each batch: only the summation order differs
-            np.testing.assert_allclose(mapped.params()[key], value, rtol=1e-12, atol=1e-12)
-        else:
-            np.testing.assert_array_equal(mapped.params()[key], value)
+        np.testing.assert_allclose(mapped.params()[key], value, rtol=1e-12, atol=1e-12)
 
 
 def test_memmap_fit_reads_batch_by_batch(tmp_path):
