@@ -63,8 +63,9 @@ def test_jacobian_contracted_with_dC_da_is_input_gradient():
 def test_auto_picks_the_cheaper_mode(monkeypatch):
     calls = []
     wide_out = build(2, [5], "tanh", False, seed=0)  # n_in < n_out: forward
-    narrow_out = build(5, [2], "tanh", False, seed=0)  # n_in >= n_out: reverse
-    for net, expected in [(wide_out, "forward"), (narrow_out, "reverse")]:
+    near = build(7, [5], "tanh", False, seed=0)  # n_in < 1.5 n_out: forward, the measured crossover
+    narrow_out = build(8, [5], "tanh", False, seed=0)  # n_in >= 1.5 n_out: reverse
+    for net, expected in [(wide_out, "forward"), (near, "forward"), (narrow_out, "reverse")]:
         X = np.ones((3, net.n_in))
         vjp = net.vjp
         monkeypatch.setattr(net, "vjp", lambda g, vjp=vjp: calls.append("reverse") or vjp(g))

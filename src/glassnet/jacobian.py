@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["JACOBIAN_MODES", "jacobian", "numeric_jacobian"]
 
 JACOBIAN_MODES = ("auto", "reverse", "forward")
+AUTO_CROSSOVER = 1.5
+"""``mode='auto'`` pushes tangents forward while ``n_in < AUTO_CROSSOVER * n_out``."""
 
 
 def jacobian(net: "Network", X: Any, mode: str = "auto") -> np.ndarray:
@@ -52,7 +54,8 @@ def jacobian(net: "Network", X: Any, mode: str = "auto") -> np.ndarray:
     X : array-like of shape (n_samples, n_in)
     mode : {'auto', 'reverse', 'forward'}, default='auto'
         ``'reverse'``: one backward pass per output unit; ``'forward'``: one tangent pass per
-        input unit; ``'auto'``: forward when ``n_in < n_out``, else reverse.
+        input unit; ``'auto'``: forward when ``n_in < 1.5 n_out`` (the measured
+        break-even), else reverse.
 
     Returns
     -------
@@ -87,7 +90,10 @@ def jacobian(net: "Network", X: Any, mode: str = "auto") -> np.ndarray:
         )
     X = net.check_X(X)
     if mode == "auto":
-        mode = "forward" if net.n_in < net.n_out else "reverse"
+        # a reverse pass costs more than a forward one (each layer's backward also forms dW):
+        # measured break-even at n_in / n_out of 1.3 to 1.6 for batches of 32 samples
+        # (bench/jacobian_crossover.py, docs/glassbox.md)
+        mode = "forward" if net.n_in < AUTO_CROSSOVER * net.n_out else "reverse"
     net._forward(X)
     n_samples = len(X)
     J = np.empty((n_samples, net.n_out, net.n_in), dtype=net.dtype)
