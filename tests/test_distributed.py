@@ -206,7 +206,9 @@ def test_a_rank_that_raises_stops_every_rank_with_a_message_on_rank_0(tmp_path):
 @pytest.mark.mpi
 @needs_mpi
 @pytest.mark.parametrize("kind, message", [
-    ("exit", ""),  # mpiexec (hydra) sees the dead process, ends the job with its status 7
+    # mpiexec (hydra) sees the dead process and ends the job: with its status 7, or with 9 when
+    # it has already killed the surviving rank (a race inside hydra, seen in CI runs)
+    ("exit", ""),
     ("hang", "rank 0 waited 2 s for the other ranks in Allreduce (in epoch 2, batch 2 of 3)"),
 ])
 def test_a_rank_that_dies_or_hangs_ends_the_job_in_bounded_time(tmp_path, kind, message):
@@ -214,7 +216,7 @@ def test_a_rank_that_dies_or_hangs_ends_the_job_in_bounded_time(tmp_path, kind, 
     start = time.monotonic()
     proc, _ = run_worker(tmp_path, 2, fit, fault={"rank": 1, "step": 4, "kind": kind},
                          timeout=30, mpi_timeout=2)
-    assert proc.returncode == (7 if kind == "exit" else 1)
+    assert proc.returncode in ((7, 9) if kind == "exit" else (1,)), proc.returncode
     assert time.monotonic() - start < 20
     assert message in proc.stdout + proc.stderr
 
