@@ -248,8 +248,8 @@ class _BaseMLP(BaseEstimator):
             is_output = i == len(sizes) - 2
             act = out_act if is_output else acts[i]
             if self.residual and not is_output and i > 0 and sizes[i] == sizes[i + 1]:
-                inner = Dense(sizes[i], sizes[i + 1], "identity", seed=rng, dtype=dtype)
-                layers.append(Residual(inner, activation=act))
+                inner = Dense(sizes[i], sizes[i + 1], act, seed=rng, dtype=dtype)
+                layers.append(Residual(inner))  # the identity skip a = x + f(W x + b)
             else:
                 layers.append(Dense(sizes[i], sizes[i + 1], act, seed=rng, dtype=dtype))
             if self.dropout and not is_output:
