@@ -190,8 +190,8 @@ def test_glassnet_extras_per_layer_activations_residual_dropout(iris):
         clf.fit(X, y)
     kinds = [type(layer).__name__ for layer in clf.network_.layers]
     assert kinds == ["Dense", "Dropout", "Residual", "Dropout", "Residual", "Dropout", "Dense"]
-    block = clf.network_.layers[2]  # the identity skip a = x + logistic(W x + b)
-    assert block.activation.name == "identity" and block.layers[0].activation.name == "logistic"
+    block = clf.network_.layers[2]  # the identity skip a = x + logistic(W x + b), glassnet's sigmoid
+    assert block.activation.name == "identity" and block.layers[0].activation.name == "sigmoid"
     assert [a.shape for a in clf.activations(X)] == [(150, 8)] * 3
     with pytest.raises(ValueError, match="a list of 2 activations for 3 hidden layers"):
         MLPClassifier((8, 8, 8), activation=["tanh", "relu"]).fit(X, y)
