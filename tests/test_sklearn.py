@@ -312,3 +312,21 @@ def test_parameter_errors(iris, params, match):
     X, y = iris
     with pytest.raises(ValueError, match=match):
         MLPClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+def test_initial_weights_are_scikit_learns(iris, activation):
+    """The same random_state gives the same starting network as scikit-learn's MLP."""
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    X, y = iris
+    kwargs = dict(hidden_layer_sizes=(7, 5), activation=activation, solver="sgd", momentum=0.0,
+                  learning_rate_init=1e-12, max_iter=1, random_state=3)
+    ours, theirs = MLPClassifier(**kwargs), SkMLPClassifier(**kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    for mine, reference in [*zip(ours.coefs_, theirs.coefs_),
+                            *zip(ours.intercepts_, theirs.intercepts_)]:
+        np.testing.assert_allclose(mine, reference, atol=1e-9)  # one step of 1e-12 apart

@@ -256,6 +256,20 @@ class _BaseMLP(BaseEstimator):
                 layers.append(Dropout(self.dropout, seed=rng))
         return Network(layers, loss=loss, dtype=dtype, l1=self.l1)
 
+    def _init_like_sklearn(self, random_state: Any) -> None:
+        """scikit-learn's initial weights, drawn the same way from the same RandomState.
+
+        Layer by layer, ``W`` then ``b``, each ``uniform(-s, s)`` with
+        ``s = sqrt(factor / (n_in + n_out))``, ``factor`` 2 for logistic units and 6 otherwise:
+        with the same ``random_state`` both libraries start from the same network.
+        """
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for layer in iter_layers(self.network_.layers):
+            if isinstance(layer, Dense):
+                bound = np.sqrt(factor / (layer.n_in + layer.n_out))
+                layer.W[...] = random_state.uniform(-bound, bound, (layer.n_in, layer.n_out)).T
+                layer.b[...] = random_state.uniform(-bound, bound, layer.n_out)
+
     def _make_optimizer(self) -> Optimizer:
         if self.optimizer is not None:
             if not isinstance(self.optimizer, Optimizer):
@@ -339,9 +353,12 @@ class _BaseMLP(BaseEstimator):
         Y = self._targets(y, first_pass=first_pass, incremental=incremental)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
+        random_state = check_random_state(self.random_state)
         if first_pass:
-            self.network_ = self._build(X.shape[1], self._dtype(X), rng)
+            self.network_ = self._build(X.shape[1], self._dtype(X), np.random.default_rng(0))
+            self._init_like_sklearn(random_state)
+        rng = np.random.default_rng(random_state.randint(2**31 - 1))
+        if first_pass:
             self.n_layers_ = len(self._hidden_sizes()) + 2
             out_act = self.network_.layers[-1].activation.name
             self.out_activation_ = OUT_ACTIVATION_NAMES.get(out_act, out_act)
