@@ -30,8 +30,8 @@ full-batch training and on average, and the balance of loss and penalty is sciki
 
 Differences from scikit-learn, on purpose or by construction:
 
-* Initial weights: glassnet's He (relu family) or Xavier initialisation, biases at zero;
-  scikit-learn draws weights and biases from a Glorot uniform. Same seed, different numbers.
+* Initial weights: scikit-learn's own (Glorot uniform for weights and biases, the same draws
+  from the same ``random_state``); the mini-batch order differs (``fit``'s Generator).
 * ``dtype='auto'`` computes in float32 when ``X`` is float32 and in float64 otherwise, as
   scikit-learn does; ``dtype='float32'`` makes float32 the choice for any input (about twice as
   fast on large layers).
