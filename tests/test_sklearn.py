@@ -330,3 +330,21 @@ def test_initial_weights_are_scikit_learns(iris, activation):
     for mine, reference in [*zip(ours.coefs_, theirs.coefs_),
                             *zip(ours.intercepts_, theirs.intercepts_)]:
         np.testing.assert_allclose(mine, reference, atol=1e-9)  # one step of 1e-12 apart
+
+
+def test_plain_sgd_follows_scikit_learn_step_for_step(iris):
+    """Same initial weights and the same mini-batch order: the same weights after 3 epochs."""
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    X, y = iris
+    kwargs = dict(hidden_layer_sizes=(5,), solver="sgd", momentum=0.0, learning_rate_init=0.05,
+                  batch_size=32, alpha=1e-3, max_iter=3, random_state=0, tol=0.0)
+    ours, theirs = MLPClassifier(**kwargs), SkMLPClassifier(**kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    for mine, reference in [*zip(ours.coefs_, theirs.coefs_),
+                            *zip(ours.intercepts_, theirs.intercepts_)]:
+        np.testing.assert_allclose(mine, reference, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)

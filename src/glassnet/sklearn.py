@@ -30,8 +30,8 @@ full-batch training and on average, and the balance of loss and penalty is sciki
 
 Differences from scikit-learn, on purpose or by construction:
 
-* Initial weights: scikit-learn's own (Glorot uniform for weights and biases, the same draws
-  from the same ``random_state``); the mini-batch order differs (``fit``'s Generator).
+* Initial weights, validation split and mini-batch order: scikit-learn's own (the same draws
+  from the same ``random_state``, in the same order).
 * ``dtype='auto'`` computes in float32 when ``X`` is float32 and in float64 otherwise, as
   scikit-learn does; ``dtype='float32'`` makes float32 the choice for any input (about twice as
   fast on large layers).
@@ -353,11 +353,14 @@ class _BaseMLP(BaseEstimator):
         Y = self._targets(y, first_pass=first_pass, incremental=incremental)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        # scikit-learn draws the initial weights, the validation split and each epoch's order
+        # from this one RandomState, in this order; so does glassnet's estimator
         random_state = check_random_state(self.random_state)
         if first_pass:
-            self.network_ = self._build(X.shape[1], self._dtype(X), np.random.default_rng(0))
+            dropout_seed = check_random_state(self.random_state).randint(2**31 - 1)
+            self.network_ = self._build(X.shape[1], self._dtype(X),
+                                        np.random.default_rng(dropout_seed))
             self._init_like_sklearn(random_state)
-        rng = np.random.default_rng(random_state.randint(2**31 - 1))
         if first_pass:
             self.n_layers_ = len(self._hidden_sizes()) + 2
             out_act = self.network_.layers[-1].activation.name
@@ -378,7 +381,7 @@ class _BaseMLP(BaseEstimator):
         if self._is_lbfgs():
             self._fit_lbfgs(X, Y, sample_weight)
         else:
-            self._fit_stochastic(X, Y, y, sample_weight, rng, incremental)
+            self._fit_stochastic(X, Y, y, sample_weight, random_state, incremental)
         if not all(np.all(np.isfinite(p)) for p in net.params().values()):
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
@@ -425,7 +428,7 @@ class _BaseMLP(BaseEstimator):
                           f"(status={result.status}): {result.message}. Increase max_iter or "
                           "scale the data.", ConvergenceWarning, stacklevel=3)
 
-    def _fit_stochastic(self, X, Y, y, sample_weight, rng, incremental: bool) -> None:
+    def _fit_stochastic(self, X, Y, y, sample_weight, random_state, incremental: bool) -> None:
         """glassnet's ``fit``, with scikit-learn's rules in a callback (:class:`_SklearnRules`)."""
         net = self.network_
         if self.early_stopping and incremental:
@@ -435,7 +438,7 @@ class _BaseMLP(BaseEstimator):
         opt = self._optimizer
         val = None
         if self.early_stopping:
-            X, Y, y, sample_weight, val = self._split(X, Y, y, sample_weight, rng)
+            X, Y, y, sample_weight, val = self._split(X, Y, y, sample_weight, random_state)
         n = len(X)
         if self.batch_size != "auto" and self.batch_size > n:
             warnings.warn("Got `batch_size` larger than the number of samples; it is clipped to "
@@ -448,7 +451,7 @@ class _BaseMLP(BaseEstimator):
             history = fit(net, X, Y, epochs=1 if incremental else self.max_iter,
                           batch_size=self._batch_size(n), optimizer=opt, callbacks=[rules],
                           sample_weight=w, clip_norm=self.clip_norm, shuffle=self.shuffle,
-                          progress=False, seed=rng)  # the Generator: its stream goes on
+                          progress=False, seed=_SklearnOrder(random_state, n))
         except TrainingDivergedError as err:
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.") from err
@@ -463,14 +466,14 @@ class _BaseMLP(BaseEstimator):
                           "reached and the optimization hasn't converged yet.",
                           ConvergenceWarning, stacklevel=3)
 
-    def _split(self, X, Y, y, sample_weight, rng):
+    def _split(self, X, Y, y, sample_weight, random_state):
         """Hold out ``validation_fraction`` of the samples (stratified for single-output classifiers)."""
         idx = np.arange(len(X))
         classifier = isinstance(self, ClassifierMixin)
         stratify = y if classifier and self._label_binarizer.y_type_ != "multilabel-indicator" \
             else None
         train, held = train_test_split(idx, test_size=self.validation_fraction,
-                                       random_state=int(rng.integers(2**31 - 1)),
+                                       random_state=random_state,
                                        stratify=stratify)
         if len(held) < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
@@ -921,6 +924,23 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+class _SklearnOrder:
+    """The mini-batch order of scikit-learn's MLP, as an order source for :func:`fit`.
+
+    Each epoch shuffles the previous epoch's order with the estimator's RandomState, drawing
+    exactly what scikit-learn's ``_fit_stochastic`` draws through ``sklearn.utils.shuffle``
+    (``resample`` without replacement: ``random_state.shuffle(np.arange(n))``), without that
+    utility's per-call checks.
+    """
+
+    def __init__(self, random_state: Any, n: int):
+        self.random_state, self.order = random_state, np.arange(n)
+
+    def permutation(self, n: int) -> np.ndarray:
+        self.order = self.order[self.random_state.permutation(n)]
+        return self.order
 
 
 class _SklearnRules(Callback):

@@ -303,8 +303,10 @@ def fit(
     shuffle : bool, default=True
     progress : bool, default=True
         A progress bar and a summary line per epoch on standard error, when it is a terminal.
-    seed : int or Generator, optional
-        Source of the shuffling order and the validation split.
+    seed : int, Generator or order source, optional
+        Source of the shuffling order and the validation split: a seed, a numpy Generator (its
+        stream goes on across fits), or any object whose ``permutation(n)`` gives each epoch's
+        order (the scikit-learn estimators pass scikit-learn's own shuffling this way).
     checkpoint_dir : path, optional
         Write ``checkpoint.npz`` there after every epoch, atomically: model, optimiser state,
         random state, scaler and history.
@@ -339,7 +341,7 @@ def fit(
     opt = _make_optimizer(net, optimizer, learning_rate)
     run.check(opt, validation_split)
     X, Y, w, memmapped = _prepare(net, X, y, sample_weight, class_weight)
-    rng = make_rng(seed)
+    rng = seed if hasattr(seed, "permutation") else make_rng(seed)  # a Generator or an order source
     val = None
     if validation_data is not None:
         X_val, Y_val, w_val, _ = _prepare(net, *validation_data, None, None)
