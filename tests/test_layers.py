@@ -8,23 +8,9 @@ import pytest
 from glassnet import ACTIVATIONS, INITIALIZERS, Dense, Network, Residual, gradcheck
 from glassnet.init import RELU_FAMILY, default_init, get_init
 from glassnet.layers import Dropout
+from finite_diff import central_diff
 
 DTYPES = ["float32", "float64"]
-
-
-def central_diff(f, x, eps=1e-6):
-    """``df/dx`` of a scalar function by central differences, entry by entry (float64)."""
-    grad = np.empty_like(x)
-    flat, out = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        up = f()
-        flat[i] = old - eps
-        down = f()
-        flat[i] = old
-        out[i] = (up - down) / (2 * eps)
-    return grad
 
 
 # ---------------------------------------------------------------------- Dense shapes and dtypes

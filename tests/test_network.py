@@ -18,6 +18,7 @@ from glassnet import (
     mlp,
 )
 from glassnet.layers import Dropout
+from finite_diff import central_diff
 
 
 def small_net(loss="mse", n_out=2, dtype="float32", hidden="tanh", **kwargs):
@@ -33,20 +34,6 @@ def targets(loss, n, n_out, rng):
     if loss == "binary_cross_entropy":
         return rng.integers(0, 2, (n, n_out)).astype(float)
     return rng.standard_normal((n, n_out))
-
-
-def central_diff(f, x, eps=1e-6):
-    grad = np.empty_like(x)
-    flat, out = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        up = f()
-        flat[i] = old - eps
-        down = f()
-        flat[i] = old
-        out[i] = (up - down) / (2 * eps)
-    return grad
 
 
 # ---------------------------------------------------------------------- bad input
