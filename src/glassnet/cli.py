@@ -45,17 +45,23 @@ def _int_list(text: str) -> list[int]:
     return sizes
 
 
-def _positive(kind: type) -> Any:
+def _number(kind: type, valid: Any, rule: str) -> Any:
+    """An argparse type: ``kind(text)`` that passes ``valid``; else a one-line error with ``rule``."""
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}; got {text!r}")
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0; got {text}")
+        if not valid(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}; got {text}")
         return value
-    parse.__name__ = f"positive {kind.__name__}"
+    parse.__name__ = f"{kind.__name__} {rule}"
     return parse
+
+
+def _positive(kind: type) -> Any:
+    return _number(kind, lambda value: value > 0, "> 0")
+
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "data": "digits", "hidden": [1024], "activation": "relu", "loss": None,
@@ -76,24 +82,8 @@ def _choice(options: Any, what: str) -> Any:
     return parse
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1); got {text!r}")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1); got {text}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}")
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0; got {text}")
-    return value
+_fraction = _number(float, lambda value: 0 <= value < 1, "in [0, 1)")
+_non_negative = _number(float, lambda value: value >= 0, ">= 0")
 
 
 def _show(value: Any) -> str:
