@@ -142,7 +142,7 @@ def test_default_train_on_digits(tmp_path, capsys):
     assert f"saved model to {path}" in out
     net = load(path)
     assert repr(net) == "Network(64-1024-10, loss='cross_entropy', dtype='float32', params=76810)"
-    assert net.scaler is not None and net.optimizer is not None and len(net.history) == 40
+    assert net.scaler is not None and net.optimizer is not None and len(net.history) == 20
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)

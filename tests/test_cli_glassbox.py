@@ -70,8 +70,7 @@ def test_train_monitor_plots_and_redraw(tmp_path, capsys):
                  "decision_boundary.png"):
         assert (plots_dir / name).exists(), name
     history = json.loads((plots_dir / "history.json").read_text())
-    # the default recipe puts Dropout (no delta of its own) after each hidden Dense layer
-    assert set(history["epochs"][0]["gradients"][0]["layers"]) == {"0", "2", "4"}
+    assert set(history["epochs"][0]["gradients"][0]["layers"]) == {"0", "1", "2"}
     redraw = tmp_path / "redraw"
     assert main(["plot", str(plots_dir / "history.json"), "--out", str(redraw)]) == 0
     assert (redraw / "training_curves.png").exists() and (redraw / "gradient_norms.png").exists()

@@ -65,8 +65,8 @@ def _positive(kind: type) -> Any:
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "data": "digits", "hidden": [1024], "activation": "relu", "loss": None,
-    "optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "epochs": 40, "batch_size": 32,
-    "weight_decay": 1e-4, "dropout": 0.5, "early_stopping": None, "val_split": 0.0,
+    "optimizer": "adam", "lr": 2e-3, "schedule": "constant", "epochs": 20, "batch_size": 64,
+    "weight_decay": 1e-3, "dropout": 0.0, "early_stopping": None, "val_split": 0.0,
     "metrics": "accuracy", "seed": 0, "out": "glassnet-model.npz", "checkpoint_dir": None,
     "resume": False, "quiet": False, "history_json": None, "distributed": False,
 }
