@@ -330,7 +330,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             if classify:
                 record["test_accuracy"] = _accuracy(net, X_test, y_test)
             else:
-                record["test_loss"] = net.loss(net.scaler.transform(X_test), y_test)
+                record["test_loss"] = net.loss(net.scale_inputs(X_test), y_test)
             print(format_record(record, s["epochs"]), flush=True)
 
     callbacks: list[Callback] = [] if s["quiet"] else [Report()]
@@ -345,9 +345,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if classify:
         print(f"test accuracy: {_accuracy(net, X_test, y_test):.4f}")
     else:
-        print(f"test loss: {net.loss(net.scaler.transform(X_test), y_test):.6f}")
+        print(f"test loss: {net.loss(net.scale_inputs(X_test), y_test):.6f}")
     n_check, fast = min(20, len(X_test)), net.n_params > 2_000
-    check = gradcheck(net, net.scaler.transform(X_test[:n_check]), y_test[:n_check], fast=fast)
+    check = gradcheck(net, net.scale_inputs(X_test[:n_check]), y_test[:n_check], fast=fast)
     print(f"gradcheck on {n_check} test samples, {net.n_params} parameters"
           f"{' (3 random directions per tensor)' if fast else ''}: "
           f"{'PASSED' if check.passed else 'FAILED'}, worst relative error {check.max_rel_error:.1e}")
@@ -407,7 +407,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     Y = net.loss_fn.targets(y, net.n_out, np.float64)
     print(f"model: {args.model}  {net}")
     print(f"data: {spec}, {part}, {len(X)} samples")
-    print(f"loss ({net.loss_fn.name}): {net.loss(net.scaler.transform(X) if net.scaler else X, y):.6f}")
+    print(f"loss ({net.loss_fn.name}): {net.loss(net.scale_inputs(X), y):.6f}")
     names = ["accuracy", "balanced_accuracy", "log_loss"] if net.loss_fn.classifier else ["mse", "mae", "r2"]
     for name in names:
         print(f"{name}: {get_metric(name)(Y, a):.4f}")
@@ -515,7 +515,7 @@ def _glassbox_plots(args: argparse.Namespace, net: Network, history: Any, X_test
     out = Path(args.plots)
     out.mkdir(parents=True, exist_ok=True)
     # predict applies the model's scaler to raw inputs; forward and jacobian take scaled ones
-    X_net = net.scaler.transform(X_test) if net.scaler is not None else X_test
+    X_net = net.scale_inputs(X_test)
     _write_text(out / "history.json", history.to_json())
     written = ["history.json"]
     figures = {"training_curves.png": lambda p: plots.plot_training_curves(history, path=p),

@@ -287,11 +287,17 @@ class Network:
             a = (a > 0.5).astype(np.int64)
         return a[:, 0] if self.n_out == 1 else a
 
+    def scale_inputs(self, X: Any) -> Any:
+        """``X`` as the first layer sees it: ``self.scaler`` applied when one is set.
+
+        ``predict``, ``predict_output`` and ``fit`` take raw inputs and scale them with this;
+        ``forward``, ``loss`` and ``backprop`` take inputs already scaled.
+        """
+        return X if self.scaler is None else self.scaler.transform(np.asarray(X, dtype=self.dtype))
+
     def predict_output(self, X: Any, batch_size: int = 4096) -> np.ndarray:
         """The output ``a^L`` in inference mode (dropout off, ``scaler`` applied), in batches."""
-        if self.scaler is not None:
-            X = self.scaler.transform(np.asarray(X, dtype=self.dtype))
-        X = self.check_X(X)
+        X = self.check_X(self.scale_inputs(X))
         out = predict(self, X, batch_size)  # all Dense: in place, in preallocated buffers
         if out is not None:
             return out

@@ -611,7 +611,7 @@ def _prepare(net: "Network", X: Any, y: Any, sample_weight: Any, class_weight: A
                              "Give one target per sample.")
         Y = net.loss_fn.targets(np.asarray(y), net.n_out, net.dtype)
     else:
-        X = _scaled(net, X)
+        X = net.scale_inputs(X)
         X, Y = net.check_Xy(X, y)
     w = None
     if sample_weight is not None:
@@ -645,11 +645,6 @@ def _prepare(net: "Network", X: Any, y: Any, sample_weight: Any, class_weight: A
     return X, Y, w, memmapped
 
 
-def _scaled(net: "Network", X: Any) -> Any:
-    scaler = getattr(net, "scaler", None)
-    return X if scaler is None else scaler.transform(np.asarray(X, dtype=net.dtype))
-
-
 def _batch_inputs(net: "Network", X: np.ndarray, batch: np.ndarray, memmapped: bool,
                   epoch: int, b: int) -> np.ndarray:
     if not memmapped:
@@ -657,7 +652,7 @@ def _batch_inputs(net: "Network", X: np.ndarray, batch: np.ndarray, memmapped: b
     X_b = np.asarray(X[batch], dtype=net.dtype)
     if not np.all(np.isfinite(X_b)):
         raise ValueError(f"X contains NaN or inf (epoch {epoch}, batch {b}). Clean the data file.")
-    return _scaled(net, X_b)
+    return net.scale_inputs(X_b)
 
 
 def _split(net: "Network", X, Y, w, fraction, rng):
@@ -733,7 +728,7 @@ def _evaluate(net: "Network", X, Y, metric_fns, memmapped: bool) -> dict[str, fl
     outputs = []
     for i in range(0, len(X), 4096):
         X_b = X[i:i + 4096]
-        outputs.append(net._forward(_scaled(net, np.asarray(X_b, dtype=net.dtype)) if memmapped else X_b))
+        outputs.append(net._forward(net.scale_inputs(X_b) if memmapped else X_b))
     a = np.concatenate(outputs)
     return {m.name: m(Y, a) for m in metric_fns}
 
