@@ -1,5 +1,9 @@
 """One peer, one measurement, in its own process: ``python bench/peers.py PEER WORKLOAD... [--quick]``.
 
+``--device=cuda`` runs glassnet (CuPy) and torch on the GPU: each fit's time includes moving
+its data to the device, as glassnet's ``fit`` does; inference moves each input batch there and
+each result back.
+
 Prints one JSON object per workload on standard output: samples/s, seconds, per-step time,
 peak RSS of this process, and for glassnet the time of the required matrix products alone.
 ``python bench/peers.py check PEER`` (or ``--check`` before the workloads) compares glassnet's
@@ -23,6 +27,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import gemm_seconds, initial_weights, make_data, spec  # noqa: E402
 
+DEVICE = "cpu"
+
 
 # ---------------------------------------------------------------------------------- glassnet
 def glassnet_net(s, weights):
@@ -34,7 +40,7 @@ def glassnet_net(s, weights):
     for layer, (W, b) in zip(net.layers, weights):
         layer.W[...] = W
         layer.b[...] = b
-    return net
+    return net.to(DEVICE)
 
 
 def glassnet_run(s, X, y, weights):
@@ -51,7 +57,9 @@ def glassnet_run(s, X, y, weights):
 
 
 def glassnet_params(net):
-    return [(layer.W, layer.b) for layer in net.layers]
+    from glassnet.device import to_numpy
+
+    return [(to_numpy(layer.W), to_numpy(layer.b)) for layer in net.layers]
 
 
 # ---------------------------------------------------------------------------------- torch
@@ -69,7 +77,7 @@ def torch_model(s, weights):
         mods.append(lin)
         if i < len(weights) - 1:
             mods.append(act())
-    return torch.nn.Sequential(*mods)
+    return torch.nn.Sequential(*mods).to(DEVICE)
 
 
 def torch_loss(s, logits, target):
@@ -92,32 +100,36 @@ def torch_run(s, X, y, weights):
 
     model = torch_model(s, weights)
     Xt, yt = torch.from_numpy(X), torch_targets(s, y)
+    cuda = DEVICE == "cuda"
     if s.get("infer"):
         start = time.perf_counter()
         with torch.no_grad():
             for _ in range(s["reps"]):
-                torch.cat([torch.softmax(model(Xt[i:i + s["batch"]]), dim=1)
+                torch.cat([torch.softmax(model(Xt[i:i + s["batch"]].to(DEVICE)), dim=1).cpu()
                            for i in range(0, len(Xt), s["batch"])])
         return time.perf_counter() - start
     opt_cls = torch.optim.SGD if s["optimizer"] == "sgd" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=s["learning_rate"])
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=DEVICE).manual_seed(0)
     n, batch = len(Xt), s["batch"]
     start = time.perf_counter()
+    Xt, yt = Xt.to(DEVICE), yt.to(DEVICE)
     for _ in range(s["epochs"]):
-        order = torch.randperm(n, generator=gen)
+        order = torch.randperm(n, generator=gen, device=DEVICE)
         for i in range(0, n, batch):
             idx = order[i:i + batch]
             opt.zero_grad()
             loss = torch_loss(s, model(Xt[idx]), yt[idx])
             loss.backward()
             opt.step()
+    if cuda:
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
 def torch_params(model):
     lins = [m for m in model if hasattr(m, "weight")]
-    return [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in lins]
+    return [(m.weight.detach().cpu().numpy(), m.bias.detach().cpu().numpy()) for m in lins]
 
 
 # ---------------------------------------------------------------------------------- sklearn
@@ -179,7 +191,8 @@ def first_step(peer: str, name: str) -> float:
 
         model = torch_model(s, weights)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        torch_loss(s, model(torch.from_numpy(X)), torch_targets(s, y)).backward()
+        torch_loss(s, model(torch.from_numpy(X).to(DEVICE)),
+                   torch_targets(s, y).to(DEVICE)).backward()
         opt.step()
         theirs = torch_params(model)
     else:
@@ -197,7 +210,9 @@ def first_step(peer: str, name: str) -> float:
 
 
 def main(argv: list[str]) -> None:
+    global DEVICE
     quick, check = "--quick" in argv, "--check" in argv
+    DEVICE = next((a.split("=", 1)[1] for a in argv if a.startswith("--device=")), "cpu")
     args = [a for a in argv if not a.startswith("--")]
     if args[0] == "check":
         args, check = args[1:2], True
@@ -208,6 +223,11 @@ def main(argv: list[str]) -> None:
                   flush=True)
     for name in names:
         s = spec(name, quick)
+        if DEVICE == "cuda":
+            if not quick and "epochs" in s:  # one epoch is 0.05-0.3 s on a GPU: time five
+                s["epochs"] *= 5
+            warm = spec(name, quick=True)  # untimed: kernels compiled, cuBLAS handles made
+            RUNNERS[peer](warm, *make_data(warm), initial_weights(warm))
         X, y = make_data(s)
         weights = initial_weights(s)
         seconds = RUNNERS[peer](s, X, y, weights)
@@ -217,7 +237,7 @@ def main(argv: list[str]) -> None:
         row = {"peer": peer, "workload": name, "seconds": seconds,
                "samples_per_s": samples / seconds, "us_per_step": 1e6 * seconds / steps,
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-        if peer == "glassnet" and name in ("W1-sgd", "W4"):
+        if peer == "glassnet" and name in ("W1-sgd", "W4") and DEVICE == "cpu":
             row["gemm_seconds"] = gemm_seconds(s)
             row["gemm_share"] = row["gemm_seconds"] / seconds
         print(json.dumps(row), flush=True)

@@ -9,6 +9,11 @@ The children run with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` removed fro
 environment (all peers alike; they slow a current numpy on this machine) and with ``--threads``
 BLAS/OpenMP threads (default 2; torch.set_num_threads the same).
 
+``--device cuda`` runs glassnet (CuPy) against PyTorch CUDA eager on the GPU (W1 and W4 by
+default) and writes ``results-cuda.json`` and ``results-cuda.md``. There each training
+workload runs 5 epochs instead of 1, after an untimed warm-up run on the ``--quick`` sizes
+(CuPy compiles its kernels on first use).
+
 ``--quick`` runs tiny sizes, one child per peer for all workloads and one round: it checks that
 the harness works (CI), its numbers mean nothing. Writes ``results.json`` and ``results.md``
 (beside this file unless ``--out DIR``).
@@ -41,6 +46,8 @@ TARGETS = {
     ("W4", "torch"): 1.1, ("W4", "sklearn"): 1.3,
 }
 GEMM_TARGETS = {"W1-sgd": 0.75, "W4": 0.85}
+CUDA_TARGETS = {("W4", "torch"): 0.8}
+CUDA_WORKLOADS = ["W1-sgd", "W1-adam", "W4"]
 
 
 def child_env(threads: int) -> dict[str, str]:
@@ -53,10 +60,12 @@ def child_env(threads: int) -> dict[str, str]:
 
 
 THREADS = 2
+DEVICE = "cpu"
 
 
 def child(args: list[str]) -> list[dict]:
-    proc = subprocess.run([sys.executable, str(HERE / "peers.py"), *args], env=child_env(THREADS),
+    proc = subprocess.run([sys.executable, str(HERE / "peers.py"), *args, f"--device={DEVICE}"],
+                          env=child_env(THREADS),
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"bench/peers.py {' '.join(args)} failed:\n{proc.stderr}")
@@ -71,13 +80,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--workloads", nargs="*", default=WORKLOADS)
-    parser.add_argument("--peers", nargs="*", default=PEERS)
+    parser.add_argument("--workloads", nargs="*", default=None,
+                        help=f"default: {' '.join(WORKLOADS)} ({' '.join(CUDA_WORKLOADS)} on cuda)")
+    parser.add_argument("--peers", nargs="*", default=None,
+                        help=f"default: {' '.join(PEERS)} (glassnet torch on cuda)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP threads of every peer")
     args = parser.parse_args(argv)
-    global THREADS
-    THREADS = args.threads
+    global THREADS, DEVICE
+    THREADS, DEVICE = args.threads, args.device
+    cuda = args.device == "cuda"
+    if args.workloads is None:
+        args.workloads = CUDA_WORKLOADS if cuda else WORKLOADS
+    if args.peers is None:
+        args.peers = ["glassnet", "torch"] if cuda else PEERS
+    targets = CUDA_TARGETS if cuda else TARGETS
     peers = ["glassnet"] + [p for p in args.peers if p != "glassnet"]
     rounds = 1 if args.quick else args.rounds
 
@@ -110,8 +128,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     results = {
         "command": "python bench/run.py" + (" --quick" if args.quick else f" --rounds {rounds}")
-        + (f" --threads {args.threads}" if args.threads != 2 else ""),
-        "threads": args.threads,
+        + (f" --threads {args.threads}" if args.threads != 2 else "")
+        + (" --device cuda" if cuda else ""),
+        "threads": args.threads, "device": args.device, "gpu": gpu_name() if cuda else None,
         "quick": args.quick, "rounds": rounds, "seconds": time.time() - started,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "versions": versions(),
@@ -135,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
             for r in range(rounds):
                 ratios.append(pick(rows, r, name, "glassnet")["samples_per_s"]
                               / pick(rows, r, name, peer)["samples_per_s"])
-            entry["ratios"][peer] = dict(summary(ratios), target=TARGETS.get((name, peer)))
+            entry["ratios"][peer] = dict(summary(ratios), target=targets.get((name, peer)))
         if "torch" in peers:
             entry["rss_ratio_torch"] = summary([
                 pick(rows, r, name, "glassnet")["peak_rss_mb"] / pick(rows, r, name, "torch")["peak_rss_mb"]
@@ -143,8 +162,9 @@ def main(argv: list[str] | None = None) -> dict:
         results["workloads"][name] = entry
 
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (args.out / "results.md").write_text(markdown(results, peers))
+    stem = "results-cuda" if cuda else "results"
+    (args.out / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / f"{stem}.md").write_text(markdown(results, peers))
     print(markdown(results, peers))
     return results
 
@@ -153,9 +173,17 @@ def pick(rows: list[dict], r: int, name: str, peer: str) -> dict:
     return next(x for x in rows if x["round"] == r and x["workload"] == name and x["peer"] == peer)
 
 
+def gpu_name() -> str:
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                              capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "unknown GPU"
+
+
 def versions() -> dict[str, str]:
     out = {}
-    for mod in ("numpy", "torch", "sklearn"):
+    for mod in ("numpy", "torch", "sklearn") + (("cupy",) if DEVICE == "cuda" else ()):
         try:
             out[mod] = __import__(mod).__version__
         except ImportError:
@@ -187,7 +215,9 @@ def markdown(results: dict, peers: list[str]) -> str:
     lines += [
         "",
         f"`{results['command']}`: {results['rounds']} round(s), each peer in its own process, "
-        f"alternating order; median (min-max) of the per-round ratios. {results['threads']} "
+        f"alternating order; median (min-max) of the per-round ratios. "
+        + (f"Device: {results['gpu']}. " if results.get("gpu") else "")
+        + f"{results['threads']} "
         f"thread(s) per peer, {m['cpus']} CPUs, "
         f"Python {m['python']}, " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
         + f", float32. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed in every child ({unset}).",

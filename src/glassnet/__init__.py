@@ -7,6 +7,7 @@ Forward: ``z = a_prev @ W.T + b``, ``a = f(z)``. Backward: ``delta = dC/dz``, ou
 """
 
 from .activations import ACTIVATIONS, get_activation
+from .device import get_device, set_device
 from .diagnostics import (ExplodingGradientWarning, GradientMonitor, VanishingGradientWarning,
                           explain)
 from .gradcheck import GradcheckReport, gradcheck
@@ -36,6 +37,7 @@ __all__ = [
     "VanishingGradientWarning",
     "explain",
     "get_activation",
+    "get_device",
     "get_loss",
     "gradcheck",
     "input_gradient",
@@ -43,4 +45,5 @@ __all__ = [
     "load",
     "mlp",
     "save",
+    "set_device",
 ]

@@ -68,7 +68,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "optimizer": "adam", "lr": 2e-3, "schedule": "constant", "epochs": 20, "batch_size": 64,
     "weight_decay": 1e-3, "dropout": 0.0, "early_stopping": None, "val_split": 0.0,
     "metrics": "accuracy", "seed": 0, "out": "glassnet-model.npz", "checkpoint_dir": None,
-    "resume": False, "quiet": False, "history_json": None, "distributed": False,
+    "resume": False, "quiet": False, "history_json": None, "distributed": False, "device": "cpu",
 }
 """The default recipe of ``glassnet train`` (bench/digits_recipe.py measures it)."""
 
@@ -114,6 +114,8 @@ _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("--history-json", str, "also write the training history to this JSON file"),
     ("--distributed", bool, "data-parallel over the ranks of mpiexec -n N (glassnet[mpi]); "
      "--batch-size is the global batch"),
+    ("--device", _choice(["cpu", "cuda"], "device"), "train on the CPU, or on a CUDA GPU with "
+     "CuPy (glassnet[gpu])"),
 ]
 
 
@@ -284,7 +286,8 @@ def build_recipe(s: dict[str, Any], X_train: np.ndarray, n_out: int,
     loss = s["loss"] or ("cross_entropy" if classify else "mse")
     decoupled = s["optimizer"] == "adamw"
     net = mlp([X_train.shape[1], *s["hidden"], n_out], activation=s["activation"], loss=loss,
-              dropout=s["dropout"], l2=0.0 if decoupled else s["weight_decay"], seed=s["seed"])
+              dropout=s["dropout"], l2=0.0 if decoupled else s["weight_decay"], seed=s["seed"],
+              device=s.get("device", "cpu"))
     net.scaler = StandardScaler().fit(X_train)
     metrics = [m for m in s["metrics"].split(",") if m] if s["metrics"] else []
     if not classify:

@@ -250,7 +250,7 @@ def lab_network(n_in: int, n_out: int, depth: int, activation: str, residual: bo
             dense.W *= 1 / np.sqrt(depth)
         layers.append(Residual(dense, activation="identity") if residual else dense)
     layers.append(Dense(width, n_out, "softmax", seed=rng, dtype="float64"))
-    return Network(layers, loss="cross_entropy", dtype="float64")
+    return Network(layers, loss="cross_entropy", dtype="float64", device="cpu")
 
 
 def _hidden_delta_norms(net: "Network") -> list[float]:

@@ -282,7 +282,7 @@ def explain(net: "Network | None" = None, x: Any = None, y: Any = None, *,
             or not learning_rate > 0:
         raise ValueError(f"The 'learning_rate' parameter of explain must be a float > 0; "
                          f"got {learning_rate!r}.")
-    net64 = net.astype("float64")
+    net64 = net.astype("float64").to("cpu")  # finite differences run on a host copy
     X = np.asarray(x, dtype=np.float64)
     if X.ndim == 1:
         X = X.reshape(1, -1)

@@ -19,6 +19,9 @@ in the same order (the tests compare the two), but
 
 During ``fit`` the layers' ``z``, ``a``, ``delta``, ``dW`` and ``db`` are these buffers: a
 callback that keeps them across batches must copy them.
+
+The same code runs on CuPy arrays for a network on a GPU: the buffers are made with the
+network's array module ``xp``, and NumPy's functions dispatch to CuPy's.
 """
 
 from __future__ import annotations
@@ -39,20 +42,20 @@ class _Batch:
     """The buffers for one batch size ``n``: inputs, targets, and per layer z, a, grad_a_prev."""
 
     def __init__(self, n: int, net: "Network", Y_width: int):
-        dtype, layers = net.dtype, net.layers
-        self.X = np.empty((n, net.n_in), dtype)
-        self.Y = np.empty((n, Y_width), dtype)
-        self.w = np.empty(n, dtype)
-        self.z = [np.empty((n, layer.n_out), dtype) for layer in layers]
-        self.a = [np.empty((n, layer.n_out), dtype) for layer in layers]
-        self.tmp = [np.empty((n, layer.n_out), dtype) for layer in layers]
-        self.mask = [np.empty((n, layer.n_out), bool) for layer in layers]
+        dtype, layers, empty = net.dtype, net.layers, net.xp.empty
+        self.X = empty((n, net.n_in), dtype)
+        self.Y = empty((n, Y_width), dtype)
+        self.w = empty(n, dtype)
+        self.z = [empty((n, layer.n_out), dtype) for layer in layers]
+        self.a = [empty((n, layer.n_out), dtype) for layer in layers]
+        self.tmp = [empty((n, layer.n_out), dtype) for layer in layers]
+        self.mask = [empty((n, layer.n_out), bool) for layer in layers]
         # grad_a of layer l - 1 = delta^l @ W^l, not needed below the first layer
-        self.grad = [None] + [np.empty((n, layer.n_in), dtype) for layer in layers[1:]]
+        self.grad = [None] + [empty((n, layer.n_in), dtype) for layer in layers[1:]]
         # the output layer's row maxima and sums (softmax), and one more scratch array
-        self.m = np.empty((n, 1), dtype)
-        self.s = np.empty((n, 1), dtype)
-        self.u = np.empty((n, layers[-1].n_out), dtype)
+        self.m = empty((n, 1), dtype)
+        self.s = empty((n, 1), dtype)
+        self.u = empty((n, layers[-1].n_out), dtype)
 
 
 class FastPath:
@@ -63,12 +66,13 @@ class FastPath:
 
     def __init__(self, net: "Network"):
         self.net = net
+        self.xp = net.xp  # numpy, or cupy on a GPU
         self.layers: list[Dense] = list(net.layers)  # type: ignore[arg-type]
         self.fused = net.fused and net.loss_fn.name in ("cross_entropy", "binary_cross_entropy")
         self.out_name = self.layers[-1].activation.name
         sizes = [layer.W.size + layer.b.size for layer in self.layers]
-        self.theta = np.empty(sum(sizes), net.dtype)
-        self.grad = np.zeros(sum(sizes), net.dtype)
+        self.theta = self.xp.empty(sum(sizes), net.dtype)
+        self.grad = self.xp.zeros(sum(sizes), net.dtype)
         self.dW: list[np.ndarray] = []
         self.db: list[np.ndarray] = []
         offset = 0
@@ -107,17 +111,15 @@ class FastPath:
         """
         n = len(rows)
         buf = self.batch(n, Y.shape[1])
-        # mode="clip": with out= and the default mode="raise", take copies through a temporary
-        X_b = X.take(rows, axis=0, out=buf.X, mode="clip")
-        Y_b = Y.take(rows, axis=0, out=buf.Y, mode="clip")
-        w_b = None if w is None else w.take(rows, out=buf.w, mode="clip")
-        layers, last = self.layers, len(self.layers) - 1
+        X_b, Y_b = self._take(X, rows, buf.X), self._take(Y, rows, buf.Y)
+        w_b = None if w is None else self._take(w, rows, buf.w)
+        layers, last, xp = self.layers, len(self.layers) - 1, self.xp
 
         # forward: z = a_prev @ W.T + b, a = f(z)
         a = X_b
         for i, layer in enumerate(layers):
             layer.a_prev = a
-            z = np.matmul(a, layer.W.T, out=buf.z[i])
+            z = xp.matmul(a, layer.W.T, out=buf.z[i])
             z += layer.b
             a = self._activate(layer, i, z, buf) if i < last or not self.fused else buf.a[i]
             layer.z, layer.a = z, a
@@ -125,15 +127,13 @@ class FastPath:
         # output delta (and the loss value from the same pieces)
         out = layers[last]
         if self.fused:
-            loss, delta = self._fused_output(buf, Y_b, w_b, scale)
+            loss_sum, delta = self._fused_output(buf, Y_b, w_b, scale)
         else:
             loss = self.net.loss_fn.value(a, Y_b, w_b)
             grad_a = self.net.loss_fn.grad(a, Y_b, w_b)
             if scale != 1.0:
                 grad_a *= scale
             delta = out.activation.backward(out.z, a, grad_a)
-        if self.net.l2 or self.net.l1:
-            loss += self.net.penalty()
 
         # backward: dW = delta.T @ a_prev, db = delta.sum(0), grad_a_prev = delta @ W
         for i in range(last, -1, -1):
@@ -141,18 +141,26 @@ class FastPath:
             if i < last:
                 delta = self._derivative(layer, i, buf.grad[i + 1], buf)
             layer.delta = delta
-            np.matmul(delta.T, layer.a_prev, out=self.dW[i])
-            np.add.reduce(delta, axis=0, out=self.db[i])  # db = delta.sum(axis=0)
+            xp.matmul(delta.T, layer.a_prev, out=self.dW[i])
+            xp.sum(delta, axis=0, out=self.db[i])  # db = delta.sum(axis=0)
             layer.dW, layer.db = self.dW[i], self.db[i]
             if i > 0:
-                np.matmul(delta, layer.W, out=buf.grad[i])
+                xp.matmul(delta, layer.W, out=buf.grad[i])
         if self.net.l2 or self.net.l1:
             for layer in layers:
                 if self.net.l2:
                     layer.dW += (scale * self.net.l2) * layer.W
                 if self.net.l1:
-                    layer.dW += (scale * self.net.l1) * np.sign(layer.W)
-        return loss
+                    layer.dW += (scale * self.net.l1) * xp.sign(layer.W)
+        if self.fused:  # on a GPU the step's one wait for the device, after all was queued
+            loss = float(loss_sum) / n
+        return loss + self.net.penalty() if self.net.l2 or self.net.l1 else loss
+
+    def _take(self, A: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``A[rows]`` written into ``out``."""
+        if self.xp is np:  # mode="clip": with out= and mode="raise", numpy copies via a temporary
+            return A.take(rows, axis=0, out=out, mode="clip")
+        return self.xp.take(A, self.xp.asarray(rows), axis=0, out=out)
 
     def unscale(self, scale: float) -> None:
         """Turn ``scale * dC/dW`` back into ``dC/dW`` (gradients and the layers' deltas)."""
@@ -165,28 +173,28 @@ class FastPath:
     # ------------------------------------------------------------------ pieces
     def _activate(self, layer: Dense, i: int, z: np.ndarray, buf: _Batch) -> np.ndarray:
         """``a = f(z)`` into the buffer for the common activations, else ``f`` itself."""
-        name, a = layer.activation.name, buf.a[i]
+        name, a, xp = layer.activation.name, buf.a[i], self.xp
         if name == "relu":
-            return np.maximum(z, 0, out=a)
+            return xp.maximum(z, 0, out=a)
         if name == "tanh":
-            return np.tanh(z, out=a)
+            return xp.tanh(z, out=a)
         if name == "identity":
             return z
         return layer.activation.forward(z)
 
     def _derivative(self, layer: Dense, i: int, grad_a: np.ndarray, buf: _Batch) -> np.ndarray:
         """``delta = grad_a * f'(z)``, in place in ``grad_a`` from the cached output ``a``."""
-        name, a = layer.activation.name, layer.a
+        name, a, xp = layer.activation.name, layer.a, self.xp
         if name == "relu":  # f'(z) = 1 where a > 0 (z > 0), else 0
-            grad_a *= np.greater(a, 0, out=buf.mask[i])
+            grad_a *= xp.greater(a, 0, out=buf.mask[i])
             return grad_a
         if name == "tanh":  # f'(z) = 1 - a^2
-            t = np.multiply(a, a, out=buf.tmp[i])
-            np.subtract(1, t, out=t)
+            t = xp.multiply(a, a, out=buf.tmp[i])
+            xp.subtract(1, t, out=t)
             grad_a *= t
             return grad_a
         if name == "sigmoid":  # f'(z) = a (1 - a)
-            t = np.subtract(1, a, out=buf.tmp[i])
+            t = xp.subtract(1, a, out=buf.tmp[i])
             t *= a
             grad_a *= t
             return grad_a
@@ -195,44 +203,42 @@ class FastPath:
         return layer.activation.backward(layer.z, a, grad_a)
 
     def _fused_output(self, buf: _Batch, Y: np.ndarray, w: np.ndarray | None,
-                      scale: float) -> tuple[float, np.ndarray]:
-        """Output ``a``, the loss ``C`` from the logits, and ``delta = scale * w (a - y) / n``."""
+                      scale: float) -> tuple[Any, np.ndarray]:
+        """Output ``a``, ``n C`` from the logits (a 0-d array), and ``delta = scale * w (a - y) / n``."""
         i = len(self.layers) - 1
         z, a, t, u = buf.z[i], buf.a[i], buf.tmp[i], buf.u
-        n = len(z)
+        n, xp = len(z), self.xp
         if self.out_name == "softmax":
             m, s = buf.m, buf.s
-            np.maximum.reduce(z, axis=1, keepdims=True, out=m)  # a = exp(z - m) / s, s row sums
-            np.subtract(z, m, out=a)
-            np.exp(a, out=a)
-            np.add.reduce(a, axis=1, keepdims=True, out=s)
+            xp.max(z, axis=1, keepdims=True, out=m)  # a = exp(z - m) / s, s row sums
+            xp.subtract(z, m, out=a)
+            xp.exp(a, out=a)
+            xp.sum(a, axis=1, keepdims=True, out=s)
             a /= s
-            np.log(s, out=s)  # log-sum-exp: lse = m + log s
+            xp.log(s, out=s)  # log-sum-exp: lse = m + log s
             s += m
-            np.subtract(s, z, out=t)  # c_i = -sum_j y_ij (z_ij - lse_i)
+            xp.subtract(s, z, out=t)  # c_i = -sum_j y_ij (z_ij - lse_i)
             t *= Y
         else:
-            e = np.abs(z, out=t)  # e = exp(-|z|): no overflow for any z
-            np.negative(e, out=e)
-            np.exp(e, out=e)
-            np.add(e, 1, out=u)  # a = (1 if z >= 0 else e) / (1 + e)
-            np.copyto(a, e)
-            np.copyto(a, 1, where=np.greater_equal(z, 0, out=buf.mask[i]))
+            e = xp.abs(z, out=t)  # e = exp(-|z|): no overflow for any z
+            xp.negative(e, out=e)
+            xp.exp(e, out=e)
+            xp.add(e, 1, out=u)  # a = (1 if z >= 0 else e) / (1 + e)
+            xp.copyto(a, e)
+            xp.copyto(a, 1, where=xp.greater_equal(z, 0, out=buf.mask[i]))
             a /= u
-            np.log1p(e, out=e)  # c = max(z, 0) - y z + log1p(e), per unit
-            t += np.maximum(z, 0, out=u)
-            t -= np.multiply(Y, z, out=u)
-        if w is None:
-            loss = float(t.sum()) / n
-        else:
-            loss = float(np.mean(w * t.sum(axis=1)))
-        delta = np.subtract(a, Y, out=t)  # dC/dz^L = w (a - y) / n
+            xp.log1p(e, out=e)  # c = max(z, 0) - y z + log1p(e), per unit
+            t += xp.maximum(z, 0, out=u)
+            t -= xp.multiply(Y, z, out=u)
+        # sum_i w_i c_i, still an array: on a GPU, backprop waits for it only at its end
+        loss_sum = t.sum() if w is None else (w * t.sum(axis=1)).sum()
+        delta = xp.subtract(a, Y, out=t)  # dC/dz^L = w (a - y) / n
         if w is None:
             delta *= scale / n
         else:
             delta *= (w * (scale / n))[:, None]
         self.layers[i].a = a
-        return loss, delta
+        return loss_sum, delta
 
 
 def predict(net: "Network", X: np.ndarray, batch_size: int) -> np.ndarray | None:
@@ -244,30 +250,30 @@ def predict(net: "Network", X: np.ndarray, batch_size: int) -> np.ndarray | None
     layers = net.layers
     if not all(type(layer) is Dense for layer in layers):
         return None
-    last = len(layers) - 1
-    out = np.empty((len(X), net.n_out), net.dtype)
-    bufs = [np.empty((min(batch_size, len(X)), layer.n_out), net.dtype) for layer in layers[:-1]]
+    last, xp = len(layers) - 1, net.xp
+    out = xp.empty((len(X), net.n_out), net.dtype)
+    bufs = [xp.empty((min(batch_size, len(X)), layer.n_out), net.dtype) for layer in layers[:-1]]
     with np.errstate(under="ignore"):  # exp underflows to 0 in softmax and sigmoid, harmlessly
         for start in range(0, len(X), batch_size):
             a = X[start:start + batch_size]
             m = len(a)
             for i, layer in enumerate(layers):
-                z = np.matmul(a, layer.W.T, out=out[start:start + m] if i == last else bufs[i][:m])
+                z = xp.matmul(a, layer.W.T, out=out[start:start + m] if i == last else bufs[i][:m])
                 z += layer.b
-                a = _activate_in_place(layer.activation, z)
+                a = _activate_in_place(xp, layer.activation, z)
     return out
 
 
-def _activate_in_place(activation: Any, z: np.ndarray) -> np.ndarray:
+def _activate_in_place(xp: Any, activation: Any, z: np.ndarray) -> np.ndarray:
     """``f(z)`` written over ``z``."""
     name = activation.name
     if name == "relu":
-        return np.maximum(z, 0, out=z)
+        return xp.maximum(z, 0, out=z)
     if name == "tanh":
-        return np.tanh(z, out=z)
+        return xp.tanh(z, out=z)
     if name == "softmax":
         z -= z.max(axis=1, keepdims=True)
-        np.exp(z, out=z)
+        xp.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)
         return z
     if name != "identity":

@@ -137,7 +137,7 @@ def gradcheck(
     >>> report.passed
     True
     """
-    net64 = net.astype("float64")
+    net64 = net.astype("float64").to("cpu")  # finite differences run on a host copy
     X64, Y = net64.check_Xy(X, y)
     X64 = X64.copy()
     net64._backprop(X64, Y, input_grad=True)

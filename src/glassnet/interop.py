@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .activations import ACTIVATIONS, ActivationLike
+from .device import to_numpy
 from .io import atomic_write
 from .layers import Dense, Layer, Residual
 from .network import Network
@@ -196,8 +197,8 @@ def _torch_modules(torch: Any, layers: list[Layer], dtype: Any) -> list[Any]:
         if isinstance(layer, Dense):
             linear = nn.Linear(layer.n_in, layer.n_out, dtype=dtype)
             with torch.no_grad():
-                linear.weight.copy_(torch.from_numpy(np.array(layer.W)))
-                linear.bias.copy_(torch.from_numpy(np.array(layer.b)))
+                linear.weight.copy_(torch.from_numpy(to_numpy(layer.W).copy()))
+                linear.bias.copy_(torch.from_numpy(to_numpy(layer.b).copy()))
             modules.append(linear)
             if act is not None:
                 modules.append(act)
@@ -512,7 +513,7 @@ def to_onnx(net: Network, path: str | os.PathLike) -> Any:
     _check_network(net, "to_onnx")
     g = _OnnxGraph(onnx, net.dtype)
     for key, param in net.params().items():
-        g.constant(key, param)
+        g.constant(key, to_numpy(param))
 
     output = _onnx_layers(g, net.layers, "input", "")
     for node in g.nodes:  # the last value computed becomes the graph's output

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .device import to_numpy
 from .layers import iter_layers
 
 if TYPE_CHECKING:
@@ -114,7 +115,8 @@ def save(
     arrays[_HEADER_KEY] = np.array(json.dumps(header))
     arrays.update(net.params())
     for key, value in (extra_arrays or {}).items():
-        arrays[f"extra.{key}"] = np.asarray(value)
+        arrays[f"extra.{key}"] = value
+    arrays = {key: to_numpy(value) for key, value in arrays.items()}  # host copies of GPU arrays
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
@@ -195,7 +197,7 @@ def load_with_extra(path: str | os.PathLike) -> tuple["Network", dict[str, Any],
             )
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{path}: array {key!r} contains NaN or inf.")
-        param[...] = value
+        param[...] = net.to_device(value)
     try:
         _restore_training_state(net, header, optim_arrays)
     except (KeyError, TypeError, ValueError) as err:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .device import to_numpy
 from .gradcheck import _central
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def jacobian(net: "Network", X: Any, mode: str = "auto") -> np.ndarray:
     Returns
     -------
     ndarray of shape (n_samples, n_out, n_in)
-        In the network's dtype.
+        In the network's dtype; a NumPy array also for a network on a GPU.
 
     Raises
     ------
@@ -88,7 +89,7 @@ def jacobian(net: "Network", X: Any, mode: str = "auto") -> np.ndarray:
             f"The 'mode' parameter of jacobian must be one of {', '.join(JACOBIAN_MODES)}; "
             f"got {mode!r}."
         )
-    X = net.check_X(X)
+    X, xp = net.to_device(net.check_X(X)), net.xp  # on a GPU the passes run there
     if mode == "auto":
         # a reverse pass costs more than a forward one (each layer's backward also forms dW):
         # measured break-even at n_in / n_out of 1.3 to 1.6 for batches of 32 samples
@@ -96,20 +97,20 @@ def jacobian(net: "Network", X: Any, mode: str = "auto") -> np.ndarray:
         mode = "forward" if net.n_in < AUTO_CROSSOVER * net.n_out else "reverse"
     net._forward(X)
     n_samples = len(X)
-    J = np.empty((n_samples, net.n_out, net.n_in), dtype=net.dtype)
+    J = xp.empty((n_samples, net.n_out, net.n_in), dtype=net.dtype)
     if mode == "reverse":
         for j in range(net.n_out):  # row j of J: the delta recursion seeded with e_j
-            grad_a = np.zeros((n_samples, net.n_out), dtype=net.dtype)
+            grad_a = xp.zeros((n_samples, net.n_out), dtype=net.dtype)
             grad_a[:, j] = 1
             J[:, j, :] = net.vjp(grad_a)
     else:
         for k in range(net.n_in):  # column k of J: the tangent of input unit k pushed forward
-            da = np.zeros((n_samples, net.n_in), dtype=net.dtype)
+            da = xp.zeros((n_samples, net.n_in), dtype=net.dtype)
             da[:, k] = 1
             for layer in net.layers:
                 da = layer.jvp(da)
             J[:, :, k] = da
-    return J
+    return to_numpy(J)
 
 
 def numeric_jacobian(net: "Network", X: Any, eps: float = 1e-4) -> np.ndarray:
@@ -118,7 +119,7 @@ def numeric_jacobian(net: "Network", X: Any, eps: float = 1e-4) -> np.ndarray:
     The same fourth-order central difference as :func:`glassnet.gradcheck`, on a float64
     copy of ``net``; the result has shape (n_samples, n_out, n_in).
     """
-    net64 = net.astype("float64")
+    net64 = net.astype("float64").to("cpu")  # finite differences run on a host copy
     X = net64.check_X(X).copy()
     J = np.empty((len(X), net64.n_out, net64.n_in))
     for k in range(net64.n_in):

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .activations import ActivationLike, get_activation
+from .device import array_module
 from .init import default_init, get_init, make_rng
 
 __all__ = ["LAYERS", "Dense", "Dropout", "Layer", "Residual", "iter_layers", "layer_from_config"]
@@ -179,8 +180,7 @@ class Dense(Layer):
     def astype(self, dtype: Any) -> "Dense":
         new = Dense(self.n_in, self.n_out, self.activation, init="zeros", dtype=dtype)
         new.init = self.init
-        new.W[...] = self.W
-        new.b[...] = self.b
+        new.W, new.b = self.W.astype(new.dtype), self.b.astype(new.dtype)  # copies, on W's device
         return new
 
     def grads(self) -> dict[str, np.ndarray]:
@@ -337,8 +337,9 @@ class Dropout(Layer):
             self.mask = None
             return a_prev
         if not (self.freeze_mask and self.mask is not None and self.mask.shape == a_prev.shape):
-            keep = self.rng.random(a_prev.shape, dtype=np.float64) >= self.p
-            self.mask = keep.astype(a_prev.dtype) / a_prev.dtype.type(1 - self.p)
+            keep = self.rng.random(a_prev.shape, dtype=np.float64) >= self.p  # on the host
+            mask = keep.astype(a_prev.dtype) / a_prev.dtype.type(1 - self.p)
+            self.mask = array_module(a_prev).asarray(mask)  # on a_prev's device
         return a_prev * self.mask
 
     def backward(self, grad_a: np.ndarray, input_grad: bool = True) -> np.ndarray | None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from .device import array_module, check_device, to_device, to_numpy
 from .fastpath import predict
 from .init import make_rng
 from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, iter_layers,
@@ -49,6 +50,10 @@ class Network:
         ``(lambda / 2n) ||W||^2`` over a training set of ``n`` samples is ``l2 = lambda / n``.
     l1 : float, default=0.0
         L1 penalty ``l1 * sum_l |W^l|``, so ``dW += l1 * sign(W)``.
+    device : {'cpu', 'cuda'}, optional
+        Where the parameters live: NumPy arrays on the CPU, CuPy arrays on a CUDA GPU.
+        Default: :func:`glassnet.set_device`'s, initially ``'cpu'``. See :meth:`to` and
+        :mod:`glassnet.device`.
 
     Examples
     --------
@@ -62,7 +67,7 @@ class Network:
     """
 
     def __init__(self, layers: Sequence[Layer], loss: Any = "mse", dtype: Any = "float32",
-                 *, l2: float = 0.0, l1: float = 0.0):
+                 *, l2: float = 0.0, l1: float = 0.0, device: str | None = None):
         layers = list(layers)
         if not layers:
             raise ValueError("A Network needs at least one layer, e.g. Network([Dense(4, 1)]).")
@@ -88,6 +93,8 @@ class Network:
         required = self.loss_fn.output_activation
         self._weighted = [layer for layer in iter_layers(self.layers) if isinstance(layer, Dense)]
         self._dropouts = [layer for layer in iter_layers(self.layers) if isinstance(layer, Dropout)]
+        self.device = "cpu"
+        self.to(device)
         out_act = getattr(self.layers[-1], "activation", None)
         self.fused = required is not None
         if required is not None and getattr(out_act, "name", None) != required:
@@ -123,6 +130,30 @@ class Network:
         return sum(p.size for p in self.params().values())
 
     @property
+    def xp(self) -> Any:
+        """The array module of the parameters: ``numpy``, or ``cupy`` on a GPU."""
+        return array_module(self._weighted[0].W) if self._weighted else np
+
+    def to(self, device: str | None) -> "Network":
+        """Move the parameters to ``device`` (``'cpu'`` or ``'cuda'``), in place; returns self.
+
+        The layers' cached ``z``, ``a``, ``delta`` and gradients are dropped. The optimiser's
+        state follows the parameters at its next step.
+        """
+        device = check_device(device)
+        moved = device != self.device
+        self.device = device
+        for layer in self._weighted:
+            layer.W, layer.b = to_device(layer.W, device), to_device(layer.b, device)
+            if moved:
+                layer.a_prev = layer.z = layer.a = layer.delta = layer.dW = layer.db = None
+        return self
+
+    def to_device(self, x: Any) -> Any:
+        """The array ``x`` on this network's device (no copy when it is there already)."""
+        return to_device(x, self.device)
+
+    @property
     def training(self) -> bool:
         """Whether Dropout layers drop units (True only while ``fit`` runs)."""
         return any(layer.training for layer in self._dropouts)
@@ -134,8 +165,12 @@ class Network:
 
     # ------------------------------------------------------------------ input checks
     def check_X(self, X: Any) -> np.ndarray:
-        """``X`` as a finite 2-D array of shape (n_samples, n_in) in the network's dtype."""
-        X = np.asarray(X)
+        """``X`` as a finite 2-D array of shape (n_samples, n_in) in the network's dtype.
+
+        NumPy or CuPy input; the result is on the array's own device (``fit`` and the
+        ``forward`` family move it with :meth:`to_device`).
+        """
+        X = array_module(X).asarray(X)
         if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
             raise TypeError(f"X must hold real numbers; got dtype {X.dtype}.")
         if X.ndim != 2:
@@ -173,12 +208,15 @@ class Network:
                 f"X and y have different numbers of samples: {len(X)} and {n_y}. "
                 "Give one target per sample."
             )
-        return X, self.loss_fn.targets(y, self.n_out, self.dtype)
+        return X, self.loss_fn.targets(to_numpy(y), self.n_out, self.dtype)
 
     # ------------------------------------------------------------------ forward and backward
     def forward(self, X: Any) -> np.ndarray:
-        """The output ``a^L`` of shape (n_samples, n_out); each layer caches its ``z`` and ``a``."""
-        return self._forward(self.check_X(X))
+        """The output ``a^L`` of shape (n_samples, n_out); each layer caches its ``z`` and ``a``.
+
+        On the network's device (a CuPy array on a GPU).
+        """
+        return self._forward(self.to_device(self.check_X(X)))
 
     def _forward(self, a: np.ndarray) -> np.ndarray:
         for layer in self.layers:
@@ -206,7 +244,7 @@ class Network:
 
     def loss(self, X: Any, y: Any) -> float:
         """The batch loss ``C = (1/n) sum_i c(a_i, y_i)``."""
-        X, Y = self.check_Xy(X, y)
+        X, Y = map(self.to_device, self.check_Xy(X, y))
         return self._loss_value(self._forward(X), Y)
 
     def backprop(self, X: Any, y: Any, *, input_grad: bool = False) -> float:
@@ -215,7 +253,7 @@ class Network:
         Leaves every layer's ``delta``, ``dW`` and ``db`` set. With ``input_grad=True`` the
         recursion is carried one step further and ``self.grad_X`` holds ``dC/dX``.
         """
-        X, Y = self.check_Xy(X, y)
+        X, Y = map(self.to_device, self.check_Xy(X, y))
         return self._backprop(X, Y, input_grad)
 
     def _backprop(self, X: np.ndarray, Y: np.ndarray, input_grad: bool = False,
@@ -293,17 +331,20 @@ class Network:
         ``predict``, ``predict_output`` and ``fit`` take raw inputs and scale them with this;
         ``forward``, ``loss`` and ``backprop`` take inputs already scaled.
         """
-        return X if self.scaler is None else self.scaler.transform(np.asarray(X, dtype=self.dtype))
+        return X if self.scaler is None else self.scaler.transform(to_numpy(X).astype(self.dtype, copy=False))
 
     def predict_output(self, X: Any, batch_size: int = 4096) -> np.ndarray:
-        """The output ``a^L`` in inference mode (dropout off, ``scaler`` applied), in batches."""
-        X = self.check_X(self.scale_inputs(X))
+        """The output ``a^L`` in inference mode (dropout off, ``scaler`` applied), in batches.
+
+        A NumPy array, also for a network on a GPU.
+        """
+        X = self.to_device(self.check_X(self.scale_inputs(X)))
         out = predict(self, X, batch_size)  # all Dense: in place, in preallocated buffers
         if out is not None:
-            return out
+            return to_numpy(out)
         mode, self.training = self.training, False
         try:
-            return np.concatenate([self._forward(X[i:i + batch_size])
+            return np.concatenate([to_numpy(self._forward(X[i:i + batch_size]))
                                    for i in range(0, len(X), batch_size)])
         finally:
             self.training = mode
@@ -343,7 +384,7 @@ class Network:
     def astype(self, dtype: Any) -> "Network":
         """A copy with every parameter converted to ``dtype`` (the original is unchanged)."""
         new = Network([layer.astype(dtype) for layer in self.layers], self.loss_fn, dtype,
-                      l2=self.l2, l1=self.l1)
+                      l2=self.l2, l1=self.l1, device=self.device)
         new.scaler, new.info = self.scaler, dict(self.info)
         return new
 
@@ -373,8 +414,9 @@ class Network:
 
     def __repr__(self) -> str:
         sizes = "-".join(str(s) for s in self.sizes)
+        device = "" if self.device == "cpu" else f", device={self.device!r}"
         return (f"Network({sizes}, loss={self.loss_fn.name!r}, dtype={self.dtype.name!r}, "
-                f"params={self.n_params})")
+                f"params={self.n_params}{device})")
 
 
 def _check_penalty(name: str, value: Any) -> float:
@@ -421,6 +463,7 @@ def mlp(
     init: str | None = None,
     seed: int | np.random.Generator | None = 0,
     dtype: Any = "float32",
+    device: str | None = None,
 ) -> Network:
     """Build the usual stack ``sizes[0] -> ... -> sizes[-1]``.
 
@@ -444,7 +487,9 @@ def mlp(
     l2, l1 : float, default=0.0
         Weight penalties; see :class:`Network`.
     seed : int or Generator, default=0
-        All initial weights come from this one generator.
+        All initial weights come from this one generator (on the host, whatever the device).
+    device : {'cpu', 'cuda'}, optional
+        See :class:`Network`.
 
     Examples
     --------
@@ -471,4 +516,4 @@ def mlp(
             layers.append(Dense(sizes[i], sizes[i + 1], act, init=init, seed=rng, dtype=dtype))
         if dropout and not is_output:
             layers.append(Dropout(dropout, seed=rng))
-    return Network(layers, loss=loss_fn, dtype=dtype, l2=l2, l1=l1)
+    return Network(layers, loss=loss_fn, dtype=dtype, l2=l2, l1=l1, device=device)

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from .device import array_module, to_numpy
+
 __all__ = [
     "LBFGS",
     "OPTIMIZERS",
@@ -270,8 +272,10 @@ class Optimizer:
             store = self._state[slot] = {}
         arr = store.get(key)
         if arr is None:
-            arr = store[key] = np.full(like.shape, fill, dtype=like.dtype)
-        elif arr.shape != like.shape:
+            arr = store[key] = np.full_like(like, fill)  # on like's device (NumPy or CuPy)
+        elif type(arr) is not type(like):  # loaded from a file, or the network moved device
+            arr = store[key] = array_module(like).asarray(to_numpy(arr))
+        if arr.shape != like.shape:
             raise ValueError(
                 f"The {slot!r} state of parameter {key!r} has shape {arr.shape}; the parameter "
                 f"has shape {like.shape}. Call reset() after changing the network."
@@ -284,10 +288,10 @@ class Optimizer:
         if bufs is None:
             bufs = self._scratch[key] = []
         while len(bufs) <= index:
-            bufs.append(np.empty(like.shape, dtype=like.dtype))
+            bufs.append(np.empty_like(like))
         buf = bufs[index]
-        if buf.shape != like.shape or buf.dtype != like.dtype:
-            buf = bufs[index] = np.empty(like.shape, dtype=like.dtype)
+        if buf.shape != like.shape or buf.dtype != like.dtype or type(buf) is not type(like):
+            buf = bufs[index] = np.empty_like(like)
         return buf
 
     def _decayed(self, key: str, param: np.ndarray, grad: np.ndarray) -> np.ndarray:

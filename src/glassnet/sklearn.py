@@ -254,7 +254,7 @@ class _BaseMLP(BaseEstimator):
                 layers.append(Dense(sizes[i], sizes[i + 1], act, seed=rng, dtype=dtype))
             if self.dropout and not is_output:
                 layers.append(Dropout(self.dropout, seed=rng))
-        return Network(layers, loss=loss, dtype=dtype, l1=self.l1)
+        return Network(layers, loss=loss, dtype=dtype, l1=self.l1, device="cpu")
 
     def _init_like_sklearn(self, random_state: Any) -> None:
         """scikit-learn's initial weights, drawn the same way from the same RandomState.

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
+from .device import to_numpy
 from .fastpath import FastPath
 from .init import make_rng
 from .metrics import get_metric
@@ -330,6 +331,9 @@ def fit(
         When the loss or a weight becomes NaN or inf; the message names the epoch and batch,
         and the best weights so far are restored first.
     """
+    if net.device != "cpu" and distributed is not False:
+        raise ValueError(f"Distributed training runs on the CPU; this network is on "
+                         f"{net.device!r}. Call net.to('cpu') first.")
     if distributed is not False and not isinstance(distributed, _SingleProcess):
         kwargs = {k: v for k, v in locals().items() if k not in ("net", "X", "y")}
         from .distributed import fit_distributed  # this fit, with the hooks of DataParallel
@@ -370,6 +374,12 @@ def fit(
     if checkpoint is not None and run.root:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
 
+    if not memmapped:  # on a GPU: the data moves to the device once, here
+        X, Y, w = net.to_device(X), net.to_device(Y), net.to_device(w)
+    else:
+        Y, w = net.to_device(Y), net.to_device(w)
+    if val is not None:
+        val = (net.to_device(val[0]), net.to_device(val[1]))
     n = len(X)
     batch_size = min(batch_size, n)
     n_batches = -(-n // batch_size)
@@ -508,6 +518,10 @@ class _SingleProcess:
 
     def check(self, opt: Optimizer, validation_split: float) -> None:
         """Raise for arguments this way of training cannot take."""
+        if isinstance(opt, LBFGS) and self.net.device != "cpu":
+            raise ValueError(f"L-BFGS runs through scipy on the CPU; this network is on "
+                             f"{self.net.device!r}. Call net.to('cpu') first, or use a "
+                             "first-order optimizer such as 'adam'.")
 
     def begin(self, rng: np.random.Generator, memmapped: bool, n_batches: int) -> None:
         """After the set-up, before ``on_train_begin``."""
@@ -526,7 +540,8 @@ class _SingleProcess:
         if self.fast is not None:
             return self.fast.backprop(X, Y, batch, w, self.scale), self.fast.grads
         X_b = _batch_inputs(self.net, X, batch, self.memmapped, epoch, b)
-        Y_b, w_b = Y[batch], None if w is None else w[batch]
+        rows = self.net.to_device(batch)
+        Y_b, w_b = Y[rows], None if w is None else w[rows]
         self.inputs = (X_b, Y_b, w_b)  # for the L-BFGS closure
         return self.net._backprop(X_b, Y_b, w=w_b), self.net.grads()
 
@@ -648,11 +663,11 @@ def _prepare(net: "Network", X: Any, y: Any, sample_weight: Any, class_weight: A
 def _batch_inputs(net: "Network", X: np.ndarray, batch: np.ndarray, memmapped: bool,
                   epoch: int, b: int) -> np.ndarray:
     if not memmapped:
-        return X[batch]
+        return X[net.to_device(batch)]
     X_b = np.asarray(X[batch], dtype=net.dtype)
     if not np.all(np.isfinite(X_b)):
         raise ValueError(f"X contains NaN or inf (epoch {epoch}, batch {b}). Clean the data file.")
-    return net.scale_inputs(X_b)
+    return net.to_device(net.scale_inputs(X_b))
 
 
 def _split(net: "Network", X, Y, w, fraction, rng):
@@ -705,7 +720,7 @@ def _lbfgs_closure(net: "Network", X_b: np.ndarray, Y_b: np.ndarray, w_b: np.nda
 def _loss(net: "Network", X: np.ndarray, Y: np.ndarray) -> float:
     """Mean loss over ``X`` in batches (inference mode), the penalty included once."""
     total = 0.0
-    for i in range(0, len(X), 4096):
+    for i in range(0, len(X), 4096):  # X on the network's device
         a = net._forward(X[i:i + 4096])
         total += net._data_loss(a, Y[i:i + 4096]) * len(a)
     return total / len(X) + net.penalty()
@@ -728,8 +743,9 @@ def _evaluate(net: "Network", X, Y, metric_fns, memmapped: bool) -> dict[str, fl
     outputs = []
     for i in range(0, len(X), 4096):
         X_b = X[i:i + 4096]
-        outputs.append(net._forward(net.scale_inputs(X_b) if memmapped else X_b))
-    a = np.concatenate(outputs)
+        outputs.append(to_numpy(net._forward(net.to_device(net.scale_inputs(X_b)) if memmapped
+                                             else X_b)))
+    a, Y = np.concatenate(outputs), to_numpy(Y)  # the metrics run on the host
     return {m.name: m(Y, a) for m in metric_fns}
 
 
@@ -758,7 +774,7 @@ def _resume(net, path, opt, schedule, watch, rng):
         raise ValueError(f"The checkpoint {path} holds another architecture than this network.")
     state = extra["checkpoint"]
     for key, param in net.params().items():
-        param[...] = saved.params()[key]
+        param[...] = net.to_device(saved.params()[key])
     if saved.optimizer is not None:
         config, optim_arrays = saved.optimizer.state_dict()
         opt.load_state_dict(config, optim_arrays)
@@ -769,7 +785,8 @@ def _resume(net, path, opt, schedule, watch, rng):
         restored = Schedule.from_dict(state["schedule"])
         schedule.__dict__.update(restored.__dict__)
     watch.load_state(state["watch"])
-    watch.best_params = {k[len("best."):]: v for k, v in arrays.items() if k.startswith("best.")}
+    watch.best_params = {k[len("best."):]: net.to_device(v) for k, v in arrays.items()
+                         if k.startswith("best.")}
     net.scaler = saved.scaler if saved.scaler is not None else net.scaler
     return saved.history or History(), state["epoch"] + 1
 

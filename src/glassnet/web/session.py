@@ -84,9 +84,9 @@ def build_network(settings: Settings) -> Network:
         n_in = units
     if settings.problem == "classification":
         layers.append(Dense(n_in, 1, "sigmoid", seed=rng))
-        return Network(layers, loss="binary_cross_entropy", dtype="float64")
+        return Network(layers, loss="binary_cross_entropy", dtype="float64", device="cpu")
     layers.append(Dense(n_in, 1, "identity", seed=rng))
-    return Network(layers, loss="mse", dtype="float64")
+    return Network(layers, loss="mse", dtype="float64", device="cpu")
 
 
 class Session:
