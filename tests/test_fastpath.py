@@ -9,6 +9,7 @@ import pytest
 import glassnet.training as training
 from glassnet import Callback, Dense, Network, mlp
 from glassnet.fastpath import FastPath
+from glassnet.layers import Dropout
 
 HIDDEN = ["relu", "tanh", "sigmoid", "identity", "elu", "leaky_relu"]
 OUTPUTS = [("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid"),
@@ -78,9 +79,42 @@ def test_parameters_are_live_views_into_one_flat_array():
     np.testing.assert_array_equal(net.layers[0].W, before[0] - 1.0)
 
 
-def test_build_refuses_what_it_does_not_cover():
+def test_build_covers_dense_with_dropout_and_refuses_the_rest():
     assert FastPath.build(mlp([4, 4, 4, 2], residual=True)) is None
-    assert FastPath.build(mlp([4, 8, 2], dropout=0.5)) is None
+    assert FastPath.build(Network([Dense(4, 8), Dropout(0.5), Dropout(0.5), Dense(8, 2)])) is None
+    assert FastPath.build(Network([Dense(4, 8), Dropout(0.5)])) is None
+    fast = FastPath.build(mlp([4, 8, 8, 2], dropout=0.5))
+    assert [type(d).__name__ if d else None for d in fast.drops] == ["Dropout", "Dropout", None]
+    assert list(fast.grads) == ["0.W", "0.b", "2.W", "2.b", "4.W", "4.b"]  # net.params()' keys
+
+
+@pytest.mark.parametrize("hidden", ["relu", "tanh"])
+@pytest.mark.parametrize("p", [0.3, 0.0])
+def test_dropout_on_the_fast_path_equals_the_reference_path(monkeypatch, hidden, p):
+    X, y = np.random.default_rng(1).normal(size=(40, 4)), np.arange(40) % 3
+    results = []
+    for use_fast in (True, False):
+        net = mlp([4, 9, 7, 3], hidden, "softmax", dropout=p, seed=2, dtype="float64")
+        with monkeypatch.context() as m:
+            if not use_fast:
+                m.setattr(training.FastPath, "build", classmethod(lambda cls, net: None))
+            history = net.fit(X, y, epochs=3, batch_size=8, seed=0, progress=False,
+                              optimizer="adam", learning_rate=0.01)
+        results.append((net, history))
+    (fast, h_fast), (ref, h_ref) = results
+    assert FastPath.build(fast) is not None
+    np.testing.assert_allclose(h_fast["loss"], h_ref["loss"], rtol=1e-10)
+    for key, param in ref.params().items():
+        np.testing.assert_allclose(fast.params()[key], param, rtol=1e-10, atol=1e-13)
+    # the two paths drew the same masks from the same generators
+    for d_fast, d_ref in zip(fast._dropouts, ref._dropouts):
+        assert d_fast.rng.bit_generator.state == d_ref.rng.bit_generator.state
+    # inference: dropout is the identity, on the preallocated path as on the layer path
+    from glassnet.fastpath import predict
+
+    out = predict(fast, X, batch_size=16)
+    np.testing.assert_allclose(out, np.concatenate([fast._forward(X[i:i + 16]) for i in range(0, 40, 16)]),
+                               rtol=1e-12)
 
 
 def fit_both(monkeypatch, **kwargs):

@@ -1,7 +1,7 @@
 """The training hot path: the delta recursion of :mod:`glassnet.network` on preallocated buffers.
 
-``fit`` uses it for chains of :class:`~glassnet.layers.Dense` layers (no Residual, no Dropout,
-no memory-mapped inputs). It computes what ``Network._backprop`` computes, the same equations
+``fit`` uses it for chains of :class:`~glassnet.layers.Dense` layers, each optionally followed by
+a :class:`~glassnet.layers.Dropout` (no Residual, no memory-mapped inputs). It computes what ``Network._backprop`` computes, the same equations
 in the same order (the tests compare the two), but
 
 * every ``z``, ``a``, ``delta``, ``grad_a``, ``dW``, ``db`` lives in a buffer allocated once per
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .layers import Dense
+from .layers import Dense, Dropout
 
 if TYPE_CHECKING:
     from .network import Network
@@ -41,12 +41,16 @@ __all__ = ["FastPath"]
 class _Batch:
     """The buffers for one batch size ``n``: inputs, targets, and per layer z, a, grad_a_prev."""
 
-    def __init__(self, n: int, net: "Network", Y_width: int):
-        dtype, layers, empty = net.dtype, net.layers, net.xp.empty
+    def __init__(self, n: int, fast: "FastPath", Y_width: int):
+        net, layers, drops = fast.net, fast.layers, fast.drops
+        dtype, empty = net.dtype, net.xp.empty
         self.X = empty((n, net.n_in), dtype)
         self.Y = empty((n, Y_width), dtype)
         self.w = empty(n, dtype)
         self.z = [empty((n, layer.n_out), dtype) for layer in layers]
+        # the outputs after dropout, a * mask, where a Dropout follows the layer
+        self.d = [empty((n, layer.n_out), dtype) if drop is not None else None
+                  for layer, drop in zip(layers, drops)]
         self.a = [empty((n, layer.n_out), dtype) for layer in layers]
         self.tmp = [empty((n, layer.n_out), dtype) for layer in layers]
         self.mask = [empty((n, layer.n_out), bool) for layer in layers]
@@ -67,7 +71,17 @@ class FastPath:
     def __init__(self, net: "Network"):
         self.net = net
         self.xp = net.xp  # numpy, or cupy on a GPU
-        self.layers: list[Dense] = list(net.layers)  # type: ignore[arg-type]
+        # the Dense layers, the Dropout after each (or None), and each one's index in net.layers
+        self.layers: list[Dense] = []
+        self.drops: list[Dropout | None] = []
+        index: list[int] = []
+        for i, layer in enumerate(net.layers):
+            if isinstance(layer, Dropout):
+                self.drops[-1] = layer
+            else:
+                self.layers.append(layer)  # type: ignore[arg-type]
+                self.drops.append(None)
+                index.append(i)
         self.fused = net.fused and net.loss_fn.name in ("cross_entropy", "binary_cross_entropy")
         self.out_name = self.layers[-1].activation.name
         sizes = [layer.W.size + layer.b.size for layer in self.layers]
@@ -83,23 +97,26 @@ class FastPath:
                 setattr(layer, name, self.theta[offset:offset + p.size].reshape(p.shape))
                 grad_list.append(self.grad[offset:offset + p.size].reshape(p.shape))
                 offset += p.size
-        self.grads = {f"{i}.{k}": g for i in range(len(self.layers))
+        self.grads = {f"{index[i]}.{k}": g for i in range(len(self.layers))
                       for k, g in (("W", self.dW[i]), ("b", self.db[i]))}
         self._batches: dict[int, _Batch] = {}
 
     @classmethod
     def build(cls, net: "Network") -> "FastPath | None":
-        """The fast path for ``net``, or None when a layer is not a plain Dense."""
-        if not all(type(layer) is Dense for layer in net.layers):
+        """The fast path for ``net``, or None for layers other than Dense, each with an optional Dropout."""
+        kinds = "".join("D" if type(layer) is Dense else "d" if type(layer) is Dropout else "?"
+                        for layer in net.layers)
+        if "?" in kinds or "dd" in kinds or kinds[0] != "D" or kinds[-1] != "D":
             return None
-        if any(layer.W.dtype != net.dtype or not layer.W.flags.c_contiguous for layer in net.layers):
+        net_layers = [layer for layer in net.layers if type(layer) is Dense]
+        if any(layer.W.dtype != net.dtype or not layer.W.flags.c_contiguous for layer in net_layers):
             return None
         return cls(net)
 
     def batch(self, n: int, Y_width: int) -> _Batch:
         buf = self._batches.get(n)
         if buf is None:
-            buf = self._batches[n] = _Batch(n, self.net, Y_width)
+            buf = self._batches[n] = _Batch(n, self, Y_width)
         return buf
 
     # ------------------------------------------------------------------ one step
@@ -123,6 +140,12 @@ class FastPath:
             z += layer.b
             a = self._activate(layer, i, z, buf) if i < last or not self.fused else buf.a[i]
             layer.z, layer.a = z, a
+            drop = self.drops[i]
+            if drop is not None:  # while training, the next layer sees a * mask
+                if drop.training and drop.p:
+                    a = xp.multiply(a, drop.draw_mask(a), out=buf.d[i])
+                else:
+                    drop.mask = None
 
         # output delta (and the loss value from the same pieces)
         out = layers[last]
@@ -139,7 +162,10 @@ class FastPath:
         for i in range(last, -1, -1):
             layer = layers[i]
             if i < last:
-                delta = self._derivative(layer, i, buf.grad[i + 1], buf)
+                grad_a, drop = buf.grad[i + 1], self.drops[i]
+                if drop is not None and drop.mask is not None:
+                    grad_a *= drop.mask  # through the dropout: dC/da = dC/d(a * mask) * mask
+                delta = self._derivative(layer, i, grad_a, buf)
             layer.delta = delta
             xp.matmul(delta.T, layer.a_prev, out=self.dW[i])
             xp.sum(delta, axis=0, out=self.db[i])  # db = delta.sum(axis=0)
@@ -244,10 +270,11 @@ class FastPath:
 def predict(net: "Network", X: np.ndarray, batch_size: int) -> np.ndarray | None:
     """``a^L`` for checked ``X`` in batches, into one output array; None when not all Dense.
 
-    Inference only (no caches kept): per layer ``z = a_prev @ W.T``, ``z += b``, ``a = f(z)``
-    in place in ``z``, the last layer's straight into its rows of the output.
+    Inference only (no caches kept, Dropout is the identity): per layer ``z = a_prev @ W.T``,
+    ``z += b``, ``a = f(z)`` in place in ``z``, the last layer's straight into its rows of the
+    output.
     """
-    layers = net.layers
+    layers = [layer for layer in net.layers if type(layer) is not Dropout]
     if not all(type(layer) is Dense for layer in layers):
         return None
     last, xp = len(layers) - 1, net.xp

@@ -336,11 +336,15 @@ class Dropout(Layer):
         if not self.training or self.p == 0:
             self.mask = None
             return a_prev
+        return a_prev * self.draw_mask(a_prev)
+
+    def draw_mask(self, a_prev: np.ndarray) -> np.ndarray:
+        """``self.mask = m / (1 - p)`` for inputs like ``a_prev`` (the last one when frozen)."""
         if not (self.freeze_mask and self.mask is not None and self.mask.shape == a_prev.shape):
             keep = self.rng.random(a_prev.shape, dtype=np.float64) >= self.p  # on the host
             mask = keep.astype(a_prev.dtype) / a_prev.dtype.type(1 - self.p)
             self.mask = array_module(a_prev).asarray(mask)  # on a_prev's device
-        return a_prev * self.mask
+        return self.mask
 
     def backward(self, grad_a: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         return grad_a if self.mask is None else grad_a * self.mask
