@@ -67,6 +67,9 @@ ARCHS = {
     # the hot path, not fused: mse, with L2 and L1 penalties
     "sigmoid-mse": (lambda: mlp([5, 10, 2], "sigmoid", l2=1e-2, l1=1e-3, seed=3, dtype="float64"),
                     "rows", {}),
+    # the hot path with Dropout: masks drawn on the host, applied on the device
+    "relu-dropout": (lambda: mlp([5, 16, 8, 3], "relu", "softmax", dropout=0.3, seed=5,
+                                 dtype="float64"), "classes", {}),
     # the reference path: Residual and Dropout layers
     "residual-dropout": (lambda: mlp([5, 8, 8, 8, 3], "relu", "softmax", residual=True,
                                      dropout=0.2, seed=4, dtype="float64"), "classes", {}),
