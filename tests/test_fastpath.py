@@ -98,7 +98,11 @@ def fit_both(monkeypatch, **kwargs):
 
 @pytest.mark.parametrize("kwargs", [
     dict(optimizer="sgd", learning_rate=0.1),  # the learning rate folded into the delta
-    dict(optimizer="adam", learning_rate=0.01),
+    dict(optimizer="adam", learning_rate=0.01),  # the optimisers step the flat arrays at once
+    dict(optimizer="adamw", learning_rate=0.01),
+    dict(optimizer="rmsprop", learning_rate=0.01),
+    dict(optimizer="adagrad", learning_rate=0.1),
+    dict(optimizer="adam", learning_rate=0.01, clip_norm=0.5),
     dict(optimizer="sgd", learning_rate=0.1, clip_norm=0.5),
     dict(optimizer="sgd", learning_rate=0.1, callbacks=[Callback()]),
 ])
