@@ -570,6 +570,10 @@ class Adam(Optimizer):
     -----
     ``t`` is :attr:`iterations`, shared by all parameters: pass every parameter at every step
     (use separate optimisers for groups that are stepped separately).
+
+    The step is computed as ``W <- W - (learning_rate * sqrt(c) / (1 - beta_1**t)) * m /
+    (sqrt(v) + epsilon * sqrt(c))`` with ``c = 1 - beta_2**t``, the same value with one pass
+    over the arrays fewer than torch's order of operations (equal to torch's up to rounding).
     """
 
     name = "adam"
@@ -610,10 +614,12 @@ class Adam(Optimizer):
         tmp *= 1.0 - b2
         v *= b2
         v += tmp
-        step_size = lr / (1.0 - b1**t)
+        # m_hat / (sqrt(v_hat) + eps) = sqrt(c) / (1 - beta_1^t) * m / (sqrt(v) + eps sqrt(c)),
+        # c = 1 - beta_2^t: one pass fewer (Kingma & Ba 2015, end of section 2)
+        root_c = math.sqrt(1.0 - b2**t)
+        step_size = lr * root_c / (1.0 - b1**t)
         np.sqrt(v, out=tmp)
-        tmp /= math.sqrt(1.0 - b2**t)
-        tmp += self.epsilon
+        tmp += self.epsilon * root_c
         np.divide(m, tmp, out=tmp)
         tmp *= -step_size
         param += tmp
