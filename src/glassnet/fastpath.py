@@ -246,7 +246,9 @@ def predict(net: "Network", X: np.ndarray, batch_size: int) -> np.ndarray | None
         return None
     last = len(layers) - 1
     out = np.empty((len(X), net.n_out), net.dtype)
-    bufs = [np.empty((min(batch_size, len(X)), layer.n_out), net.dtype) for layer in layers[:-1]]
+    n = min(batch_size, len(X))
+    bufs = [np.empty((n, layer.n_out), net.dtype) for layer in layers[:-1]]
+    row = np.empty(n, net.dtype)  # the softmax's row maxima, then its row sums
     with np.errstate(under="ignore"):  # exp underflows to 0 in softmax and sigmoid, harmlessly
         for start in range(0, len(X), batch_size):
             a = X[start:start + batch_size]
@@ -254,22 +256,36 @@ def predict(net: "Network", X: np.ndarray, batch_size: int) -> np.ndarray | None
             for i, layer in enumerate(layers):
                 z = np.matmul(a, layer.W.T, out=out[start:start + m] if i == last else bufs[i][:m])
                 z += layer.b
-                a = _activate_in_place(layer.activation, z)
+                a = _activate_in_place(layer.activation, z, row[:m])
     return out
 
 
-def _activate_in_place(activation: Any, z: np.ndarray) -> np.ndarray:
-    """``f(z)`` written over ``z``."""
+def _activate_in_place(activation: Any, z: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """``f(z)`` written over ``z``; ``row`` is scratch of shape (len(z),)."""
     name = activation.name
     if name == "relu":
         return np.maximum(z, 0, out=z)
     if name == "tanh":
         return np.tanh(z, out=z)
-    if name == "softmax":
-        z -= z.max(axis=1, keepdims=True)
+    if name == "softmax":  # exp(z - max) / sum, per row
+        z -= _reduce_rows(np.maximum, z, row)[:, None]
         np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
+        z /= _reduce_rows(np.add, z, row)[:, None]
         return z
     if name != "identity":
         z[...] = activation.forward(z)
     return z
+
+
+def _reduce_rows(ufunc: np.ufunc, z: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``ufunc.reduce(z, axis=1)`` into ``out``; column by column for a few columns.
+
+    numpy reduces each short row in a call of its own: for 10 classes a loop over the
+    columns, each one operation on all rows, is about 4 times faster.
+    """
+    if z.shape[1] > 16:
+        return ufunc.reduce(z, axis=1, out=out)
+    np.copyto(out, z[:, 0])
+    for j in range(1, z.shape[1]):
+        ufunc(out, z[:, j], out=out)
+    return out
