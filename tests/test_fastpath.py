@@ -132,7 +132,11 @@ def fit_both(monkeypatch, **kwargs):
 
 @pytest.mark.parametrize("kwargs", [
     dict(optimizer="sgd", learning_rate=0.1),  # the learning rate folded into the delta
-    dict(optimizer="adam", learning_rate=0.01),
+    dict(optimizer="adam", learning_rate=0.01),  # the optimisers step the flat arrays at once
+    dict(optimizer="adamw", learning_rate=0.01),
+    dict(optimizer="rmsprop", learning_rate=0.01),
+    dict(optimizer="adagrad", learning_rate=0.1),
+    dict(optimizer="adam", learning_rate=0.01, clip_norm=0.5),
     dict(optimizer="sgd", learning_rate=0.1, clip_norm=0.5),
     dict(optimizer="sgd", learning_rate=0.1, callbacks=[Callback()]),
 ])
@@ -202,3 +206,16 @@ def test_fit_is_silent_about_underflow_even_when_numpy_raises():
         history = net.fit(X, Y, epochs=1, batch_size=5, optimizer="sgd", learning_rate=1e-6,
                           progress=False, seed=0)
     assert np.isfinite(history["loss"]).all()
+
+
+# ------------------------------------------------------------------ inference
+@pytest.mark.parametrize("n_out", [1, 3, 40])  # a few classes: the softmax reduces by columns
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("loss,output", OUTPUTS)
+def test_predict_equals_forward(loss, output, hidden, n_out):
+    net, X, _ = make(hidden, loss, output, n_out=n_out)
+    X = X * 50.0  # large logits: the softmax must not overflow
+    expected = net.forward(X)
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(net.predict_output(X, batch_size=7), expected, rtol=1e-12,
+                               atol=1e-300)

@@ -69,6 +69,17 @@ def test_X_of_strings_raises_type_error():
         small_net().forward(np.array([["a", "b", "c"]]))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_finite_check_of_X(dtype):
+    net = small_net()
+    big = np.full((4, 3), np.finfo(net.dtype).max / 2)  # finite, but the sums overflow
+    assert net.check_X(big).shape == (4, 3)
+    X = np.zeros((1000, 3), dtype)
+    X[517, 2] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN or inf"):
+        net.check_X(X)
+
+
 @pytest.mark.parametrize("loss", ["mse", "huber", "binary_cross_entropy", "cross_entropy"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_nan_in_y_raises(loss, bad):

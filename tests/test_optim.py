@@ -31,11 +31,13 @@ VARIANTS = [
     ("sgd", {"learning_rate": 0.1, "momentum": 0.9}),
     ("sgd", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}),
     ("sgd", {"learning_rate": 0.1, "weight_decay": 0.05}),
+    ("sgd", {"learning_rate": 0.1, "momentum": 0.9, "weight_decay": 0.05}),
     ("sgd", {"learning_rate": 0.05, "momentum": 0.8, "nesterov": True, "weight_decay": 0.1}),
     ("adam", {"learning_rate": 0.01}),
     ("adam", {"learning_rate": 0.01, "weight_decay": 0.1}),
     ("adam", {"learning_rate": 0.05, "beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3}),
     ("adamw", {"learning_rate": 0.01}),
+    ("adamw", {"learning_rate": 0.01, "weight_decay": 0.0}),
     ("adamw", {"learning_rate": 0.05, "weight_decay": 0.3, "beta_1": 0.8}),
     ("rmsprop", {"learning_rate": 0.01}),
     ("rmsprop", {"learning_rate": 0.01, "momentum": 0.9}),
@@ -168,6 +170,141 @@ def test_state_dict_round_trip_is_bit_identical(name, kwargs):
     for k in SHAPES:
         np.testing.assert_array_equal(resumed[k], full[k])
         np.testing.assert_array_equal(half[k], full[k])
+
+
+# ---------------------------------------------------------------------- step_flat
+
+
+def flat_params(dtype=np.float64, seed: int = 0):
+    """``theta`` and the dict of views into it (make_params' values), as the fast path has them."""
+    params = make_params(seed, dtype)
+    theta = np.concatenate([p.ravel() for p in params.values()])
+    views, offset = {}, 0
+    for k, p in params.items():
+        views[k] = theta[offset : offset + p.size].reshape(p.shape)
+        offset += p.size
+    return theta, views
+
+
+def flat_grads(n: int = 20, dtype=np.float64) -> list[np.ndarray]:
+    return [np.concatenate([g.ravel() for g in grads.values()]) for grads in make_grads(n, 1, dtype)]
+
+
+def views_of(flat: np.ndarray, like: dict) -> dict[str, np.ndarray]:
+    out, offset = {}, 0
+    for k, p in like.items():
+        out[k] = flat[offset : offset + p.size].reshape(p.shape)
+        offset += p.size
+    return out
+
+
+def assert_same_state(a: Optimizer, b: Optimizer) -> None:
+    (config_a, arrays_a), (config_b, arrays_b) = a.state_dict(), b.state_dict()
+    assert config_a == config_b
+    assert arrays_a.keys() == arrays_b.keys()
+    for k in arrays_a:
+        assert arrays_a[k].dtype == arrays_b[k].dtype
+        np.testing.assert_array_equal(arrays_a[k], arrays_b[k], err_msg=k)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("name", "kwargs"), VARIANTS, ids=VARIANT_IDS)
+def test_step_flat_equals_step_bit_for_bit(name, kwargs, dtype):
+    theta, params = flat_params(dtype)
+    theta_ref, params_ref = flat_params(dtype)
+    flat, per_key = get_optimizer(name, **kwargs), get_optimizer(name, **kwargs)
+    for g in flat_grads(dtype=dtype):
+        before = g.copy()
+        flat.step_flat(theta, g, params)
+        np.testing.assert_array_equal(g, before)  # the gradient is read, never written
+        per_key.step(params_ref, views_of(g, params))
+    assert not np.array_equal(theta, flat_params(dtype)[0])
+    assert theta.dtype == dtype
+    np.testing.assert_array_equal(theta, theta_ref)
+    assert_same_state(flat, per_key)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), VARIANTS, ids=VARIANT_IDS)
+def test_step_flat_and_step_take_turns_on_one_state(name, kwargs):
+    """Per key, then flat (a warm start), then a saved and loaded state, then per key again."""
+    grads = flat_grads(40)
+    theta_ref, params_ref = flat_params()
+    reference = get_optimizer(name, **kwargs)
+    for g in grads:
+        reference.step(params_ref, views_of(g, params_ref))
+
+    theta, params = flat_params()
+    opt = get_optimizer(name, **kwargs)
+    for g in grads[:10]:
+        opt.step(params, views_of(g, params))
+    for g in grads[10:20]:
+        opt.step_flat(theta, g, params)
+    for g in grads[20:25]:  # per key on state that lives in the flat arrays
+        opt.step(params, views_of(g, params))
+    config, arrays = opt.state_dict()
+    for v in arrays.values():  # state_dict returns copies of the views
+        v[...] = 123.0
+    opt.step_flat(theta, grads[25], params)
+    config, arrays = opt.state_dict()
+    resumed = Optimizer.from_state_dict(config, arrays)
+    for g in grads[26:33]:
+        resumed.step_flat(theta, g, params)
+    for g in grads[33:]:
+        resumed.step(params, views_of(g, params))
+    np.testing.assert_array_equal(theta, theta_ref)
+    assert_same_state(resumed, reference)
+
+
+def test_step_flat_after_reset_and_load_starts_from_that_state():
+    theta, params = flat_params()
+    opt = Adam(learning_rate=0.01)
+    grads = flat_grads(3)
+    opt.step_flat(theta, grads[0], params)
+    opt.reset()
+    assert opt.state_dict()[1] == {}
+    fresh_theta, fresh_params = flat_params()
+    fresh = Adam(learning_rate=0.01)
+    for g in grads[1:]:
+        opt.step_flat(theta, g, params)
+        fresh.step_flat(fresh_theta, g, fresh_params)
+    assert_same_state(opt, fresh)
+    config, arrays = fresh.state_dict()
+    opt.load_state_dict(config, {k: np.full_like(v, 0.5) for k, v in arrays.items()})
+    opt.step_flat(theta, grads[0], params)
+    _, after = opt.state_dict()
+    g = views_of(grads[0], params)["0.W"]
+    np.testing.assert_allclose(after["v.0.W"], 0.999 * 0.5 + 0.001 * g**2)
+
+
+def test_step_flat_calls_a_subclass_step():
+    class Recording(SGD):
+        def step(self, params, grads, closure=None):
+            self.seen = {k: g.copy() for k, g in grads.items()}
+            return super().step(params, grads, closure)
+
+    theta, params = flat_params()
+    grad = flat_grads(1)[0]
+    opt = Recording(learning_rate=0.1)
+    opt.step_flat(theta, grad, params)
+    assert opt.iterations == 1
+    for k, g in views_of(grad, params).items():
+        np.testing.assert_array_equal(opt.seen[k], g)
+
+
+def test_step_flat_checks_the_layout():
+    theta, params = flat_params()
+    with pytest.raises(ValueError, match=re.escape(
+            f"step_flat expects theta and grad of shape ({theta.size},), the parameters one "
+            f"after another; got theta ({theta.size},) and grad ({theta.size - 1},).")):
+        Adam().step_flat(theta, theta[1:].copy(), params)
+    with pytest.raises(ValueError, match=re.escape("got theta (4,)")):
+        Adam().step_flat(np.zeros(4), np.zeros(4), params)
+    opt = Adam()
+    opt.step(params, views_of(flat_grads(1)[0], params))
+    shapes = dict(SHAPES, **{"0.W": (3, 5)})
+    other = {k: np.zeros(s) for k, s in shapes.items()}
+    with pytest.raises(ValueError, match="Call reset"):
+        opt.step_flat(theta, theta.copy(), views_of(theta, other))
 
 
 def test_state_dict_format():
@@ -521,11 +658,16 @@ def test_step_allocates_no_arrays_after_the_first(name, kwargs):
     rng = np.random.default_rng(0)
     params = {"W": rng.standard_normal((400, 500)), "b": rng.standard_normal(400)}
     grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
-    opt = get_optimizer(name, **kwargs)
+    theta = np.concatenate([p.ravel() for p in params.values()])
+    grad = np.concatenate([g.ravel() for g in grads.values()])
+    flat_views = views_of(theta, params)
+    opt, flat = get_optimizer(name, **kwargs), get_optimizer(name, **kwargs)
     opt.step(params, grads)  # allocates state and scratch buffers
+    flat.step_flat(theta, grad, flat_views)
     tracemalloc.start()
     try:
         opt.step(params, grads)
+        flat.step_flat(theta, grad, flat_views)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -279,7 +279,9 @@ def predict(net: "Network", X: np.ndarray, batch_size: int) -> np.ndarray | None
         return None
     last, xp = len(layers) - 1, net.xp
     out = xp.empty((len(X), net.n_out), net.dtype)
-    bufs = [xp.empty((min(batch_size, len(X)), layer.n_out), net.dtype) for layer in layers[:-1]]
+    n = min(batch_size, len(X))
+    bufs = [xp.empty((n, layer.n_out), net.dtype) for layer in layers[:-1]]
+    row = xp.empty(n, net.dtype)  # the softmax's row maxima, then its row sums
     with np.errstate(under="ignore"):  # exp underflows to 0 in softmax and sigmoid, harmlessly
         for start in range(0, len(X), batch_size):
             a = X[start:start + batch_size]
@@ -287,22 +289,38 @@ def predict(net: "Network", X: np.ndarray, batch_size: int) -> np.ndarray | None
             for i, layer in enumerate(layers):
                 z = xp.matmul(a, layer.W.T, out=out[start:start + m] if i == last else bufs[i][:m])
                 z += layer.b
-                a = _activate_in_place(xp, layer.activation, z)
+                a = _activate_in_place(xp, layer.activation, z, row[:m])
     return out
 
 
-def _activate_in_place(xp: Any, activation: Any, z: np.ndarray) -> np.ndarray:
-    """``f(z)`` written over ``z``."""
+def _activate_in_place(xp: Any, activation: Any, z: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """``f(z)`` written over ``z``; ``row`` is scratch of shape (len(z),)."""
     name = activation.name
     if name == "relu":
         return xp.maximum(z, 0, out=z)
     if name == "tanh":
         return xp.tanh(z, out=z)
-    if name == "softmax":
-        z -= z.max(axis=1, keepdims=True)
+    if name == "softmax":  # exp(z - max) / sum, per row
+        z -= _reduce_rows(xp, "max", z, row)[:, None]
         xp.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
+        z /= _reduce_rows(xp, "sum", z, row)[:, None]
         return z
     if name != "identity":
         z[...] = activation.forward(z)
     return z
+
+
+def _reduce_rows(xp: Any, how: str, z: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``z.max(axis=1)`` or ``z.sum(axis=1)`` (``how``) into ``out``; by columns for a few columns.
+
+    numpy reduces each short row in a call of its own: for 10 classes a loop over the
+    columns, each one operation on all rows, is about 4 times faster. (On a GPU, where each
+    operation is a kernel launch, one reduction.)
+    """
+    if z.shape[1] > 16 or xp is not np:
+        return getattr(xp, how)(z, axis=1, out=out)
+    ufunc = np.maximum if how == "max" else np.add
+    np.copyto(out, z[:, 0])
+    for j in range(1, z.shape[1]):
+        ufunc(out, z[:, j], out=out)
+    return out

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -127,7 +127,8 @@ class Optimizer:
 
     Subclasses implement ``_update(key, param, grad, lr)`` for one array and list their
     hyperparameters in ``_hyperparameters`` and their persistent per-parameter arrays in
-    ``_slots``.
+    ``_slots``. The update is elementwise: :meth:`step_flat` calls it once with ``key`` None on
+    the flat arrays (``_slot`` and ``_tmp`` then give flat state and scratch arrays).
 
     Parameters
     ----------
@@ -148,7 +149,9 @@ class Optimizer:
         self.learning_rate = self._real("learning_rate", learning_rate, low=0.0, low_open=True)
         self.iterations = 0
         self._state: dict[str, dict[str, np.ndarray]] = {}
-        self._scratch: dict[str, list[np.ndarray]] = {}
+        self._scratch: dict[str | None, list[np.ndarray]] = {}  # key None: the flat arrays
+        self._flat: dict[str, np.ndarray] = {}  # slot -> flat state, see step_flat
+        self._layout: tuple[Any, ...] = ()  # theta's shape and dtype, (key, shape) per parameter
 
     # -- validation shorthands ------------------------------------------------------------
     def _real(self, name: str, value: Any, **bounds: Any) -> float:
@@ -189,7 +192,58 @@ class Optimizer:
             self._update(key, param, grad, lr)
         return loss
 
-    def _update(self, key: str, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    def step_flat(self, theta: np.ndarray, grad: np.ndarray, params: Params) -> None:
+        """``step(params, grads)`` for parameters that are views into one flat array, at once.
+
+        The same elementwise operations as :meth:`step`, applied once to ``theta`` and ``grad``
+        instead of once per parameter array, so the result is bit for bit the same. The state
+        keeps its per-parameter keys (:meth:`state_dict`, :meth:`load_state_dict`, and
+        :meth:`step` on the same optimiser go on working): its arrays become views into one
+        flat array per slot, into which the existing per-parameter state is copied first.
+        A subclass that overrides :meth:`step` has it called, with views into ``grad``.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (n_params,)
+            All parameters: the arrays of ``params`` one after another, in their order.
+            Updated in place.
+        grad : ndarray of shape (n_params,)
+            The gradients, laid out like ``theta``; read, never written.
+        params : dict[str, ndarray]
+            The parameters as views into ``theta``; their keys and shapes key the state.
+
+        Raises
+        ------
+        ValueError
+            When the sizes of ``params`` do not add up to ``theta``'s, or ``grad`` differs
+            in shape.
+        """
+        layout = (type(theta), theta.shape, grad.shape, theta.dtype,
+                  tuple((key, tuple(p.shape)) for key, p in params.items()))
+        if layout != self._layout:
+            n = sum(p.size for p in params.values())
+            if theta.shape != (n,) or grad.shape != (n,):
+                raise ValueError(
+                    f"step_flat expects theta and grad of shape ({n},), the parameters one "
+                    f"after another; got theta {theta.shape} and grad {grad.shape}."
+                )
+            self._layout, self._flat = layout, {}
+        if type(self).step is not Optimizer.step:  # a subclass's own step: call it, per key
+            self.step(params, dict(self._views(grad)))
+            return
+        self.iterations += 1
+        self._update(None, theta, grad, float(self.learning_rate))
+
+    def _views(self, flat: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+        """``(key, view)`` per parameter of the step_flat layout, into the flat array ``flat``."""
+        start = 0
+        for key, shape in self._layout[-1]:
+            size = math.prod(shape)
+            yield key, flat[start:start + size].reshape(shape)
+            start += size
+
+    def _update(self, key: str | None, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        """One array's update, in place; ``key`` None means the flat arrays of step_flat."""
         raise NotImplementedError
 
     def reset(self) -> None:
@@ -197,6 +251,7 @@ class Optimizer:
         self.iterations = 0
         self._state = {}
         self._scratch = {}
+        self._flat = {}
 
     def get_config(self) -> dict[str, Any]:
         """The hyperparameters as a JSON-able dict (``name`` included)."""
@@ -250,6 +305,7 @@ class Optimizer:
         self.iterations = _check_int(owner, "iterations", config.get("iterations", 0), 0)
         self._state = state
         self._scratch = {}
+        self._flat = {}
 
     @classmethod
     def from_state_dict(
@@ -265,24 +321,45 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
     # -- buffers ------------------------------------------------------------------------
-    def _slot(self, slot: str, key: str, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    def _slot(self, slot: str, key: str | None, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
         """Persistent state array ``slot`` for parameter ``key``, created on first use."""
+        if key is None:
+            return self._flat_slot(slot, like, fill)
         store = self._state.get(slot)
         if store is None:
             store = self._state[slot] = {}
         arr = store.get(key)
         if arr is None:
             arr = store[key] = np.full_like(like, fill)  # on like's device (NumPy or CuPy)
-        elif type(arr) is not type(like):  # loaded from a file, or the network moved device
-            arr = store[key] = array_module(like).asarray(to_numpy(arr))
-        if arr.shape != like.shape:
-            raise ValueError(
-                f"The {slot!r} state of parameter {key!r} has shape {arr.shape}; the parameter "
-                f"has shape {like.shape}. Call reset() after changing the network."
-            )
+        else:
+            if type(arr) is not type(like):  # loaded from a file, or the network moved device
+                arr = store[key] = array_module(like).asarray(to_numpy(arr))
+            self._check_state(slot, key, arr, like.shape)
         return arr
 
-    def _tmp(self, key: str, like: np.ndarray, index: int = 0) -> np.ndarray:
+    def _flat_slot(self, slot: str, like: np.ndarray, fill: float) -> np.ndarray:
+        """State ``slot`` over all parameters of step_flat; the per-key arrays are views into it."""
+        flat = self._flat.get(slot)
+        if flat is None:
+            flat = self._flat[slot] = np.full_like(like, fill)
+            store = self._state.setdefault(slot, {})
+            for key, view in self._views(flat):
+                old = store.get(key)
+                if old is not None:  # e.g. loaded, or from step: carried over
+                    self._check_state(slot, key, old, view.shape)
+                    view[...] = array_module(view).asarray(to_numpy(old))  # on theta's device
+                store[key] = view
+        return flat
+
+    @staticmethod
+    def _check_state(slot: str, key: str, arr: np.ndarray, shape: tuple[int, ...]) -> None:
+        if arr.shape != shape:
+            raise ValueError(
+                f"The {slot!r} state of parameter {key!r} has shape {arr.shape}; the parameter "
+                f"has shape {shape}. Call reset() after changing the network."
+            )
+
+    def _tmp(self, key: str | None, like: np.ndarray, index: int = 0) -> np.ndarray:
         """Scratch array ``index`` for parameter ``key`` (not saved)."""
         bufs = self._scratch.get(key)
         if bufs is None:
@@ -294,7 +371,7 @@ class Optimizer:
             buf = bufs[index] = np.empty_like(like)
         return buf
 
-    def _decayed(self, key: str, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    def _decayed(self, key: str | None, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """``g + weight_decay * W`` in scratch buffer 1 (coupled L2); ``grad`` is not written."""
         wd = self.weight_decay  # type: ignore[attr-defined]
         if wd == 0.0:
@@ -349,7 +426,7 @@ class SGD(Optimizer):
                 "The 'nesterov' parameter of SGD requires momentum > 0; got momentum=0.0."
             )
 
-    def _update(self, key: str, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    def _update(self, key: str | None, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         g = self._decayed(key, param, grad)
         tmp = self._tmp(key, param, 0)
         mu = self.momentum
@@ -401,7 +478,7 @@ class Adagrad(Optimizer):
         self.epsilon = self._real("epsilon", epsilon, low=0.0)
         self.weight_decay = self._real("weight_decay", weight_decay, low=0.0)
 
-    def _update(self, key: str, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    def _update(self, key: str | None, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         g = self._decayed(key, param, grad)
         s = self._slot("sum", key, param, self.initial_accumulator_value)
         tmp = self._tmp(key, param, 0)
@@ -450,7 +527,7 @@ class RMSprop(Optimizer):
         self.momentum = self._real("momentum", momentum, low=0.0, high=1.0, high_open=True)
         self.weight_decay = self._real("weight_decay", weight_decay, low=0.0)
 
-    def _update(self, key: str, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    def _update(self, key: str | None, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         g = self._decayed(key, param, grad)
         s = self._slot("square_avg", key, param)
         tmp = self._tmp(key, param, 0)
@@ -497,6 +574,11 @@ class Adam(Optimizer):
     -----
     ``t`` is :attr:`iterations`, shared by all parameters: pass every parameter at every step
     (use separate optimisers for groups that are stepped separately).
+
+    The step is computed as ``W <- W - (learning_rate * sqrt(c) / (1 - beta_1**t)) * m /
+    (sqrt(v) + epsilon * sqrt(c))`` with ``c = 1 - beta_2**t``, and ``m`` as written above
+    rather than as torch's ``m + (1 - beta_1) * (g - m)``: the same values with less traffic
+    over the arrays than torch's order of operations (equal to torch's up to rounding).
     """
 
     name = "adam"
@@ -518,7 +600,7 @@ class Adam(Optimizer):
         self.epsilon = self._real("epsilon", epsilon, low=0.0)
         self.weight_decay = self._real("weight_decay", weight_decay, low=0.0)
 
-    def _update(self, key: str, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    def _update(self, key: str | None, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         if self._decoupled:
             if self.weight_decay != 0.0:
                 param *= 1.0 - lr * self.weight_decay
@@ -529,18 +611,21 @@ class Adam(Optimizer):
         m = self._slot("m", key, param)
         v = self._slot("v", key, param)
         tmp = self._tmp(key, param, 0)
-        # m <- m + (1 - beta_1) (g - m), torch's lerp_
-        np.subtract(g, m, out=tmp)
-        tmp *= 1.0 - b1
+        # m <- beta_1 m + (1 - beta_1) g: m scaled in place, cheaper than torch's lerp_
+        # m + (1 - beta_1) (g - m), which writes g - m into the scratch array
+        m *= b1
+        np.multiply(g, 1.0 - b1, out=tmp)
         m += tmp
         np.multiply(g, g, out=tmp)
         tmp *= 1.0 - b2
         v *= b2
         v += tmp
-        step_size = lr / (1.0 - b1**t)
+        # m_hat / (sqrt(v_hat) + eps) = sqrt(c) / (1 - beta_1^t) * m / (sqrt(v) + eps sqrt(c)),
+        # c = 1 - beta_2^t: one pass fewer (Kingma & Ba 2015, end of section 2)
+        root_c = math.sqrt(1.0 - b2**t)
+        step_size = lr * root_c / (1.0 - b1**t)
         np.sqrt(v, out=tmp)
-        tmp /= math.sqrt(1.0 - b2**t)
-        tmp += self.epsilon
+        tmp += self.epsilon * root_c
         np.divide(m, tmp, out=tmp)
         tmp *= -step_size
         param += tmp

@@ -434,8 +434,11 @@ def fit(
                 else:
                     if clip_norm is not None:
                         clip_grad_norm(grads, clip_norm)
-                    closure = run.closure(grads) if isinstance(opt, LBFGS) else None
-                    opt.step(params, grads, closure)
+                    if fast is not None:  # all parameters in one flat array: one step for all
+                        opt.step_flat(fast.theta, fast.grad, params)
+                    else:
+                        closure = run.closure(grads) if isinstance(opt, LBFGS) else None
+                        opt.step(params, grads, closure)
                 total += batch_loss * len(batch)
                 step += 1
                 for callback in callbacks:
