@@ -57,8 +57,12 @@ class _Batch:
         # grad_a of layer l - 1 = delta^l @ W^l, not needed below the first layer
         self.grad = [None] + [empty((n, layer.n_in), dtype) for layer in layers[1:]]
         # the output layer's row maxima and sums (softmax), and one more scratch array
-        self.m = empty((n, 1), dtype)
-        self.s = empty((n, 1), dtype)
+        self.m = empty(n, dtype)
+        self.s = empty(n, dtype)
+        # ones for sums as matrix-vector products (BLAS, 2-3 times numpy's reductions here):
+        # db = ones_n @ delta, the softmax's row sums a @ ones_out
+        self.ones_n = net.xp.ones(n, dtype)
+        self.ones_out = net.xp.ones(layers[-1].n_out, dtype)
         self.u = empty((n, layers[-1].n_out), dtype)
 
 
@@ -168,7 +172,7 @@ class FastPath:
                 delta = self._derivative(layer, i, grad_a, buf)
             layer.delta = delta
             xp.matmul(delta.T, layer.a_prev, out=self.dW[i])
-            xp.sum(delta, axis=0, out=self.db[i])  # db = delta.sum(axis=0)
+            xp.matmul(buf.ones_n, delta, out=self.db[i])  # db = delta.sum(axis=0)
             layer.dW, layer.db = self.dW[i], self.db[i]
             if i > 0:
                 xp.matmul(delta, layer.W, out=buf.grad[i])
@@ -235,11 +239,12 @@ class FastPath:
         z, a, t, u = buf.z[i], buf.a[i], buf.tmp[i], buf.u
         n, xp = len(z), self.xp
         if self.out_name == "softmax":
-            m, s = buf.m, buf.s
-            xp.max(z, axis=1, keepdims=True, out=m)  # a = exp(z - m) / s, s row sums
+            m, s = buf.m, buf.s  # a = exp(z - m) / s: m row maxima, s row sums
+            _reduce_rows(xp, "max", z, m)
+            m, s = m[:, None], s[:, None]
             xp.subtract(z, m, out=a)
             xp.exp(a, out=a)
-            xp.sum(a, axis=1, keepdims=True, out=s)
+            xp.matmul(a, buf.ones_out, out=buf.s)
             a /= s
             xp.log(s, out=s)  # log-sum-exp: lse = m + log s
             s += m
