@@ -1,6 +1,16 @@
-"""Data loading, synthetic data sets, scalers, splits and batching.
+"""Data: files, named and synthetic data sets, scalers, splits and mini-batches.
 
-Conventions used throughout this module:
+What lives where:
+
+* :mod:`.files`: readers for IDX (MNIST), CSV and NPZ/NPY files, ``.npy`` files as memory maps;
+* :mod:`.datasets`: scikit-learn's bundled sets, the :class:`Data` record and :func:`load_data`,
+  which loads a data set from a command-line spec;
+* :mod:`.synthetic`: the Playground's 2-D sets (:func:`make_2d`);
+* :mod:`.preprocessing`: the scalers, :func:`infer_task` and :func:`one_hot`;
+* :mod:`.splits`: train/test and train/validation/test splits;
+* :mod:`.batches`: mini-batches of arrays or memory maps (:func:`iter_batches`).
+
+Conventions used throughout this package:
 
 * Samples are rows: ``X`` has shape ``(n_samples, n_features)`` and ``y`` has
   shape ``(n_samples,)``.

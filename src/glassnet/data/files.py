@@ -1,8 +1,7 @@
 """Readers for data files: IDX (MNIST), CSV, NPZ/NPY, and ``.npy`` files as memory maps.
 
-A reader checks the whole file when it loads it; its errors name the file (and the line and
-column for CSV), what was expected and what came. NumPy files are loaded with
-``allow_pickle=False``.
+Errors name the file (for CSV also the line and column), what was expected and what came.
+NumPy files are loaded with ``allow_pickle=False``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Preprocessing: the feature scalers and the targets (:func:`infer_task`, :func:`one_hot`).
 
 Fit a scaler on the training split only and transform every split with it; ``to_dict`` and
-:func:`scaler_from_dict` carry a fitted scaler through JSON (saved next to the model).
+:func:`scaler_from_dict` carry a fitted scaler through JSON (a saved model's header keeps it).
 """
 
 from __future__ import annotations
