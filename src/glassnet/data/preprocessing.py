@@ -1,0 +1,397 @@
+"""Preprocessing: the feature scalers and the targets (:func:`infer_task`, :func:`one_hot`).
+
+Fit a scaler on the training split only and transform every split with it; ``to_dict`` and
+:func:`scaler_from_dict` carry a fitted scaler through JSON (a saved model's header keeps it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._checks import _check_positive_int
+
+__all__ = ["MinMaxScaler", "StandardScaler", "infer_task", "one_hot", "scaler_from_dict"]
+
+
+# --------------------------------------------------------------------------
+# Scalers
+# --------------------------------------------------------------------------
+
+
+def _as_2d_float(X: Any, name: str = "X") -> np.ndarray:
+    """Return X as a 2-D floating array (float dtypes kept, others to float64)."""
+    if isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} must be an array of numbers, got {type(X).__name__}.")
+    arr = np.asarray(X)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold numbers (bool, int or float), got dtype {arr.dtype}; "
+            f"convert it with np.asarray({name}, dtype=float)."
+        )
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D with shape (n_samples, n_features), got shape {arr.shape}; "
+            f"for a single feature use {name}.reshape(-1, 1)."
+        )
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+class _Scaler:
+    """Shared plumbing for the scalers."""
+
+    _params: tuple[str, ...] = ()
+
+    def _check_fitted(self) -> None:
+        if getattr(self, self._params[0]) is None:
+            raise RuntimeError(
+                f"{type(self).__name__} is not fitted yet; call fit(X_train) first."
+            )
+
+    def _check_X(self, X: Any) -> np.ndarray:
+        self._check_fitted()
+        arr = _as_2d_float(X)
+        n = len(getattr(self, self._params[0]))
+        if arr.shape[1] != n:
+            raise ValueError(
+                f"X has {arr.shape[1]} features but {type(self).__name__} was fitted on "
+                f"{n}; transform data with the same columns as the training data."
+            )
+        return arr
+
+    @staticmethod
+    def _check_fit_X(X: Any) -> np.ndarray:
+        arr = _as_2d_float(X)
+        if arr.shape[0] == 0:
+            raise ValueError("X has no rows; fit needs at least one sample.")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("X contains NaN or infinite values; clean the data before fitting.")
+        return arr
+
+    def fit_transform(self, X: Any) -> np.ndarray:
+        """Fit to ``X`` and return ``X`` transformed; see :meth:`fit` and :meth:`transform`."""
+        return self.fit(X).transform(X)  # type: ignore[attr-defined, no-any-return]
+
+    @staticmethod
+    def _vector(d: dict[str, Any], key: str, cls: str) -> np.ndarray:
+        if key not in d:
+            raise ValueError(
+                f"{cls} dict is missing key {key!r}; it has {sorted(d)}; use a dict "
+                f"made by {cls}.to_dict()."
+            )
+        try:
+            v = np.asarray(d[key], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{cls} dict: {key!r} must be a list of numbers ({exc}).") from None
+        if v.ndim != 1:
+            raise ValueError(f"{cls} dict: {key!r} must be a flat list, got shape {v.shape}.")
+        return v
+
+    @staticmethod
+    def _check_type(d: Any, cls: str) -> None:
+        if not isinstance(d, dict):
+            raise TypeError(f"expected a dict made by {cls}.to_dict(), got {type(d).__name__}.")
+        if d.get("type") != cls:
+            raise ValueError(f"expected a dict with type {cls!r}, got type {d.get('type')!r}.")
+
+
+class StandardScaler(_Scaler):
+    """Scale each feature to zero mean and unit variance: ``(X - mean) / scale``.
+
+    Fit it on the training split only, then transform every split with it.
+    Constant features get ``scale = 1`` (no division by zero), so they map to 0.
+    A floating ``X`` keeps its dtype (float32 in, float32 out); integer and bool
+    ``X`` become float64.
+
+    Attributes
+    ----------
+    mean_ : ndarray of float64, shape (n_features,) or None before fit
+    scale_ : ndarray of float64, shape (n_features,) or None before fit
+        Population standard deviation (``ddof=0``), 1 for constant features.
+    """
+
+    _params = ("mean_", "scale_")
+
+    def __init__(self) -> None:
+        self.mean_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+
+    def fit(self, X: Any) -> StandardScaler:
+        """Compute per-feature mean and standard deviation.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Training data.
+
+        Returns
+        -------
+        StandardScaler
+            ``self``.
+        """
+        arr = self._check_fit_X(X).astype(np.float64, copy=False)
+        mean = arr.mean(axis=0)
+        std = arr.std(axis=0)
+        tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+        self.mean_ = mean
+        self.scale_ = np.where(std <= tiny, 1.0, std)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Return ``(X - mean_) / scale_``, shape (n_samples, n_features), dtype of X."""
+        arr = self._check_X(X)
+        assert self.mean_ is not None and self.scale_ is not None
+        dt = arr.dtype
+        return ((arr - self.mean_.astype(dt)) / self.scale_.astype(dt)).astype(dt, copy=False)
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Return ``X * scale_ + mean_``, shape (n_samples, n_features), dtype of X."""
+        arr = self._check_X(X)
+        assert self.mean_ is not None and self.scale_ is not None
+        dt = arr.dtype
+        return (arr * self.scale_.astype(dt) + self.mean_.astype(dt)).astype(dt, copy=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-able dict ``{"type", "mean", "scale"}`` of plain lists."""
+        self._check_fitted()
+        assert self.mean_ is not None and self.scale_ is not None
+        return {
+            "type": "StandardScaler",
+            "mean": self.mean_.tolist(),
+            "scale": self.scale_.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StandardScaler:
+        """Rebuild a fitted scaler from :meth:`to_dict` output."""
+        cls._check_type(d, "StandardScaler")
+        mean = cls._vector(d, "mean", "StandardScaler")
+        scale = cls._vector(d, "scale", "StandardScaler")
+        if mean.shape != scale.shape:
+            raise ValueError(
+                f"StandardScaler dict: 'mean' has {mean.size} values but 'scale' has "
+                f"{scale.size}; they must match."
+            )
+        if np.any(scale <= 0) or not np.all(np.isfinite(scale)):
+            raise ValueError("StandardScaler dict: 'scale' values must be finite and > 0.")
+        obj = cls()
+        obj.mean_, obj.scale_ = mean, scale
+        return obj
+
+
+class MinMaxScaler(_Scaler):
+    """Scale each feature linearly so the training minimum and maximum map to
+    ``feature_range`` (default ``(0, 1)``).
+
+    Fit it on the training split only; other splits may fall outside the range.
+    Constant features get a data range of 1 (no division by zero), so they map to
+    the lower end of ``feature_range``.  A floating ``X`` keeps its dtype.
+
+    Parameters
+    ----------
+    feature_range : tuple of 2 floats, default (0.0, 1.0)
+        Target ``(low, high)`` with ``low < high``.
+
+    Attributes
+    ----------
+    data_min_, data_max_ : ndarray of float64, shape (n_features,) or None before fit
+    """
+
+    _params = ("data_min_", "data_max_")
+
+    def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0)) -> None:
+        if not isinstance(feature_range, (tuple, list)) or len(feature_range) != 2:
+            raise TypeError(f"feature_range must be a (low, high) pair, got {feature_range!r}.")
+        low, high = float(feature_range[0]), float(feature_range[1])
+        if not low < high:
+            raise ValueError(
+                f"feature_range must have low < high, got {feature_range!r}; e.g. (0, 1)."
+            )
+        self.feature_range = (low, high)
+        self.data_min_: np.ndarray | None = None
+        self.data_max_: np.ndarray | None = None
+
+    def fit(self, X: Any) -> MinMaxScaler:
+        """Compute per-feature minimum and maximum.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Training data.
+
+        Returns
+        -------
+        MinMaxScaler
+            ``self``.
+        """
+        arr = self._check_fit_X(X)
+        self.data_min_ = arr.min(axis=0).astype(np.float64)
+        self.data_max_ = arr.max(axis=0).astype(np.float64)
+        return self
+
+    def _scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self.data_min_ is not None and self.data_max_ is not None
+        rng = self.data_max_ - self.data_min_
+        rng = np.where(rng == 0, 1.0, rng)
+        low, high = self.feature_range
+        scale = (high - low) / rng
+        return scale, low - self.data_min_ * scale
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Return ``X * scale + offset``, shape (n_samples, n_features), dtype of X."""
+        arr = self._check_X(X)
+        scale, offset = self._scale_offset()
+        dt = arr.dtype
+        return (arr * scale.astype(dt) + offset.astype(dt)).astype(dt, copy=False)
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Undo :meth:`transform`; shape (n_samples, n_features), dtype of X."""
+        arr = self._check_X(X)
+        scale, offset = self._scale_offset()
+        dt = arr.dtype
+        return ((arr - offset.astype(dt)) / scale.astype(dt)).astype(dt, copy=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-able dict ``{"type", "feature_range", "data_min", "data_max"}``."""
+        self._check_fitted()
+        assert self.data_min_ is not None and self.data_max_ is not None
+        return {
+            "type": "MinMaxScaler",
+            "feature_range": list(self.feature_range),
+            "data_min": self.data_min_.tolist(),
+            "data_max": self.data_max_.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MinMaxScaler:
+        """Rebuild a fitted scaler from :meth:`to_dict` output."""
+        cls._check_type(d, "MinMaxScaler")
+        fr = d.get("feature_range", [0.0, 1.0])
+        lo = cls._vector(d, "data_min", "MinMaxScaler")
+        hi = cls._vector(d, "data_max", "MinMaxScaler")
+        if lo.shape != hi.shape:
+            raise ValueError(
+                f"MinMaxScaler dict: 'data_min' has {lo.size} values but 'data_max' has "
+                f"{hi.size}; they must match."
+            )
+        if np.any(hi < lo):
+            raise ValueError("MinMaxScaler dict: every 'data_max' must be >= 'data_min'.")
+        obj = cls(tuple(fr))  # type: ignore[arg-type]
+        obj.data_min_, obj.data_max_ = lo, hi
+        return obj
+
+
+_SCALERS: dict[str, type[StandardScaler] | type[MinMaxScaler]] = {
+    "StandardScaler": StandardScaler,
+    "MinMaxScaler": MinMaxScaler,
+}
+
+
+def scaler_from_dict(d: dict[str, Any]) -> StandardScaler | MinMaxScaler:
+    """Rebuild a scaler from a ``to_dict()`` dict, dispatching on its ``"type"`` key.
+
+    Parameters
+    ----------
+    d : dict
+        Output of :meth:`StandardScaler.to_dict` or :meth:`MinMaxScaler.to_dict`
+        (possibly after a JSON round trip).
+
+    Returns
+    -------
+    StandardScaler or MinMaxScaler
+    """
+    if not isinstance(d, dict):
+        raise TypeError(f"expected a scaler dict, got {type(d).__name__}.")
+    kind = d.get("type")
+    if kind not in _SCALERS:
+        raise ValueError(
+            f"unknown scaler type {kind!r}; expected one of {sorted(_SCALERS)} in the "
+            f"dict's 'type' key."
+        )
+    return _SCALERS[kind].from_dict(d)
+
+
+# --------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------
+
+
+def infer_task(y: Any) -> str:
+    """Return ``"classification"`` for an integer/bool ``y``, else ``"regression"``.
+
+    Parameters
+    ----------
+    y : array_like, shape (n_samples,)
+        Targets.
+
+    Returns
+    -------
+    str
+        ``"classification"`` if ``y`` has an integer or bool dtype,
+        ``"regression"`` otherwise.
+    """
+    kind = np.asarray(y).dtype.kind
+    return "classification" if kind in "biu" else "regression"
+
+
+def _as_labels(y: Any, name: str = "y") -> np.ndarray:
+    """Validate class labels and return them as int64 (whole floats accepted)."""
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold integer class labels, got dtype {arr.dtype}; map class "
+            f"names to 0..n_classes-1 first (e.g. np.unique({name}, return_inverse=True))."
+        )
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D with shape (n_samples,), got shape {arr.shape}.")
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if np.any(bad):
+            raise ValueError(
+                f"{name} must hold integer class labels, got non-integer value "
+                f"{arr[bad][0].item()!r}; regression targets cannot be one-hot encoded."
+            )
+    lab = arr.astype(np.int64)
+    if lab.size and lab.min() < 0:
+        raise ValueError(
+            f"{name} must hold labels >= 0, got {lab.min()}; relabel classes as "
+            f"0..n_classes-1."
+        )
+    return lab
+
+
+def one_hot(y: Any, n_classes: int | None = None, dtype: Any = "float32") -> np.ndarray:
+    """One-hot encode integer class labels.
+
+    Parameters
+    ----------
+    y : array_like of int, shape (n_samples,)
+        Labels in ``0 .. n_classes-1`` (floats with whole values are accepted).
+    n_classes : int, optional
+        Number of classes; defaults to ``max(y) + 1``.
+    dtype : dtype, default "float32"
+        Output dtype.
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_classes)
+        Row ``i`` is all zeros except a one in column ``y[i]``.
+    """
+    lab = _as_labels(y)
+    if n_classes is None:
+        k = int(lab.max()) + 1 if lab.size else 0
+        if k == 0:
+            raise ValueError("y is empty; pass n_classes to encode an empty label array.")
+    else:
+        k = _check_positive_int(n_classes, "n_classes")
+        if lab.size and lab.max() >= k:
+            raise ValueError(
+                f"y has label {lab.max()} but n_classes={k} allows only 0..{k - 1}; pass "
+                f"a larger n_classes or leave it out."
+            )
+    out = np.zeros((lab.size, k), dtype=dtype)
+    out[np.arange(lab.size), lab] = 1
+    return out
