@@ -2,7 +2,9 @@
 
 Every measurement runs in a fresh child process (``bench/peers.py``), in alternating order
 (glassnet, torch, sklearn, then sklearn, torch, glassnet, ...) for ``--rounds`` rounds; ratios
-are taken within a round and reported as median and min-max. First, glassnet's first SGD step
+are taken within a round and reported as median and min-max. Within its child each workload
+runs ``--repeat`` times (default 3) from the same weights and the fastest run counts: on a shared
+machine a single run is often disturbed. First, glassnet's first SGD step
 is checked against each peer's from the same weights (max |difference| <= 1e-5, float32).
 
 The children run with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` removed from their
@@ -87,6 +89,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP threads of every peer")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each workload per child, from the same weights; the fastest "
+                             "counts (a shared machine disturbs single runs)")
     args = parser.parse_args(argv)
     global THREADS, DEVICE
     THREADS, DEVICE = args.threads, args.device
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
         order = peers if r % 2 == 0 else peers[::-1]
         for name in args.workloads:
             for peer in order:
-                row = child([peer, name])[0]
+                row = child([peer, name, f"--repeat={args.repeat}"])[0]
                 rows.append(dict(row, round=r))
                 print(f"round {r + 1}/{rounds} {name:8s} {peer:8s} "
                       f"{row['samples_per_s']:12,.0f} samples/s  {row['peak_rss_mb']:7.1f} MB",
@@ -129,7 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = {
         "command": "python bench/run.py" + (" --quick" if args.quick else f" --rounds {rounds}")
         + (f" --threads {args.threads}" if args.threads != 2 else "")
-        + (" --device cuda" if cuda else ""),
+        + (" --device cuda" if cuda else "") + (f" --repeat {args.repeat}" if args.repeat != 3 else ""),
+        "repeat": 1 if args.quick else args.repeat,
         "threads": args.threads, "device": args.device, "gpu": gpu_name() if cuda else None,
         "quick": args.quick, "rounds": rounds, "seconds": time.time() - started,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -215,7 +221,8 @@ def markdown(results: dict, peers: list[str]) -> str:
     lines += [
         "",
         f"`{results['command']}`: {results['rounds']} round(s), each peer in its own process, "
-        f"alternating order; median (min-max) of the per-round ratios. "
+        f"alternating order, each workload run {results.get('repeat', 1)} time(s) per process "
+        "from the same weights, the fastest counted; median (min-max) of the per-round ratios. "
         + (f"Device: {results['gpu']}. " if results.get("gpu") else "")
         + f"{results['threads']} "
         f"thread(s) per peer, {m['cpus']} CPUs, "
