@@ -151,6 +151,20 @@ def test_glass_box_tools_take_a_device_network(device):
 
 
 @on_devices
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib not installed")
+def test_plots_of_a_device_network(device, tmp_path):
+    from glassnet import plots
+
+    ref, net = nets(device, lambda: mlp([4, 6, 3], "tanh", "softmax", seed=5, dtype="float64"))
+    X, y = data(n=30, n_in=4)
+    plots.plot_histograms(net, X, path=tmp_path / "hist.png")
+    plots.plot_saliency(net, X, y, image_shape=(2, 2), path=tmp_path / "saliency.png")
+    plots.plot_decision_boundary(mlp([2, 5, 3], "tanh", "softmax", seed=0, device=device),
+                                 X[:, :2], y, resolution=20, path=tmp_path / "boundary.png")
+    assert all((tmp_path / f).stat().st_size > 1000 for f in ("hist.png", "saliency.png", "boundary.png"))
+
+
+@on_devices
 def test_save_load_and_continue(device, tmp_path):
     ref, net = nets(device, ARCHS["relu-softmax"][0])
     X, y = data()

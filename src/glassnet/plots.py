@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from .device import to_numpy
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -214,10 +216,10 @@ def plot_histograms(net: "Network", X: Any = None, bins: int = 40, path: Any = N
     fig = _figure(figsize=(2.6 * len(dense), 2.4 * n_rows))
     axes = fig.subplots(n_rows, len(dense), squeeze=False)
     for j, (key, layer) in enumerate(dense):
-        axes[0, j].hist(layer.W.ravel(), bins=bins, color="C0")
+        axes[0, j].hist(to_numpy(layer.W).ravel(), bins=bins, color="C0")
         axes[0, j].set(title=f"W of layer {key}", xlabel="weight", ylabel="count")
         if X is not None:
-            axes[1, j].hist(np.asarray(layer.a).ravel(), bins=bins, color="C1")
+            axes[1, j].hist(to_numpy(layer.a).ravel(), bins=bins, color="C1")
             axes[1, j].set(title=f"a of layer {key} ({layer.activation.name})",
                            xlabel="activation", ylabel="count")
     return _finish(fig, path)
