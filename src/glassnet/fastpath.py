@@ -1,8 +1,9 @@
 """The training hot path: the delta recursion of :mod:`glassnet.network` on preallocated buffers.
 
 ``fit`` uses it for chains of :class:`~glassnet.layers.Dense` layers, each optionally followed by
-a :class:`~glassnet.layers.Dropout` (no Residual, no memory-mapped inputs). It computes what ``Network._backprop`` computes, the same equations
-in the same order (the tests compare the two), but
+a :class:`~glassnet.layers.Dropout` (no Residual, no memory-mapped inputs). It computes what
+``Network._backprop`` computes, the same equations in the same order (the tests compare the
+two), but
 
 * every ``z``, ``a``, ``delta``, ``grad_a``, ``dW``, ``db`` lives in a buffer allocated once per
   batch size and written with ``out=``; the batch is gathered into one buffer too;
@@ -107,13 +108,14 @@ class FastPath:
 
     @classmethod
     def build(cls, net: "Network") -> "FastPath | None":
-        """The fast path for ``net``, or None for layers other than Dense, each with an optional Dropout."""
+        """The fast path for ``net``; None unless it is Dense layers, each with optional Dropout."""
         kinds = "".join("D" if type(layer) is Dense else "d" if type(layer) is Dropout else "?"
                         for layer in net.layers)
         if "?" in kinds or "dd" in kinds or kinds[0] != "D" or kinds[-1] != "D":
             return None
         net_layers = [layer for layer in net.layers if type(layer) is Dense]
-        if any(layer.W.dtype != net.dtype or not layer.W.flags.c_contiguous for layer in net_layers):
+        if any(layer.W.dtype != net.dtype or not layer.W.flags.c_contiguous
+               for layer in net_layers):
             return None
         return cls(net)
 
@@ -234,7 +236,7 @@ class FastPath:
 
     def _fused_output(self, buf: _Batch, Y: np.ndarray, w: np.ndarray | None,
                       scale: float) -> tuple[Any, np.ndarray]:
-        """Output ``a``, ``n C`` from the logits (a 0-d array), and ``delta = scale * w (a - y) / n``."""
+        """Output ``a``, ``n C`` from the logits (0-d), and ``delta = scale * w (a - y) / n``."""
         i = len(self.layers) - 1
         z, a, t, u = buf.z[i], buf.a[i], buf.tmp[i], buf.u
         n, xp = len(z), self.xp

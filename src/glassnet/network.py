@@ -137,8 +137,8 @@ class Network:
     def to(self, device: str | None) -> "Network":
         """Move the parameters to ``device`` (``'cpu'`` or ``'cuda'``), in place; returns self.
 
-        The layers' cached ``z``, ``a``, ``delta`` and gradients are dropped. The optimiser's
-        state follows the parameters at its next step.
+        The layers' cached ``z``, ``a``, ``delta``, gradients and dropout masks are dropped. The
+        optimiser's state follows the parameters at its next step.
         """
         device = check_device(device)
         moved = device != self.device
@@ -147,6 +147,8 @@ class Network:
             layer.W, layer.b = to_device(layer.W, device), to_device(layer.b, device)
             if moved:
                 layer.a_prev = layer.z = layer.a = layer.delta = layer.dW = layer.db = None
+        for dropout in self._dropouts if moved else ():
+            dropout.mask = None
         return self
 
     def to_device(self, x: Any) -> Any:
@@ -193,7 +195,7 @@ class Network:
             raise ValueError("X is empty (0 samples). Pass at least one sample.")
         X = X.astype(self.dtype, copy=False)
         # a NaN or inf makes the sum non-finite; a finite X whose sum overflows is checked fully.
-        # The row sums as one matrix-vector product: 3 times faster than X.sum() (BLAS).
+        # The row sums as one matrix-vector product (BLAS): faster than X.sum().
         with np.errstate(over="ignore", invalid="ignore"):
             total = (X @ np.ones_like(X[0])).sum()
         if not np.isfinite(total) and not np.all(np.isfinite(X)):
@@ -332,7 +334,9 @@ class Network:
         ``predict``, ``predict_output`` and ``fit`` take raw inputs and scale them with this;
         ``forward``, ``loss`` and ``backprop`` take inputs already scaled.
         """
-        return X if self.scaler is None else self.scaler.transform(to_numpy(X).astype(self.dtype, copy=False))
+        if self.scaler is None:
+            return X
+        return self.scaler.transform(to_numpy(X).astype(self.dtype, copy=False))
 
     def predict_output(self, X: Any, batch_size: int = 4096) -> np.ndarray:
         """The output ``a^L`` in inference mode (dropout off, ``scaler`` applied), in batches.

@@ -542,8 +542,9 @@ class _SingleProcess:
         """The loss of the rows ``batch`` and its gradients (``net.grads()``)."""
         if self.fast is not None:
             return self.fast.backprop(X, Y, batch, w, self.scale), self.fast.grads
-        X_b = _batch_inputs(self.net, X, batch, self.memmapped, epoch, b)
-        rows = self.net.to_device(batch)
+        rows = self.net.to_device(batch)  # the indices where the data lives (a memmap: the host)
+        X_b = _batch_inputs(self.net, X, batch if self.memmapped else rows, self.memmapped,
+                            epoch, b)
         Y_b, w_b = Y[rows], None if w is None else w[rows]
         self.inputs = (X_b, Y_b, w_b)  # for the L-BFGS closure
         return self.net._backprop(X_b, Y_b, w=w_b), self.net.grads()
@@ -666,7 +667,7 @@ def _prepare(net: "Network", X: Any, y: Any, sample_weight: Any, class_weight: A
 def _batch_inputs(net: "Network", X: np.ndarray, batch: np.ndarray, memmapped: bool,
                   epoch: int, b: int) -> np.ndarray:
     if not memmapped:
-        return X[net.to_device(batch)]
+        return X[batch]
     X_b = np.asarray(X[batch], dtype=net.dtype)
     if not np.all(np.isfinite(X_b)):
         raise ValueError(f"X contains NaN or inf (epoch {epoch}, batch {b}). Clean the data file.")
