@@ -127,6 +127,9 @@ def test_forward_and_backprop_stay_on_device(device):
         assert on(device, g)
         np.testing.assert_allclose(to_numpy(g), ref.grads()[key], rtol=RTOL, atol=ATOL, err_msg=key)
     assert net.loss(X, y) == pytest.approx(ref.loss(X, y), rel=RTOL)
+    grad_X = glassnet.input_gradient(net, X, y)
+    assert isinstance(grad_X, np.ndarray)
+    np.testing.assert_allclose(grad_X, glassnet.input_gradient(ref, X, y), rtol=RTOL, atol=ATOL)
 
 
 @on_devices

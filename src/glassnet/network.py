@@ -449,10 +449,11 @@ def _summary_row(label: str, layer: Layer) -> tuple[str, ...]:
 def input_gradient(net: Network, X: Any, y: Any) -> np.ndarray:
     """``dC/dX``, the same shape as ``X``: the delta recursion carried down to the input.
 
-    ``dC/dX = delta^1 @ W^1``.
+    ``dC/dX = delta^1 @ W^1``. A NumPy array, also for a network on a GPU (``net.grad_X``
+    stays on the device).
     """
     net.backprop(X, y, input_grad=True)
-    return net.grad_X  # type: ignore[return-value]
+    return to_numpy(net.grad_X)
 
 
 def mlp(
