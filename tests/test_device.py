@@ -288,6 +288,11 @@ def test_cpu_network_repr_and_to_cpu_keep_the_arrays():
     assert net.to("cpu") is net and net.layers[0].W is W  # no copy on the same device
     assert "device" not in repr(net)
     assert net.xp is np
+    from glassnet.device import on_device_of
+
+    moved = on_device_of([1.0, 2.0], W)
+    assert isinstance(moved, np.ndarray) and moved.tolist() == [1.0, 2.0]
+    assert on_device_of(W, W) is W
 
 
 @needs_gpu

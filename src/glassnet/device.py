@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["DEVICES", "array_module", "check_device", "cuda_available", "get_device",
-           "set_device", "to_device", "to_numpy"]
+           "on_device_of", "set_device", "to_device", "to_numpy"]
 
 DEVICES = ("cpu", "cuda")
 _default = "cpu"
@@ -93,6 +93,12 @@ def to_device(x: Any, device: str) -> Any:
     if device == "cuda":
         return _cupy().asarray(x)
     return to_numpy(x)
+
+
+def on_device_of(x: Any, ref: Any) -> Any:
+    """``x`` as an array on the device of the array ``ref`` (no copy when it is there already)."""
+    xp = array_module(ref)
+    return to_numpy(x) if xp is np else xp.asarray(x)
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .activations import ActivationLike, get_activation
-from .device import array_module
+from .device import on_device_of
 from .init import default_init, get_init, make_rng
 
 __all__ = ["LAYERS", "Dense", "Dropout", "Layer", "Residual", "iter_layers", "layer_from_config"]
@@ -343,7 +343,7 @@ class Dropout(Layer):
         if not (self.freeze_mask and self.mask is not None and self.mask.shape == a_prev.shape):
             keep = self.rng.random(a_prev.shape, dtype=np.float64) >= self.p  # on the host
             mask = keep.astype(a_prev.dtype) / a_prev.dtype.type(1 - self.p)
-            self.mask = array_module(a_prev).asarray(mask)  # on a_prev's device
+            self.mask = on_device_of(mask, a_prev)
         return self.mask
 
     def backward(self, grad_a: np.ndarray, input_grad: bool = True) -> np.ndarray | None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .device import array_module, to_numpy
+from .device import on_device_of
 
 __all__ = [
     "LBFGS",
@@ -333,7 +333,7 @@ class Optimizer:
             arr = store[key] = np.full_like(like, fill)  # on like's device (NumPy or CuPy)
         else:
             if type(arr) is not type(like):  # loaded from a file, or the network moved device
-                arr = store[key] = array_module(like).asarray(to_numpy(arr))
+                arr = store[key] = on_device_of(arr, like)
             self._check_state(slot, key, arr, like.shape)
         return arr
 
@@ -347,7 +347,7 @@ class Optimizer:
                 old = store.get(key)
                 if old is not None:  # e.g. loaded, or from step: carried over
                     self._check_state(slot, key, old, view.shape)
-                    view[...] = array_module(view).asarray(to_numpy(old))  # on theta's device
+                    view[...] = on_device_of(old, view)  # on theta's device
                 store[key] = view
         return flat
 

@@ -374,10 +374,9 @@ def fit(
     if checkpoint is not None and run.root:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
 
-    if not memmapped:  # on a GPU: the data moves to the device once, here
-        X, Y, w = net.to_device(X), net.to_device(Y), net.to_device(w)
-    else:
-        Y, w = net.to_device(Y), net.to_device(w)
+    if not memmapped:  # on a GPU: the data moves to the device once, here (a memmap: per batch)
+        X = net.to_device(X)
+    Y, w = net.to_device(Y), net.to_device(w)
     if val is not None:
         val = (net.to_device(val[0]), net.to_device(val[1]))
     n = len(X)
