@@ -53,11 +53,11 @@ def torch_backprop(net: Network, X: np.ndarray, y):
     def run(layer, h, prefix):
         if isinstance(layer, Dense):
             z = h @ params[prefix + "W"].T + params[prefix + "b"]
-        elif isinstance(layer, Residual):
+        elif isinstance(layer, Residual):  # a = x + F(x)
             f = h
             for j, inner in enumerate(layer.layers):
                 f, _ = run(inner, f, f"{prefix}{j}.")
-            z = h + f
+            return h + f, h + f
         else:
             raise TypeError(type(layer))
         return torch_activation(layer.activation, z), z
@@ -79,11 +79,11 @@ def torch_forward_fn(net: Network):
     def run(layer, h, prefix):
         if isinstance(layer, Dense):
             z = h @ params[prefix + "W"].T + params[prefix + "b"]
-        elif isinstance(layer, Residual):
+        elif isinstance(layer, Residual):  # a = x + F(x)
             f = h
             for j, inner in enumerate(layer.layers):
                 f = run(inner, f, f"{prefix}{j}.")
-            z = h + f
+            return h + f
         else:
             raise TypeError(type(layer))
         return torch_activation(layer.activation, z)

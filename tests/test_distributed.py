@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from glassnet import load, mlp
-from glassnet.distributed import GradientBuffer, shard_bounds
+from glassnet.distributed import shard_bounds
 
 HERE = Path(__file__).parent
 WORKER = HERE / "mpi_worker.py"
@@ -99,18 +99,6 @@ def test_shard_bounds_split_as_evenly_as_possible():
     assert shard_bounds(1, 3).tolist() == [0, 1, 1, 1]  # two ranks get nothing
 
 
-def test_gradient_buffer_packs_weighted_gradients_loss_and_flags():
-    net = mlp([3, 4, 2], loss="cross_entropy", dtype="float64", seed=0)
-    net.backprop(np.ones((2, 3)), np.array([0, 1]))
-    buffer = GradientBuffer(net, n_ranks=3)
-    assert buffer.flat.shape == (net.n_params + 1 + 3,)
-    buffer.pack(net.grads(), loss=2.0, weight=0.25)
-    for key, grad in net.grads().items():
-        np.testing.assert_array_equal(buffer.grads[key], 0.25 * grad)
-        assert np.shares_memory(buffer.grads[key], buffer.flat)
-    assert buffer.loss == 0.5 and not buffer.flags.any()
-
-
 def test_distributed_without_mpi4py_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now raises ImportError
     net = mlp([2, 3, 2], loss="cross_entropy")
@@ -119,6 +107,19 @@ def test_distributed_without_mpi4py_says_what_to_install(monkeypatch):
 
 
 # ------------------------------------------------------------------ mpiexec -n N
+
+
+@pytest.mark.mpi
+@needs_mpi
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_one_rank_is_plain_fit_bit_for_bit(tmp_path, optimizer, dtype):
+    """The same engine: one rank on a memory-mapped file gives plain fit's weights exactly."""
+    fit = {"epochs": 3, "batch_size": 8, "optimizer": optimizer, "learning_rate": 0.05,
+           "seed": 3}
+    proc, spec = run_worker(tmp_path, 1, fit, dtype=dtype, l2=1e-3)
+    check_ok(proc)
+    assert_weights_equal(spec["out"], single_process(spec), atol=0)
 
 
 @pytest.mark.mpi

@@ -37,8 +37,7 @@ def build(activation, dtype, loss="mse", output=None, seed=0):
         Dense(3, 5, act, seed=rng, dtype=dtype),
         Residual(
             Dense(5, 5, act, seed=rng, dtype=dtype),
-            Dense(5, 5, seed=rng, dtype=dtype),
-            activation=act,
+            Dense(5, 5, act, seed=rng, dtype=dtype),
         ),
         Dense(5, 4, output or act, seed=rng, dtype=dtype),
     ]
@@ -212,13 +211,18 @@ def test_from_torch_reads_residual_modules(torch):
 
     nn = torch.nn
     torch.manual_seed(0)
-    module = nn.Sequential(nn.Linear(3, 4), TorchResidual(nn.Linear(4, 4), nn.Tanh()))
+    module = nn.Sequential(nn.Linear(3, 4),
+                           TorchResidual(nn.Sequential(nn.Linear(4, 4), nn.Tanh())))
     net = from_torch(module)
     assert isinstance(net.layers[1], Residual)
-    assert net.layers[1].activation.name == "tanh"
+    assert net.layers[1].layers[0].activation.name == "tanh"  # a = x + tanh(W x + b)
     X = inputs(dtype="float32")
     with torch.no_grad():
         assert_close(net.forward(X), module(torch.from_numpy(X)).numpy(), 1e-6)
+    after_sum = nn.Sequential(nn.Linear(3, 4), TorchResidual(nn.Linear(4, 4), nn.Tanh()))
+    with pytest.raises(ValueError, match=r"module\[1\] applies Tanh after the sum: glassnet's "
+                                         r"residual block is a = x \+ F\(x\)"):
+        from_torch(after_sum)
 
     inner = nn.Sequential(
         nn.Linear(3, 4), TorchResidual(nn.Sequential(nn.Linear(4, 4), nn.Dropout()))

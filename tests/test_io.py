@@ -20,7 +20,7 @@ def make_net(kind, dtype):
     elif kind == "residual":
         net = Network([Dense(4, 5, "relu", seed=rng, dtype=dtype),
                        Residual(Dense(5, 5, "tanh", seed=rng, dtype=dtype),
-                                Dense(5, 5, "identity", seed=rng, dtype=dtype), activation="elu"),
+                                Dense(5, 5, "elu", seed=rng, dtype=dtype)),
                        Dense(5, 1, "sigmoid", seed=rng, dtype=dtype)],
                       loss="binary_cross_entropy", dtype=dtype)
     else:

@@ -19,8 +19,7 @@ def build(n_in, widths, act, residual, seed, out="identity"):
         last = i == len(widths) - 1
         if residual and not last and width == prev:
             layers.append(Residual(Dense(prev, width, act, seed=rng, dtype="float64"),
-                                   Dense(width, width, "identity", seed=rng, dtype="float64"),
-                                   activation=act))
+                                   Dense(width, width, act, seed=rng, dtype="float64")))
         else:
             layers.append(Dense(prev, width, out if last else act, seed=rng, dtype="float64"))
         prev = width

@@ -268,13 +268,13 @@ def test_predict_turns_dropout_off():
 
 # ---------------------------------------------------------------------- description
 def test_summary_lists_layers_and_total():
-    net = Network([Dense(3, 4, "relu", seed=0), Residual(Dense(4, 4, "tanh", seed=1), activation="relu"),
+    net = Network([Dense(3, 4, "relu", seed=0), Residual(Dense(4, 4, "tanh", seed=1)),
                    Dropout(0.25), Dense(4, 2, "softmax", seed=2)], loss="cross_entropy")
     text = net.summary()
     lines = text.splitlines()
     assert lines[0].split() == ["layer", "type", "shape", "activation", "params"]
     assert re.search(r"^0\s+Dense\s+3 -> 4\s+relu\s+16$", text, re.MULTILINE)
-    assert re.search(r"^1\s+Residual\s+4 -> 4 \(\+skip\)\s+relu\s+20$", text, re.MULTILINE)
+    assert re.search(r"^1\s+Residual\s+4 -> 4 \(\+skip\)\s+20$", text, re.MULTILINE)
     assert re.search(r"^\s+1\.0\s+Dense\s+4 -> 4\s+tanh\s+20$", text, re.MULTILINE)
     assert re.search(r"^2\s+Dropout\s+4 -> 4 \(p=0\.25\)\s+0$", text, re.MULTILINE)
     assert re.search(r"^3\s+Dense\s+4 -> 2\s+softmax\s+10$", text, re.MULTILINE)
@@ -344,7 +344,7 @@ def test_mlp_residual_builds_blocks_for_equal_widths():
     kinds = [type(layer).__name__ for layer in net.layers]
     assert kinds == ["Dense", "Residual", "Residual", "Dense", "Residual", "Dense"]
     for block in (net.layers[1], net.layers[2], net.layers[4]):
-        assert block.activation.name == "identity"  # a = x + relu(W x + b): an identity skip
+        assert not hasattr(block, "activation")  # a = x + relu(W x + b): an identity skip
         assert block.n_in == block.n_out
         assert len(block.layers) == 1 and block.layers[0].activation.name == "relu"
     assert net.sizes == [3, 8, 8, 8, 5, 5, 2]
@@ -402,8 +402,10 @@ def test_penalties_in_loss_biases_excluded():
     Ws = [layer.W for layer in plain.layers]
     expected = 0.5 * l2 * sum(np.sum(W**2) for W in Ws) + l1 * sum(np.sum(np.abs(W)) for W in Ws)
     assert penalised.penalty() == pytest.approx(expected, rel=1e-14)
-    assert penalised.loss(X, y) == pytest.approx(plain.loss(X, y) + expected, rel=1e-14)
-    assert penalised.backprop(X, y) == pytest.approx(plain.backprop(X, y) + expected, rel=1e-14)
+    # the loss is the data term alone; the cost adds the penalty, and the gradients are the cost's
+    assert penalised.loss(X, y) == pytest.approx(plain.loss(X, y), rel=1e-14)
+    assert penalised.cost(X, y) == pytest.approx(plain.loss(X, y) + expected, rel=1e-14)
+    assert penalised.backprop(X, y) == pytest.approx(plain.backprop(X, y), rel=1e-14)
     for lp, lq in zip(plain.layers, penalised.layers):
         np.testing.assert_allclose(lq.dW, lp.dW + l2 * lp.W + l1 * np.sign(lp.W), rtol=1e-13)
         np.testing.assert_array_equal(lq.db, lp.db)
@@ -433,20 +435,20 @@ def test_sample_weights(loss):
     X = rng.standard_normal((6, 3))
     X, Y = net.check_Xy(X, targets(loss, 6, 3, rng))
     w = rng.uniform(0.1, 3.0, 6)
-    per_sample = np.array([net._backprop(X[i:i + 1], Y[i:i + 1]) for i in range(6)])
+    per_sample = np.array([net.backprop(X[i:i + 1], Y[i:i + 1]) for i in range(6)])
     grads_i = []
     for i in range(6):
-        net._backprop(X[i:i + 1], Y[i:i + 1])
+        net.backprop(X[i:i + 1], Y[i:i + 1])
         grads_i.append({k: g.copy() for k, g in net.grads().items()})
-    weighted = net._backprop(X, Y, w=w)
+    weighted = net.backprop(X, Y, sample_weight=w)
     assert weighted == pytest.approx(np.mean(w * per_sample), rel=1e-12)
     for key, g in net.grads().items():
         expected = sum(w[i] * grads_i[i][key] for i in range(6)) / 6
         np.testing.assert_allclose(g, expected, rtol=1e-10, atol=1e-14, err_msg=key)
-    unweighted = net._backprop(X, Y)
+    unweighted = net.backprop(X, Y)
     plain_grads = {k: g.copy() for k, g in net.grads().items()}
     assert unweighted != pytest.approx(weighted, rel=1e-6)
-    assert net._backprop(X, Y, w=np.ones(6)) == pytest.approx(unweighted, rel=1e-14)
+    assert net.backprop(X, Y, sample_weight=np.ones(6)) == pytest.approx(unweighted, rel=1e-14)
     for key, g in net.grads().items():
         np.testing.assert_allclose(g, plain_grads[key], rtol=1e-14, err_msg=key)
 

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from glassnet.network import Flat
 from glassnet.optim import (
     LBFGS,
     OPTIMIZERS,
@@ -176,14 +177,10 @@ def test_state_dict_round_trip_is_bit_identical(name, kwargs):
 
 
 def flat_params(dtype=np.float64, seed: int = 0):
-    """``theta`` and the dict of views into it (make_params' values), as the fast path has them."""
+    """``theta`` and the Flat dict of views into it (make_params' values), as a network has them."""
     params = make_params(seed, dtype)
     theta = np.concatenate([p.ravel() for p in params.values()])
-    views, offset = {}, 0
-    for k, p in params.items():
-        views[k] = theta[offset : offset + p.size].reshape(p.shape)
-        offset += p.size
-    return theta, views
+    return theta, Flat(theta, views_of(theta, params))
 
 
 def flat_grads(n: int = 20, dtype=np.float64) -> list[np.ndarray]:
@@ -209,102 +206,103 @@ def assert_same_state(a: Optimizer, b: Optimizer) -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("name", "kwargs"), VARIANTS, ids=VARIANT_IDS)
-def test_step_flat_equals_step_bit_for_bit(name, kwargs, dtype):
+def test_flat_and_separate_arrays_step_alike_bit_for_bit(name, kwargs, dtype):
+    """net.params() (views into one theta) and a dict of separate arrays: the same steps."""
     theta, params = flat_params(dtype)
-    theta_ref, params_ref = flat_params(dtype)
+    separate = make_params(0, dtype)
     flat, per_key = get_optimizer(name, **kwargs), get_optimizer(name, **kwargs)
     for g in flat_grads(dtype=dtype):
         before = g.copy()
-        flat.step_flat(theta, g, params)
+        flat.step(params, Flat(g, views_of(g, params)))
         np.testing.assert_array_equal(g, before)  # the gradient is read, never written
-        per_key.step(params_ref, views_of(g, params))
+        per_key.step(separate, {k: v.copy() for k, v in views_of(g, params).items()})
     assert not np.array_equal(theta, flat_params(dtype)[0])
     assert theta.dtype == dtype
-    np.testing.assert_array_equal(theta, theta_ref)
+    np.testing.assert_array_equal(theta, np.concatenate([p.ravel() for p in separate.values()]))
     assert_same_state(flat, per_key)
 
 
 @pytest.mark.parametrize(("name", "kwargs"), VARIANTS, ids=VARIANT_IDS)
-def test_step_flat_and_step_take_turns_on_one_state(name, kwargs):
-    """Per key, then flat (a warm start), then a saved and loaded state, then per key again."""
+def test_flat_and_separate_steps_take_turns_on_one_state(name, kwargs):
+    """Flat, then separate arrays, then a saved and loaded state, then flat again."""
     grads = flat_grads(40)
     theta_ref, params_ref = flat_params()
     reference = get_optimizer(name, **kwargs)
     for g in grads:
-        reference.step(params_ref, views_of(g, params_ref))
+        reference.step(params_ref, Flat(g, views_of(g, params_ref)))
 
     theta, params = flat_params()
     opt = get_optimizer(name, **kwargs)
     for g in grads[:10]:
-        opt.step(params, views_of(g, params))
-    for g in grads[10:20]:
-        opt.step_flat(theta, g, params)
-    for g in grads[20:25]:  # per key on state that lives in the flat arrays
-        opt.step(params, views_of(g, params))
+        opt.step(params, Flat(g, views_of(g, params)))
+    for g in grads[10:20]:  # the same arrays, not seen as one flat array: packed
+        opt.step(dict(params), views_of(g, params))
     config, arrays = opt.state_dict()
-    for v in arrays.values():  # state_dict returns copies of the views
+    for v in arrays.values():  # state_dict returns copies
         v[...] = 123.0
-    opt.step_flat(theta, grads[25], params)
+    opt.step(params, Flat(grads[20], views_of(grads[20], params)))
     config, arrays = opt.state_dict()
     resumed = Optimizer.from_state_dict(config, arrays)
-    for g in grads[26:33]:
-        resumed.step_flat(theta, g, params)
-    for g in grads[33:]:
-        resumed.step(params, views_of(g, params))
+    for g in grads[21:]:
+        resumed.step(params, Flat(g, views_of(g, params)))
     np.testing.assert_array_equal(theta, theta_ref)
     assert_same_state(resumed, reference)
 
 
-def test_step_flat_after_reset_and_load_starts_from_that_state():
+def test_step_after_reset_and_load_starts_from_that_state():
     theta, params = flat_params()
     opt = Adam(learning_rate=0.01)
-    grads = flat_grads(3)
-    opt.step_flat(theta, grads[0], params)
+    grads = [Flat(g, views_of(g, params)) for g in flat_grads(3)]
+    opt.step(params, grads[0])
     opt.reset()
     assert opt.state_dict()[1] == {}
     fresh_theta, fresh_params = flat_params()
     fresh = Adam(learning_rate=0.01)
     for g in grads[1:]:
-        opt.step_flat(theta, g, params)
-        fresh.step_flat(fresh_theta, g, fresh_params)
+        opt.step(params, g)
+        fresh.step(fresh_params, g)
     assert_same_state(opt, fresh)
     config, arrays = fresh.state_dict()
     opt.load_state_dict(config, {k: np.full_like(v, 0.5) for k, v in arrays.items()})
-    opt.step_flat(theta, grads[0], params)
+    opt.step(params, grads[0])
     _, after = opt.state_dict()
-    g = views_of(grads[0], params)["0.W"]
-    np.testing.assert_allclose(after["v.0.W"], 0.999 * 0.5 + 0.001 * g**2)
+    np.testing.assert_allclose(after["v.0.W"], 0.999 * 0.5 + 0.001 * grads[0]["0.W"]**2)
 
 
-def test_step_flat_calls_a_subclass_step():
+def test_fit_calls_a_subclass_step_with_the_networks_flat_dicts():
+    from glassnet import mlp
+
     class Recording(SGD):
         def step(self, params, grads, closure=None):
             self.seen = {k: g.copy() for k, g in grads.items()}
+            self.flat = params.flat
             return super().step(params, grads, closure)
 
-    theta, params = flat_params()
-    grad = flat_grads(1)[0]
+    net = mlp([3, 4, 2], seed=0)
     opt = Recording(learning_rate=0.1)
-    opt.step_flat(theta, grad, params)
-    assert opt.iterations == 1
-    for k, g in views_of(grad, params).items():
+    net.fit(np.ones((4, 3)), np.zeros((4, 2)), epochs=1, batch_size=4, optimizer=opt,
+            progress=False)
+    assert opt.iterations == 1 and opt.flat is net.theta
+    for k, g in net.grads().items():
         np.testing.assert_array_equal(opt.seen[k], g)
 
 
-def test_step_flat_checks_the_layout():
+def test_loaded_state_must_fit_the_parameters():
     theta, params = flat_params()
-    with pytest.raises(ValueError, match=re.escape(
-            f"step_flat expects theta and grad of shape ({theta.size},), the parameters one "
-            f"after another; got theta ({theta.size},) and grad ({theta.size - 1},).")):
-        Adam().step_flat(theta, theta[1:].copy(), params)
-    with pytest.raises(ValueError, match=re.escape("got theta (4,)")):
-        Adam().step_flat(np.zeros(4), np.zeros(4), params)
     opt = Adam()
-    opt.step(params, views_of(flat_grads(1)[0], params))
+    opt.step(params, Flat(theta.copy(), views_of(theta.copy(), params)))
+    config, arrays = opt.state_dict()
     shapes = dict(SHAPES, **{"0.W": (3, 5)})
     other = {k: np.zeros(s) for k, s in shapes.items()}
+    loaded = Adam()
+    loaded.load_state_dict(config, arrays)
+    with pytest.raises(ValueError, match=r"'m' state of parameter '0\.W' has shape \(5, 3\); "
+                                         r"the parameter has shape \(3, 5\)\. Call reset"):
+        loaded.check_state(other)
     with pytest.raises(ValueError, match="Call reset"):
-        opt.step_flat(theta, theta.copy(), views_of(theta, other))
+        loaded.step(other, {k: np.zeros(s) for k, s in shapes.items()})
+    with pytest.raises(ValueError, match="which the network does not have"):
+        loaded.check_state({"9.W": np.zeros(3)})
 
 
 def test_state_dict_format():
@@ -395,27 +393,22 @@ def test_changed_shape_needs_reset():
         (
             lambda: SGD(learning_rate=-0.1),
             ValueError,
-            "The 'learning_rate' parameter of SGD must be a float > 0; got -0.1.",
-        ),
-        (
-            lambda: SGD(learning_rate=0),
-            ValueError,
-            "The 'learning_rate' parameter of SGD must be a float > 0; got 0.0.",
+            "The 'learning_rate' parameter of SGD must be a float >= 0; got -0.1.",
         ),
         (
             lambda: SGD(learning_rate="0.1"),
             TypeError,
-            "The 'learning_rate' parameter of SGD must be a float > 0; got '0.1'.",
+            "The 'learning_rate' parameter of SGD must be a float >= 0; got '0.1'.",
         ),
         (
             lambda: SGD(learning_rate=True),
             TypeError,
-            "The 'learning_rate' parameter of SGD must be a float > 0; got True.",
+            "The 'learning_rate' parameter of SGD must be a float >= 0; got True.",
         ),
         (
             lambda: SGD(learning_rate=float("nan")),
             ValueError,
-            "The 'learning_rate' parameter of SGD must be a float > 0; got nan.",
+            "The 'learning_rate' parameter of SGD must be a float >= 0; got nan.",
         ),
         (
             lambda: SGD(momentum=1.0),
@@ -660,15 +653,29 @@ def test_step_allocates_no_arrays_after_the_first(name, kwargs):
     grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
     theta = np.concatenate([p.ravel() for p in params.values()])
     grad = np.concatenate([g.ravel() for g in grads.values()])
-    flat_views = views_of(theta, params)
+    flat_params_, flat_grads_ = Flat(theta, views_of(theta, params)), Flat(grad, views_of(grad, grads))
     opt, flat = get_optimizer(name, **kwargs), get_optimizer(name, **kwargs)
-    opt.step(params, grads)  # allocates state and scratch buffers
-    flat.step_flat(theta, grad, flat_views)
+    opt.step(params, grads)  # allocates state and scratch buffers (and the packed copies)
+    flat.step(flat_params_, flat_grads_)
     tracemalloc.start()
     try:
         opt.step(params, grads)
-        flat.step_flat(theta, grad, flat_views)
+        flat.step(flat_params_, flat_grads_)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < params["W"].nbytes // 10  # no temporary of a parameter's size
+
+
+@pytest.mark.parametrize(("name", "kwargs"), VARIANTS, ids=VARIANT_IDS)
+def test_a_learning_rate_of_zero_is_a_valid_state(name, kwargs):
+    """A schedule run to its end reaches 0: the optimiser takes it, saves and loads it."""
+    opt = get_optimizer(name, **{**kwargs, "learning_rate": 0.0})
+    params = make_params()
+    before = {k: v.copy() for k, v in params.items()}
+    for grads in make_grads(3):
+        opt.step(params, grads)
+    for k in params:  # AdamW's decay is lr * weight_decay * W: 0 too
+        np.testing.assert_array_equal(params[k], before[k])
+    config, arrays = opt.state_dict()
+    assert Optimizer.from_state_dict(config, arrays).learning_rate == 0.0

@@ -23,8 +23,7 @@ def build(n_in, widths, hidden, loss, residual, seed):
         act = REQUIRED.get(loss, hidden) if last else hidden
         if residual and not last and width == prev:
             layers.append(Residual(Dense(prev, width, hidden, seed=rng, dtype="float64"),
-                                   Dense(width, width, "identity", seed=rng, dtype="float64"),
-                                   activation=act))
+                                   Dense(width, width, act, seed=rng, dtype="float64")))
         else:
             layers.append(Dense(prev, width, act, seed=rng, dtype="float64"))
         prev = width

@@ -589,7 +589,8 @@ def test_weight_penalty_gradients_pass_gradcheck(penalty):
     W = [layer.W for layer in net.layers]
     extra = (0.5 * strength * sum(np.sum(w ** 2) for w in W) if penalty == "l2"
              else strength * sum(np.sum(np.abs(w)) for w in W))
-    assert net.loss(X, y) - plain.loss(X, y) == pytest.approx(extra, rel=1e-12)
+    assert net.cost(X, y) - plain.loss(X, y) == pytest.approx(extra, rel=1e-12)
+    assert net.loss(X, y) == pytest.approx(plain.loss(X, y), rel=1e-12)  # the data term alone
     net.backprop(X, y)
     plain.backprop(X, y)
     for layer, ref in zip(net.layers, plain.layers):

@@ -3,20 +3,35 @@
 Each activation is an object with four methods, all element-wise on arrays of shape
 ``(n_samples, n_units)`` except softmax, which works row by row:
 
-``forward(z) -> a``
+``forward(z, out=None) -> a``
     The activation itself.
-``derivative(z, a) -> f'(z)``
+``derivative(z, a, out=None) -> f'(z)``
     The element-wise derivative, computed from ``z`` or from the cached ``a``, whichever is
-    cheaper and stable (sigmoid: ``a * (1 - a)``; tanh: ``1 - a**2``).
-``backward(z, a, grad_a) -> delta``
+    cheaper and stable (sigmoid: ``a * (1 - a)``; tanh: ``1 - a**2``). This is the one place
+    where each ``f'`` is written.
+``backward(z, a, grad_a, out=None) -> delta``
     The vector-Jacobian product ``dC/dz = grad_a * f'(z)``: the step of the delta recursion
     that crosses the activation.
-``jvp(z, a, dz) -> da``
+``jvp(z, a, dz, out=None) -> da``
     The Jacobian-vector product ``da = f'(z) * dz``: the same step in forward mode.
 
-For the element-wise activations ``backward`` and ``jvp`` are the same product. Softmax is
-not element-wise: its Jacobian is ``diag(a) - a a^T`` (symmetric), so both products are
-``a * (g - sum(g * a, axis=1))``, which lets softmax be paired with any loss.
+``out`` is optional everywhere: when given, the result is written into it (it may be ``z``
+itself for ``forward``) and returned, so the training loop allocates nothing; callers always
+use the *returned* array (an activation may return another one, as ``Identity`` returns ``z``).
+
+For the element-wise activations ``backward`` and ``jvp`` are the same product, formed by the
+base class from ``derivative``. Softmax is not element-wise: its Jacobian is
+``diag(a) - a a^T`` (symmetric), so both products are ``a * (g - sum(g * a, axis=1))``, which
+lets softmax be paired with any loss.
+
+Your own activation: subclass :class:`Activation` and write ``forward(z)`` and
+``derivative(z, a)`` (the ``out`` argument may be left out: the base class then takes care of
+it), or pass any object with ``name``, ``forward``, ``derivative``, ``backward`` and ``jvp``.
+The layers call exactly those methods, whatever the object's ``name`` says.
+
+``nonsmooth`` lists the points where ``f`` is not twice continuously differentiable (a jump of
+``f'`` or of ``f''``); :func:`glassnet.gradcheck` sets aside the entries whose finite
+difference steps across one of them.
 
 All activations stay finite and silent (no overflow or underflow warnings) for ``|z|`` up to
 1e4 in float32 and float64.
@@ -24,6 +39,8 @@ All activations stay finite and silent (no overflow or underflow warnings) for `
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -44,6 +61,8 @@ __all__ = [
     "get_activation",
 ]
 
+_METHODS = ("forward", "derivative", "backward", "jvp")
+
 
 @runtime_checkable
 class ActivationLike(Protocol):
@@ -60,29 +79,66 @@ class ActivationLike(Protocol):
     def jvp(self, z: np.ndarray, a: np.ndarray, dz: np.ndarray) -> np.ndarray: ...
 
 
+def _accepts_out(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "out" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _ignoring_out(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (written without ``out``) as a method that takes ``out=`` and returns its own result."""
+    @functools.wraps(fn)
+    def method(self: Any, *args: Any, out: Any = None) -> Any:
+        return fn(self, *args)
+    return method
+
+
+def _into(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``result``, copied into ``out`` when one is given (for the activations with no ufunc form)."""
+    if out is None or out is result:
+        return result
+    out[...] = result
+    return out
+
+
 class Activation:
-    """Base class of the element-wise activations: subclasses give ``forward`` and ``derivative``.
+    """Base class of the activations: subclasses give ``forward`` and ``derivative``.
 
     Notes
     -----
-    ``backward(z, a, grad_a) = grad_a * f'(z)`` and ``jvp(z, a, dz) = f'(z) * dz``.
+    ``backward(z, a, grad_a) = grad_a * f'(z)`` and ``jvp(z, a, dz) = f'(z) * dz``, with
+    ``f'(z)`` from :meth:`derivative`, computed into ``out`` when it is given.
     """
 
     name = "activation"
+    nonsmooth: tuple[float, ...] = ()
 
-    def forward(self, z: np.ndarray) -> np.ndarray:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # a subclass may write its methods without ``out``: give them the argument here
+        super().__init_subclass__(**kwargs)
+        for method in _METHODS:
+            fn = cls.__dict__.get(method)
+            if callable(fn) and not _accepts_out(fn):
+                setattr(cls, method, _ignoring_out(fn))
+
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
-    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def derivative(self, z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray) -> np.ndarray:
+    def backward(self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray,
+                 out: np.ndarray | None = None) -> np.ndarray:
         """``delta = grad_a * f'(z)``, of shape (n_samples, n_units)."""
-        return grad_a * self.derivative(z, a)
+        f_prime = self.derivative(z, a, out=out)
+        return np.multiply(grad_a, f_prime, out=f_prime if f_prime is out else None)
 
-    def jvp(self, z: np.ndarray, a: np.ndarray, dz: np.ndarray) -> np.ndarray:
+    def jvp(self, z: np.ndarray, a: np.ndarray, dz: np.ndarray,
+            out: np.ndarray | None = None) -> np.ndarray:
         """``da = f'(z) * dz``, of shape (n_samples, n_units)."""
-        return self.derivative(z, a) * dz
+        return Activation.backward(self, z, a, dz, out)
 
     def config(self) -> dict[str, Any]:
         """The JSON-able description that :func:`get_activation` turns back into this object."""
@@ -99,28 +155,72 @@ class Activation:
         return hash(tuple(sorted(self.config().items())))
 
 
+class _Foreign(Activation):
+    """A user's object that follows :class:`ActivationLike` without subclassing Activation.
+
+    Every call goes to the object's own method (``out`` is passed only where the method takes
+    it); attributes are the object's.
+    """
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+        self.name = obj.name
+        self.nonsmooth = tuple(getattr(obj, "nonsmooth", getattr(obj, "kinks", ())))
+        self._out = {m: _accepts_out(getattr(obj, m)) for m in _METHODS}
+
+    def _call(self, method: str, *args: Any, out: Any) -> Any:
+        fn = getattr(self.obj, method)
+        return fn(*args, out=out) if self._out[method] else fn(*args)
+
+    def forward(self, z, out=None):
+        return self._call("forward", z, out=out)
+
+    def derivative(self, z, a, out=None):
+        return self._call("derivative", z, a, out=out)
+
+    def backward(self, z, a, grad_a, out=None):
+        return self._call("backward", z, a, grad_a, out=out)
+
+    def jvp(self, z, a, dz, out=None):
+        return self._call("jvp", z, a, dz, out=out)
+
+    def config(self):
+        config = getattr(self.obj, "config", None)
+        return config() if callable(config) else {"name": self.name}
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self.__dict__["obj"], item)
+
+    def __repr__(self) -> str:
+        return repr(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or other is self.obj or (
+            isinstance(other, _Foreign) and other.obj is self.obj)
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
 class Identity(Activation):
     """``f(z) = z``, ``f'(z) = 1``."""
 
     name = "identity"
 
-    def forward(self, z):
+    def forward(self, z, out=None):
         return z
 
-    def derivative(self, z, a):
-        return np.ones_like(z)
+    def derivative(self, z, a, out=None):
+        if out is None:
+            return np.ones_like(z)
+        out[...] = 1
+        return out
 
-    def backward(self, z, a, grad_a):
+    def backward(self, z, a, grad_a, out=None):
         return grad_a
 
-    def jvp(self, z, a, dz):
+    def jvp(self, z, a, dz, out=None):
         return dz
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-z))`` without overflow: only ``exp(-|z|)`` is ever formed."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0, e) / (1.0 + e)
 
 
 class Sigmoid(Activation):
@@ -128,12 +228,18 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
 
-    def forward(self, z):
-        with np.errstate(under="ignore"):
-            return _sigmoid(z)
+    def forward(self, z, out=None):
+        # exp(-z) overflows to inf for very negative z, and 1 / (1 + inf) = 0 is the limit
+        with np.errstate(over="ignore", under="ignore"):
+            a = np.negative(z, out=out)
+            np.exp(a, out=a)
+            a += 1
+            return np.reciprocal(a, out=a)
 
-    def derivative(self, z, a):
-        return a * (1 - a)
+    def derivative(self, z, a, out=None):
+        f_prime = np.subtract(1, a, out=out)  # a (1 - a)
+        f_prime *= a
+        return f_prime
 
 
 class Tanh(Activation):
@@ -141,24 +247,27 @@ class Tanh(Activation):
 
     name = "tanh"
 
-    def forward(self, z):
-        return np.tanh(z)
+    def forward(self, z, out=None):
+        return np.tanh(z, out=out)
 
-    def derivative(self, z, a):
-        return 1 - a * a
+    def derivative(self, z, a, out=None):
+        f_prime = np.multiply(a, a, out=out)  # 1 - a^2
+        return np.subtract(1, f_prime, out=f_prime)
 
 
 class ReLU(Activation):
     """``f(z) = max(z, 0)``; ``f'(z) = 1 if z > 0 else 0`` (0 at the kink, as PyTorch)."""
 
     name = "relu"
-    kinks = (0.0,)  # f' jumps here: finite differences across it mean nothing
+    nonsmooth = (0.0,)  # f' jumps here: finite differences across it mean nothing
 
-    def forward(self, z):
-        return np.maximum(z, 0)
+    def forward(self, z, out=None):
+        return np.maximum(z, 0, out=out)
 
-    def derivative(self, z, a):
-        return (z > 0).astype(z.dtype)
+    def derivative(self, z, a, out=None):
+        if out is None:
+            return (z > 0).astype(z.dtype)
+        return np.greater(z, 0, out=out)  # 1.0 where z > 0, else 0.0
 
 
 class LeakyReLU(Activation):
@@ -171,16 +280,16 @@ class LeakyReLU(Activation):
     """
 
     name = "leaky_relu"
-    kinks = (0.0,)
+    nonsmooth = (0.0,)
 
     def __init__(self, slope: float = 0.01):
         self.slope = _check_float("slope", slope, type(self).__name__)
 
-    def forward(self, z):
-        return np.where(z > 0, z, z * self.slope)
+    def forward(self, z, out=None):
+        return _into(np.where(z > 0, z, z * z.dtype.type(self.slope)), out)
 
-    def derivative(self, z, a):
-        return np.where(z > 0, 1, self.slope).astype(z.dtype)
+    def derivative(self, z, a, out=None):
+        return _into(np.where(z > 0, 1, self.slope).astype(z.dtype), out)
 
     def config(self):
         return {"name": self.name, "slope": self.slope}
@@ -192,23 +301,36 @@ class ELU(Activation):
     Parameters
     ----------
     alpha : float, default=1.0
+
+    Notes
+    -----
+    ``f'`` is continuous at 0 only for ``alpha = 1``, and ``f''`` jumps there for every alpha
+    (0 on the right, ``alpha`` on the left): 0 is listed in ``nonsmooth``.
     """
 
     name = "elu"
+    nonsmooth = (0.0,)
 
     def __init__(self, alpha: float = 1.0):
         self.alpha = _check_float("alpha", alpha, type(self).__name__)
-        self.kinks = () if self.alpha == 1.0 else (0.0,)  # f' is continuous only for alpha = 1
 
-    def forward(self, z):
+    def forward(self, z, out=None):
         with np.errstate(under="ignore"):
-            return np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0)))
+            return _into(np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0))).astype(
+                z.dtype, copy=False), out)
 
-    def derivative(self, z, a):
-        return np.where(z > 0, 1, a + self.alpha).astype(z.dtype)
+    def derivative(self, z, a, out=None):
+        return _into(np.where(z > 0, 1, a + self.alpha).astype(z.dtype), out)
 
     def config(self):
         return {"name": self.name, "alpha": self.alpha}
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` without overflow: only ``exp(-|z|)`` is ever formed."""
+    with np.errstate(under="ignore"):
+        e = np.exp(-np.abs(z))
+    return (np.where(z >= 0, 1.0, e) / (1.0 + e)).astype(z.dtype, copy=False)
 
 
 class Softplus(Activation):
@@ -216,13 +338,12 @@ class Softplus(Activation):
 
     name = "softplus"
 
-    def forward(self, z):
+    def forward(self, z, out=None):
         with np.errstate(under="ignore"):
-            return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+            return _into(np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))), out)
 
-    def derivative(self, z, a):
-        with np.errstate(under="ignore"):
-            return _sigmoid(z)
+    def derivative(self, z, a, out=None):
+        return _into(_sigmoid(z), out)
 
 
 class GELU(Activation):
@@ -244,13 +365,14 @@ class GELU(Activation):
         zc = np.clip(z, -50, 50)
         return np.tanh(self._c * (zc + self._k * zc * zc * zc)), zc
 
-    def forward(self, z):
+    def forward(self, z, out=None):
         t, _ = self._t(z)
-        return 0.5 * z * (1 + t)
+        return _into(0.5 * z * (1 + t), out)
 
-    def derivative(self, z, a):
+    def derivative(self, z, a, out=None):
         t, zc = self._t(z)
-        return 0.5 * (1 + t) + 0.5 * zc * (1 - t * t) * self._c * (1 + 3 * self._k * zc * zc)
+        return _into(0.5 * (1 + t) + 0.5 * zc * (1 - t * t) * self._c
+                     * (1 + 3 * self._k * zc * zc), out)
 
 
 class Softmax(Activation):
@@ -265,21 +387,48 @@ class Softmax(Activation):
 
     name = "softmax"
 
-    def forward(self, z):
-        e = z - z.max(axis=1, keepdims=True)
+    def forward(self, z, out=None):
+        a = np.subtract(z, row_max(z)[:, None], out=out)
         with np.errstate(under="ignore"):
-            np.exp(e, out=e)
-        e /= e.sum(axis=1, keepdims=True)
-        return e
+            np.exp(a, out=a)
+        a /= row_sum(a)[:, None]
+        return a
 
-    def derivative(self, z, a):
-        return a * (1 - a)
+    def derivative(self, z, a, out=None):
+        f_prime = np.subtract(1, a, out=out)
+        f_prime *= a
+        return f_prime
 
-    def backward(self, z, a, grad_a):
-        return a * (grad_a - (grad_a * a).sum(axis=1, keepdims=True))
+    def backward(self, z, a, grad_a, out=None):
+        """``delta = a * (grad_a - sum(grad_a * a, axis=1))``."""
+        delta = np.multiply(grad_a, a, out=out)
+        s = row_sum(delta)
+        np.subtract(grad_a, s[:, None], out=delta)
+        delta *= a
+        return delta
 
-    def jvp(self, z, a, dz):
-        return a * (dz - (dz * a).sum(axis=1, keepdims=True))
+    def jvp(self, z, a, dz, out=None):
+        return self.backward(z, a, dz, out)
+
+
+def row_max(z: np.ndarray) -> np.ndarray:
+    """``z.max(axis=1)``; for a few columns one ``maximum`` per column (numpy reduces short rows
+    one call each: column by column is about 4 times faster for 10 classes)."""
+    return _reduce_rows(np.maximum, z)
+
+
+def row_sum(z: np.ndarray) -> np.ndarray:
+    """``z.sum(axis=1)``, column by column for a few columns (see :func:`row_max`)."""
+    return _reduce_rows(np.add, z)
+
+
+def _reduce_rows(ufunc: Any, z: np.ndarray) -> np.ndarray:
+    if z.shape[1] > 16 or type(z) is not np.ndarray:  # on a GPU: one reduction, one kernel
+        return z.max(axis=1) if ufunc is np.maximum else z.sum(axis=1)
+    out = z[:, 0].copy()
+    for j in range(1, z.shape[1]):
+        ufunc(out, z[:, j], out=out)
+    return out
 
 
 ACTIVATIONS: dict[str, Callable[..., Activation]] = {
@@ -289,14 +438,15 @@ ACTIVATIONS: dict[str, Callable[..., Activation]] = {
 """Name -> activation class. ``get_activation`` looks names up here."""
 
 
-def get_activation(spec: str | dict | ActivationLike) -> ActivationLike:
+def get_activation(spec: str | dict | ActivationLike) -> Activation:
     """Return the activation named by ``spec``.
 
     Parameters
     ----------
     spec : str, dict or activation object
         A registry name (``'relu'``), a config dict (``{'name': 'leaky_relu', 'slope': 0.1}``),
-        or an object with ``name``, ``forward``, ``derivative``, ``backward`` and ``jvp``.
+        or an object with ``name``, ``forward``, ``derivative``, ``backward`` and ``jvp``
+        (used as it is: its own methods run, whatever its name).
 
     Raises
     ------
@@ -325,8 +475,10 @@ def get_activation(spec: str | dict | ActivationLike) -> ActivationLike:
             return ACTIVATIONS[name](**spec)
         except TypeError as err:
             raise ValueError(f"Bad options {spec} for activation {name!r}: {err}") from None
-    if isinstance(spec, ActivationLike):
+    if isinstance(spec, Activation):
         return spec
+    if isinstance(spec, ActivationLike):
+        return _Foreign(spec)
     raise TypeError(
         "An activation must be a name, a config dict or an object with name, forward, "
         f"derivative, backward and jvp; got {type(spec).__name__}."

@@ -39,7 +39,8 @@ import numpy as np
 from .explain import Explanation, explain
 from .init import make_rng
 from .layers import Dense, Layer, Residual
-from .training import Callback
+from .optim import SGD
+from .training import Callback, gradient, update
 
 if TYPE_CHECKING:
     from .network import Network
@@ -110,11 +111,11 @@ def layer_stats(layer: Layer) -> dict[str, Any]:
         "delta_norm": float(np.mean(np.linalg.norm(n * delta, axis=1))),
         "grad_W_norm": None, "grad_b_norm": None, "W_norm": None, "update_ratio": None,
     }
-    if isinstance(layer, Dense):
+    if "W" in layer.param_names:
         W_norm = _norm(layer.W)
         stats.update(grad_W_norm=_norm(layer.dW), grad_b_norm=_norm(layer.db), W_norm=W_norm,
                      update_ratio=_norm(layer.dW) / W_norm if W_norm > 0 else None)
-    name = layer.activation.name  # type: ignore[attr-defined]
+    name = getattr(getattr(layer, "activation", None), "name", "identity")
     stats["activation"] = name
     stats["dead_share"] = float(np.mean(np.all(z <= 0, axis=0))) if name == "relu" else None
     if name == "sigmoid":
@@ -329,22 +330,20 @@ def vanishing_lab(
                 net = lab_network(X.shape[1], n_classes, depth, activation, bool(res), width, rng)
                 measure = rng.choice(len(X), size=min(n_measure, len(X)), replace=False)
                 X_m, Y_m = net.check_Xy(X[measure], y[measure])
-                net._backprop(X_m, Y_m)
+                gradient(net, X_m, Y_m)
                 delta_init = _hidden_delta_norms(net)
                 X_all, Y_all = net.check_Xy(X, y)
-                params, db_norms, diverged = net.params(), [], False
+                sgd, db_norms, diverged = SGD(learning_rate), [], False
                 with np.errstate(over="ignore", invalid="ignore"):
                     for _ in range(steps):
                         batch = rng.choice(len(X), size=batch_size, replace=False)
-                        if not np.isfinite(net._backprop(X_all[batch], Y_all[batch])):
+                        if not np.isfinite(gradient(net, X_all[batch], Y_all[batch])):
                             diverged = True  # the loss overflowed: nothing left to measure
                             break
                         db_norms.append([_norm(weight_layer(layer).db)
                                          for layer in net.layers[:-1]])
-                        grads = net.grads()
-                        for key, param in params.items():
-                            param -= learning_rate * grads[key]  # gradient descent, in place
-                    final_loss = net._backprop(X_m, Y_m)
+                        update(net, sgd)  # gradient descent: theta -= learning_rate * grad
+                    final_loss = gradient(net, X_m, Y_m)
                     delta_trained = _hidden_delta_norms(net)
                 decay = ((delta_init[0] / delta_init[-1]) ** (1 / (depth - 1))
                          if depth > 1 and delta_init[-1] > 0 else None)
@@ -363,7 +362,7 @@ def weight_layer(layer: Layer) -> Dense:
     the first inner layer of a residual block. Its ``delta`` is ``dC/dz^l`` with
     ``z^l = W^l x + b^l``, one ``f'`` factor included in both cases, so plain and residual
     stacks are compared like for like."""
-    return layer if isinstance(layer, Dense) else layer.layers[0]  # type: ignore[attr-defined]
+    return layer.children()[0] if layer.children() else layer  # type: ignore[return-value]
 
 
 def lab_table_csv(rows: Sequence[dict[str, Any]]) -> str:

@@ -9,14 +9,14 @@ is the mean over ``B``, so with ``C_r`` the mean over shard ``r``::
     C     = (1/B) sum_i c_i = sum_r (n_r / B) C_r
     dC/dW = sum_r (n_r / B) dC_r/dW                       (uneven shards weigh less)
 
-Each rank scales its gradients by ``n_r / B`` into one flat buffer, one ``Allreduce`` (SUM)
-per step adds the buffers of all ranks, and every rank applies the same optimiser step to
+Each rank runs the network's one forward and backward pass on its shard (the engine of plain
+``fit``), scales the flat gradient ``net.grad`` by ``n_r / B``, and an ``Allreduce`` (SUM)
+per step adds the ranks' ``net.grad`` in place; every rank applies the same optimiser step to
 the same sum, so the weights stay identical without being sent again. The L2/L1 penalty is
-added on every rank and its weights ``n_r / B`` sum to 1, so it counts once.
+added on every rank and its weights ``n_r / B`` sum to 1, so it counts once. Beside the
+gradients, a second small buffer in the same step carries::
 
-The flat buffer, in the network's dtype::
-
-    [ dW, db of every layer (n_params) | weighted loss (1) | failure flag of each rank (N) ]
+    [ weighted loss (1) | failure flag of each rank (N) ]
 
 A rank whose step raised sends zeros and its flag; after the sum every rank sees who failed
 and all raise :class:`RankFailedError` together (rank 0's message names the rank and the
@@ -29,7 +29,7 @@ epoch's record, so early stopping and schedules decide alike everywhere) and wri
 checkpoints. A checkpoint holds nothing per rank, so ``resume`` works with another ``N``.
 
 The loop is :func:`glassnet.training.fit`'s own: ``fit(distributed=...)`` runs it with the
-hooks of :class:`DataParallel` (the batch step above, the broadcasts, rank 0's evaluation and
+:class:`DataParallel` strategy (the batch step above, the broadcasts, rank 0's evaluation and
 checkpoints, the failure handling), so single-process and distributed training cannot drift.
 
 Dropout draws its masks per rank, from a Generator seeded by (shuffling state, epoch, rank,
@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from .training import _SingleProcess
+from .training import SingleProcess
 
 if TYPE_CHECKING:
     from .network import Network
@@ -151,40 +151,6 @@ def shard_bounds(n: int, n_ranks: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)])
 
 
-class GradientBuffer:
-    """All gradients in one flat array, followed by the weighted loss and the failure flags.
-
-    ``grads`` holds views into ``flat`` with the keys and shapes of ``net.params()``, so the
-    optimiser reads the reduced sum directly.
-    """
-
-    def __init__(self, net: "Network", n_ranks: int):
-        params = net.params()
-        self.n_params = sum(p.size for p in params.values())
-        self.flat = np.zeros(self.n_params + 1 + n_ranks, dtype=net.dtype)
-        self.grads: dict[str, np.ndarray] = {}
-        offset = 0
-        for key, param in params.items():
-            self.grads[key] = self.flat[offset:offset + param.size].reshape(param.shape)
-            offset += param.size
-        self.flags = self.flat[self.n_params + 1:]
-
-    def pack(self, grads: dict[str, np.ndarray], loss: float, weight: float) -> None:
-        """``flat <- weight * [grads | loss]``, flags cleared."""
-        scale = self.flat.dtype.type(weight)
-        for key, view in self.grads.items():
-            np.multiply(grads[key], scale, out=view)
-        self.flat[self.n_params] = loss * weight
-        self.flags[:] = 0
-
-    def zero(self) -> None:
-        self.flat[:] = 0
-
-    @property
-    def loss(self) -> float:
-        return float(self.flat[self.n_params])
-
-
 class _Group:
     """The ranks of one fit: bounded waits, failure flags, and stopping all ranks together."""
 
@@ -235,12 +201,17 @@ class _Group:
         sys.stderr.flush()
         self.comm.Abort(1)
 
-    def allreduce(self, flat: np.ndarray, flags: np.ndarray) -> None:
-        """Sum ``flat`` over the ranks in place; raise on every rank if any rank failed."""
+    def allreduce(self, flat: np.ndarray, flags: np.ndarray, *more: np.ndarray) -> None:
+        """Sum ``flat`` (and the arrays ``more``) over the ranks in place; raise on every rank
+        if any rank failed (``flags`` lies in ``flat``: one entry per rank)."""
         if self.failure is not None:
-            flat[:] = 0
+            for array in (flat, *more):
+                array[...] = 0
             flags[self.rank] = 1
-        self.wait(self.comm.Iallreduce(self.MPI.IN_PLACE, flat, op=self.MPI.SUM), "Allreduce")
+        requests = [self.comm.Iallreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM)
+                    for array in (*more, flat)]
+        for request in requests:
+            self.wait(request, "Allreduce")
         if np.any(flags):
             self._stop([int(r) for r in np.flatnonzero(flags)])
 
@@ -277,23 +248,13 @@ def _timeout(settings: Settings) -> float:
 
 def _seed_dropout(net: "Network", rng: np.random.Generator, epoch: int, rank: int) -> None:
     """Each rank's own masks: Generators from (shuffling state, epoch, rank, layer)."""
-    if not net._dropouts:
+    layers = net.random_layers()
+    if not layers:
         return
     state = json.dumps(rng.bit_generator.state, sort_keys=True, default=str).encode()
     key = int.from_bytes(hashlib.sha256(state).digest()[:16], "little")
-    for j, layer in enumerate(net._dropouts):
+    for j, layer in enumerate(layers):
         layer.rng = np.random.default_rng(np.random.SeedSequence(key, spawn_key=(epoch, rank, j)))
-
-
-def _broadcast_params(group: _Group, net: "Network") -> None:
-    params = net.params()
-    flat = np.concatenate([p.ravel() for p in params.values()]) if params else \
-        np.zeros(0, net.dtype)
-    group.Bcast(flat)
-    offset = 0
-    for param in params.values():
-        param[...] = flat[offset:offset + param.size].reshape(param.shape)
-        offset += param.size
 
 
 class _Guarded:
@@ -322,12 +283,13 @@ class _Guarded:
         self.callback.on_train_end(net, history)  # after the last collective: raises here
 
 
-class DataParallel(_SingleProcess):
-    """The hooks with which :func:`glassnet.training.fit` trains over the MPI ranks.
+class DataParallel(SingleProcess):
+    """The strategy with which :func:`glassnet.training.fit` trains over the MPI ranks.
 
     ``fit(distributed=...)`` creates one and runs its one loop with it (see
     :func:`fit_distributed`): the batch step backpropagates this rank's shard of the global
-    batch, weighted by ``n_r / B``, and returns the sum over the ranks (one ``Iallreduce``);
+    batch with the network's one engine, weighs ``net.grad`` by ``n_r / B``, and sums it over
+    the ranks (``Iallreduce``);
     ``begin`` broadcasts rank 0's weights and shuffling state; ``epoch_begin`` seeds this
     rank's dropout masks; rank 0 alone evaluates (``scores``, broadcast to every rank),
     writes checkpoints and shows progress; a rank's error is reported to every rank at the
@@ -352,18 +314,14 @@ class DataParallel(_SingleProcess):
             raise ValueError("L-BFGS takes full-batch steps of its own; distributed=True "
                              "supports the mini-batch optimisers (sgd, adam, ...).")
 
-    def fast_path(self, opt: Any) -> None:
-        """Each rank's shard goes through the reference backprop (the shards change size)."""
-        return None
-
     def begin(self, rng: np.random.Generator, memmapped: bool, n_batches: int) -> None:
         super().begin(rng, memmapped, n_batches)
         self.group.sync()  # a rank whose set-up failed meets the others here (running)
         self.begun = True
         rng.bit_generator.state = self.group.bcast(rng.bit_generator.state)
-        _broadcast_params(self.group, self.net)  # rank 0's initial (or resumed) weights
+        self.group.Bcast(self.net.theta)  # rank 0's initial (or resumed) weights, all at once
         self.n_batches = n_batches
-        self.buffer = GradientBuffer(self.net, self.size)
+        self.extra = np.zeros(1 + self.size, dtype=np.float64)  # [weighted loss | flags]
 
     def guarded(self, callbacks: list["Callback"]) -> list[Any]:
         return [_Guarded(callback, self.group) for callback in callbacks]
@@ -371,20 +329,22 @@ class DataParallel(_SingleProcess):
     def epoch_begin(self, rng: np.random.Generator, epoch: int) -> None:
         _seed_dropout(self.net, rng, epoch, self.rank)
 
-    def __call__(self, X: Any, Y: np.ndarray, w: np.ndarray | None, batch: np.ndarray,
-                 epoch: int, b: int) -> tuple[float, dict[str, np.ndarray]]:
-        """This rank's shard of the global ``batch``, summed over the ranks."""
+    def gradients(self, X: Any, Y: np.ndarray, w: np.ndarray | None, batch: np.ndarray,
+                  epoch: int, b: int) -> float:
+        """This rank's shard of the global ``batch``: ``net.grad`` and the loss, summed over the ranks."""
         bounds = shard_bounds(len(batch), self.size)
         mine = batch[bounds[self.rank]:bounds[self.rank + 1]]
-        buffer = self.buffer
+        net, extra = self.net, self.extra
+        extra[:] = 0
         with self.group.guard(f"in epoch {epoch}, batch {b} of {self.n_batches}"):
             if len(mine) == 0:  # fewer rows than ranks: this rank adds nothing
-                buffer.zero()
+                net.grad[:] = 0
             else:
-                loss, grads = super().__call__(X, Y, w, mine, epoch, b)
-                buffer.pack(grads, loss, len(mine) / len(batch))
-        self.group.allreduce(buffer.flat, buffer.flags)
-        return buffer.loss, buffer.grads
+                share = len(mine) / len(batch)  # C = sum_r (n_r / B) C_r, the same for dC/dW
+                extra[0] = super().gradients(X, Y, w, mine, epoch, b) * share
+                net.grad *= net.grad.dtype.type(share)
+        self.group.allreduce(extra, extra[1:], net.grad)
+        return float(extra[0])
 
     def scores(self, epoch: int, evaluate: Any, *args: Any) -> dict[str, float]:
         scores: dict[str, float] = {}
@@ -433,7 +393,7 @@ def fit_distributed(net: "Network", X: Any, y: Any, *, distributed: Any = True,
     """:func:`glassnet.training.fit` over the MPI ranks; call it on every rank alike.
 
     Takes the arguments of ``fit`` (``batch_size`` is the global batch ``B``); ``fit``'s own
-    loop runs, with the hooks of :class:`DataParallel`.
+    loop runs, with the :class:`DataParallel` strategy.
 
     Parameters
     ----------
@@ -462,6 +422,4 @@ def fit_distributed(net: "Network", X: Any, y: Any, *, distributed: Any = True,
     """
     from .training import fit
 
-    run = DataParallel(net, distributed)
-    with run.running():
-        return fit(net, X, y, distributed=run, **kwargs)
+    return fit(net, X, y, distributed=distributed or True, **kwargs)

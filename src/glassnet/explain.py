@@ -292,12 +292,12 @@ def explain(net: "Network | None" = None, x: Any = None, y: Any = None, *,
     y_arr = np.asarray(y)
     y_arr = y_arr.reshape(1) if y_arr.ndim == 0 else y_arr.reshape(1, -1)
     X, Y = net64.check_Xy(X, y_arr)
-    loss = net64._backprop(X, Y)
+    loss = net64.backprop(X, Y) + net64.penalty()
     out = net64.layers[-1]
     grad_a = None if net64.fused else net64.loss_fn.grad(out.a, Y)[0]  # type: ignore[attr-defined]
 
     def C() -> float:
-        return net64._loss_value(net64._forward(X), Y)
+        return net64.cost(X, Y)
 
     traces = []
     for l, layer in enumerate(net64.layers, start=1):

@@ -140,23 +140,25 @@ def gradcheck(
     net64 = net.astype("float64").to("cpu")  # finite differences run on a host copy
     X64, Y = net64.check_Xy(X, y)
     X64 = X64.copy()
-    net64._backprop(X64, Y, input_grad=True)
+    net64.propagate(X64)
+    net64.backward(Y, input_grad=True)
     analytic = {key: g.copy() for key, g in net64.grads().items()}
     analytic_X = net64.grad_X.copy()  # type: ignore[union-attr]
 
     kinked = [layer for layer in iter_layers(net64.layers)
-              if getattr(getattr(layer, "activation", None), "kinks", ())]
+              if getattr(getattr(layer, "activation", None), "nonsmooth", ())]
 
     def pattern() -> list[np.ndarray]:
-        """Which side of each kink every unit is on (empty for smooth networks)."""
-        return [np.sign(layer.z[..., None] - np.asarray(layer.activation.kinks))
+        """Which side of each non-smooth point every unit is on (empty for smooth networks)."""
+        return [np.sign(layer.z[..., None] - np.asarray(layer.activation.nonsmooth))
                 for layer in kinked]
 
     base = pattern()
 
     def loss() -> float:
         """C at the current parameters; NaN when a unit crossed a kink (no derivative there)."""
-        value = net64._loss_value(net64._forward(X64), Y)
+        net64.propagate(X64)
+        value = net64.output_loss(Y) + net64.penalty()
         crossed = any(np.any(p != q) for p, q in zip(pattern(), base))
         return float("nan") if crossed else value
 

@@ -16,7 +16,7 @@ transposed.
 
 PyTorch, ONNX and scikit-learn are imported inside these functions only: ``import glassnet``
 never needs them, and a missing one raises an ImportError that names the extra to install.
-A residual block ``a = f(x + F(x))`` becomes :class:`TorchResidual` in PyTorch, a torch module
+A residual block ``a = x + F(x)`` becomes :class:`TorchResidual` in PyTorch, a torch module
 class that is created on first use (``glassnet.interop.TorchResidual`` imports torch).
 """
 
@@ -72,6 +72,11 @@ def _check_network(net: Any, caller: str) -> None:
     _check_layers(net.layers, caller, "")
 
 
+def _activation_of(layer: Layer) -> ActivationLike:
+    """What the layer applies last: its activation, the identity for a residual block's sum."""
+    return getattr(layer, "activation", None) or ACTIVATIONS["identity"]()
+
+
 def _check_layers(layers: list[Layer], caller: str, prefix: str) -> None:
     for i, layer in enumerate(layers):
         if not isinstance(layer, (Dense, Residual)):
@@ -79,7 +84,7 @@ def _check_layers(layers: list[Layer], caller: str, prefix: str) -> None:
                 f"{caller} cannot export layer {prefix}{i} of type {type(layer).__name__}; "
                 "supported layers: Dense, Residual."
             )
-        act = layer.activation
+        act = _activation_of(layer)
         if type(act) is not ACTIVATIONS.get(act.name):
             raise ValueError(
                 f"{caller} cannot export the custom activation {act.name!r} of layer {prefix}{i}; "
@@ -192,7 +197,7 @@ def _torch_modules(torch: Any, layers: list[Layer], dtype: Any) -> list[Any]:
     nn = torch.nn
     modules: list[Any] = []
     for layer in layers:
-        activation: ActivationLike = layer.activation  # type: ignore[attr-defined]
+        activation = _activation_of(layer)
         act = _TORCH_ACTIVATIONS[activation.name](nn, activation)
         if isinstance(layer, Dense):
             linear = nn.Linear(layer.n_in, layer.n_out, dtype=dtype)
@@ -339,7 +344,12 @@ def _layers_from_torch(torch: Any, children: list[tuple[str, Any]], dtype: str) 
                 act = _torch_activation_spec(nn, child.activation, f"{here}.activation")
                 if act is None:
                     raise _unsupported(child.activation, f"{here}.activation")
-                layers.append(Residual(*inner, activation=act))
+                if act != "identity":
+                    raise ValueError(
+                        f"{here} applies {type(child.activation).__name__} after the sum: "
+                        "glassnet's residual block is a = x + F(x) with nothing after the sum. "
+                        "Put the activation inside the body instead.")
+                layers.append(Residual(*inner))
             elif spec == "identity":
                 continue
             elif spec is not None:
@@ -549,7 +559,7 @@ def _onnx_layers(g: _OnnxGraph, layers: list[Layer], a: str, prefix: str) -> str
         else:
             h = _onnx_layers(g, layer.layers, a, f"{scope}.")  # type: ignore[attr-defined]
             z = g.op("Add", [a, h], scope)
-        act: ActivationLike = layer.activation  # type: ignore[attr-defined]
+        act = _activation_of(layer)
         a = _ONNX_ACTIVATIONS[act.name](g, z, act, scope)
     return a
 

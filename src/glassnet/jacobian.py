@@ -95,7 +95,7 @@ def jacobian(net: "Network", X: Any, mode: str = "auto") -> np.ndarray:
         # measured break-even at n_in / n_out of 1.3 to 1.6 for batches of 32 samples
         # (bench/jacobian_crossover.py, docs/glassbox.md)
         mode = "forward" if net.n_in < AUTO_CROSSOVER * net.n_out else "reverse"
-    net._forward(X)
+    net.propagate(X)
     n_samples = len(X)
     J = xp.empty((n_samples, net.n_out, net.n_in), dtype=net.dtype)
     if mode == "reverse":
@@ -127,7 +127,7 @@ def numeric_jacobian(net: "Network", X: Any, eps: float = 1e-4) -> np.ndarray:
         outputs = []
         for step in (eps, -eps, 2 * eps, -2 * eps):
             X[:, k] = old + step
-            outputs.append(net64._forward(X).copy())
+            outputs.append(net64.infer(X).copy())
         X[:, k] = old
         J[:, :, k] = _central(outputs, eps)
     return J

@@ -1,4 +1,4 @@
-"""Layers: the protocol every layer follows, the fully connected ``Dense`` and ``Residual``.
+"""Layers: the protocol every layer follows, the fully connected ``Dense``, ``Residual``, ``Dropout``.
 
 The layer protocol (each layer needs only its own data):
 
@@ -7,48 +7,121 @@ The layer protocol (each layer needs only its own data):
 ``backward(grad_a, input_grad=True) -> grad_a_prev``
     Takes ``dC/da`` of the layer's output, *assigns* (never accumulates) its parameter gradients,
     and returns ``dC/da_prev`` (or None when ``input_grad`` is False and nothing needs it).
+    It never writes into ``grad_a``.
+``infer(a_prev) -> a``
+    The forward pass for prediction: caches nothing; a layer that is the identity at inference
+    (``identity_at_inference``, Dropout) returns its input.
 ``jvp(da_prev) -> da``
     Forward mode: pushes a tangent of the input through the layer (after a ``forward``).
-``params()`` / ``grads()``
-    Dicts of the live parameter and gradient arrays, with the same keys.
+``param_names``
+    The layer's own parameters, as attribute names (``("W", "b")``); the gradient of parameter
+    ``p`` is the attribute ``"d" + p`` (``dW``, ``db``). ``penalized`` names those the network's
+    L1/L2 penalty acts on (the weights, not the biases).
+``children()``
+    The inner layers of a block (a Residual's ``F``), in forward order; ``[]`` for others.
+``clear()``
+    Drops the cached arrays of the last pass (also of the children).
+``training``, ``rng``
+    Whether the layer is in training mode (Dropout drops units only then), and its random
+    Generator (None for deterministic layers); set by the network.
+
+One walker over the layer tree, :func:`walk`, gives every layer its key (``'0'``, ``'1'``,
+``'1.0'``, ...) and :func:`named_parameters` every parameter its key (``'0.W'``, ``'1.0.b'``):
+save, load, the optimiser, interop and diagnostics all use these keys.
+
+Parameters live in flat arrays. A layer starts with storage of its own; a :class:`Network`
+copies the values of all its layers' parameters into its one flat ``theta`` (and zeros into
+its flat ``grad``) and binds each layer's ``W, b, dW, db`` to views into those, so that the
+optimiser updates all parameters with one operation. Assigning to a bound attribute
+(``layer.W = new``, or ``self.dW = delta.T @ a_prev`` in a layer's own ``backward``) writes the
+values into the view; it never rebinds it.
+
+The cached ``z``, ``a``, ``delta`` and the returned ``grad_a_prev`` live in buffers that a
+layer keeps per batch size and reuses on the next pass of the same size: copy what you keep.
 
 Because a layer reads nothing from its neighbours, layers compose freely: a ``Residual``
-block ``a = f(x + F(x))`` is one more layer.
+block ``a = x + F(x)`` is one more layer.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from .activations import ActivationLike, get_activation
-from .device import on_device_of
+from .activations import Activation, get_activation
+from .device import array_module, on_device_of
 from .init import default_init, get_init, make_rng
 
-__all__ = ["LAYERS", "Dense", "Dropout", "Layer", "Residual", "iter_layers", "layer_from_config"]
+__all__ = [
+    "LAYERS",
+    "Dense",
+    "Dropout",
+    "Layer",
+    "Residual",
+    "bind_parameters",
+    "iter_layers",
+    "layer_from_config",
+    "named_parameters",
+    "walk",
+]
+
+_CACHES = ("a_prev", "z", "a", "delta")
 
 
 class Layer:
-    """Base class: the protocol, and the checks shared by every layer."""
+    """Base class: the protocol, parameter binding, buffers and the checks shared by every layer."""
 
     n_in: int
     n_out: int
+    param_names: tuple[str, ...] = ()
+    penalized: tuple[str, ...] = ()
+    identity_at_inference = False
+    training = False
+    rng: np.random.Generator | None = None
 
+    # ------------------------------------------------------------------ the protocol
     def forward(self, a_prev: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def backward(self, grad_a: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         raise NotImplementedError
 
+    def infer(self, a_prev: np.ndarray) -> np.ndarray:
+        """The output for prediction; by default ``forward`` (whose caches are then dropped)."""
+        a = self.forward(a_prev)
+        self.clear()
+        return a
+
     def jvp(self, da_prev: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def children(self) -> list["Layer"]:
+        return []
+
+    def clear(self) -> None:
+        for name in _CACHES:
+            if name in self.__dict__:
+                setattr(self, name, None)
+        for child in self.children():
+            child.clear()
+
     def params(self) -> dict[str, np.ndarray]:
-        return {}
+        """The live parameter arrays of this layer and its children (``'W'``, ``'0.W'``, ...)."""
+        own = {name: getattr(self, name) for name in self.param_names}
+        own.update({key: getattr(layer, name)
+                    for key, layer, name in named_parameters(self.children())})
+        return own
 
     def grads(self) -> dict[str, np.ndarray]:
-        return {}
+        """The gradients of the last ``backward``, with the keys of :meth:`params`."""
+        if self.param_names and getattr(self, "delta", None) is None:
+            raise RuntimeError(f"{type(self).__name__}.grads() called before backward. Run "
+                               "backprop(X, y) first.")
+        own = {name: getattr(self, "d" + name) for name in self.param_names}
+        own.update({key: getattr(layer, "d" + name)
+                    for key, layer, name in named_parameters(self.children())})
+        return own
 
     @property
     def n_params(self) -> int:
@@ -61,8 +134,61 @@ class Layer:
         """A copy of the layer with its parameters converted to ``dtype``."""
         raise NotImplementedError
 
-    def _require_forward(self, what: str) -> None:
-        if getattr(self, "z", None) is None:
+    @property
+    def shape_note(self) -> str:
+        """What a summary table shows after ``n_in -> n_out``."""
+        return ""
+
+    # ------------------------------------------------------------------ binding and buffers
+    def bind(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        """Make parameter ``name`` the view ``param`` (its value copied in) and its gradient ``grad``."""
+        param[...] = on_device_of(getattr(self, name), param)
+        bound = self.__dict__.setdefault("_bound", {})
+        for attr, view in ((name, param), ("d" + name, grad)):
+            object.__setattr__(self, attr, view)
+            bound[attr] = view
+        self.__dict__.pop("_buffers", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        bound = self.__dict__.get("_bound")
+        if bound is not None and name in bound:  # a parameter or gradient: write into its view
+            view = bound[name]
+            if value is view:
+                return
+            if getattr(value, "shape", np.shape(value)) != view.shape:
+                raise ValueError(f"{type(self).__name__}.{name} has shape {view.shape}; got "
+                                 f"an array of shape {np.shape(value)}.")
+            view[...] = on_device_of(value, view)
+            return
+        object.__setattr__(self, name, value)
+
+    def buffer(self, name: str, shape: tuple[int, ...], like: np.ndarray,
+               fill: float | None = None) -> np.ndarray:
+        """An array ``name`` of ``shape`` for this batch size, kept and reused.
+
+        Buffers are kept for the last few batch sizes, on ``like``'s device, in the dtype of
+        the layer's parameters (of ``like`` for a layer without). A new buffer is filled with
+        ``fill`` when given, else left uninitialised.
+        """
+        store = self.__dict__.get("_buffers")
+        if store is None:
+            store = self.__dict__["_buffers"] = {}
+        key = (shape[0], type(like))
+        arrays = store.get(key)
+        if arrays is None:
+            if len(store) >= 4:  # keep the last few batch sizes only
+                del store[next(iter(store))]
+            arrays = store[key] = {}
+        array = arrays.get(name)
+        dtype = getattr(self, "dtype", None) or like.dtype
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = arrays[name] = array_module(like).empty(shape, dtype)
+            if fill is not None:
+                array.fill(fill)
+        return array
+
+    def _require_forward(self, what: str, cache: str = "z") -> None:
+        if getattr(self, cache, None) is None:
             raise RuntimeError(
                 f"{type(self).__name__}.{what} called before forward. Run forward(a_prev) first."
             )
@@ -93,12 +219,15 @@ class Dense(Layer):
     ----------
     W : ndarray of shape (n_out, n_in)
     b : ndarray of shape (n_out,)
+    a_prev : ndarray of shape (n_samples, n_in)
+        The input of the last ``forward``.
     z, a : ndarray of shape (n_samples, n_out)
         Cached by the last ``forward``.
     delta : ndarray of shape (n_samples, n_out)
         ``dC/dz`` of the last batch, set by ``backward``.
     dW : ndarray of shape (n_out, n_in)
     db : ndarray of shape (n_out,)
+        In a Network, ``W, b, dW, db`` are views into ``net.theta`` and ``net.grad``.
 
     Notes
     -----
@@ -118,6 +247,9 @@ class Dense(Layer):
     (4, 2)
     """
 
+    param_names = ("W", "b")
+    penalized = ("W",)
+
     def __init__(
         self,
         n_in: int,
@@ -130,31 +262,36 @@ class Dense(Layer):
     ):
         self.n_in = _check_size("n_in", n_in)
         self.n_out = _check_size("n_out", n_out)
-        self.activation: ActivationLike = get_activation(activation)
+        self.activation: Activation = get_activation(activation)
         self.init = init or default_init(self.activation.name)
-        self.dtype = _check_dtype(dtype)
-        rng = make_rng(seed)
-        self.W = get_init(self.init)(rng, self.n_out, self.n_in).astype(self.dtype)
-        self.b = np.zeros(self.n_out, dtype=self.dtype)
+        dtype = _check_dtype(dtype)
+        W = get_init(self.init)(make_rng(seed), self.n_out, self.n_in)
+        self.W, self.b = W, np.zeros(self.n_out)
+        bind_parameters([(name, self, name) for name in self.param_names], dtype, np)
         self.a_prev: np.ndarray | None = None
         self.z: np.ndarray | None = None
         self.a: np.ndarray | None = None
         self.delta: np.ndarray | None = None
-        self.dW: np.ndarray | None = None
-        self.db: np.ndarray | None = None
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.W.dtype
 
     def forward(self, a_prev: np.ndarray) -> np.ndarray:
         """``z = a_prev @ W.T + b``, ``a = f(z)``; shapes (n_samples, n_in) -> (n_samples, n_out)."""
+        shape, xp = (len(a_prev), self.n_out), array_module(a_prev)  # xp: numpy, or cupy
         self.a_prev = a_prev
-        self.z = a_prev @ self.W.T
-        self.z += self.b  # in place: no second (n_samples, n_out) array
-        self.a = self.activation.forward(self.z)
+        z = xp.matmul(a_prev, self.W.T, out=self.buffer("z", shape, a_prev))  # z = a_prev @ W.T
+        z += self.b                                                            #     + b
+        self.z = z
+        self.a = self.activation.forward(z, out=self.buffer("a", shape, a_prev))  # a = f(z)
         return self.a
 
     def backward(self, grad_a: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """From ``grad_a = dC/da``: ``delta = grad_a * f'(z)``, then :meth:`backward_delta`."""
         self._require_forward("backward")
-        delta = self.activation.backward(self.z, self.a, grad_a)
+        out = self.buffer("delta", self.z.shape, grad_a)
+        delta = self.activation.backward(self.z, self.a, grad_a, out=out)  # grad_a * f'(z)
         return self.backward_delta(delta, input_grad)
 
     def backward_delta(self, delta: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -164,29 +301,34 @@ class Dense(Layer):
         delta ``(a - y) / n``.
         """
         self._require_forward("backward_delta")
-        self.delta = delta
-        self.dW = delta.T @ self.a_prev
-        self.db = delta.sum(axis=0)
-        return delta @ self.W if input_grad else None
+        self.delta, xp = delta, array_module(delta)
+        # db = delta.sum(0) as ones @ delta: one BLAS matrix-vector product, 2-3 times faster
+        # than numpy's reduction at these shapes
+        ones = self.buffer("ones", (len(delta),), delta, fill=1)
+        xp.matmul(delta.T, self.a_prev, out=self.dW)                        # dW = delta.T @ a_prev
+        xp.matmul(ones, delta, out=self.db)                                 # db = delta.sum(0)
+        if not input_grad:
+            return None
+        grad_a_prev = self.buffer("grad_a_prev", self.a_prev.shape, delta)
+        return xp.matmul(delta, self.W, out=grad_a_prev)                    # grad_a_prev = delta @ W
+
+    def infer(self, a_prev: np.ndarray) -> np.ndarray:
+        """``f(a_prev @ W.T + b)`` with nothing cached (``f`` applied in place in ``z``)."""
+        z = self.buffer("infer", (len(a_prev), self.n_out), a_prev)
+        array_module(a_prev).matmul(a_prev, self.W.T, out=z)
+        z += self.b
+        return self.activation.forward(z, out=z)
 
     def jvp(self, da_prev: np.ndarray) -> np.ndarray:
         """Forward mode: ``dz = da_prev @ W.T``, ``da = f'(z) * dz``."""
         self._require_forward("jvp")
         return self.activation.jvp(self.z, self.a, da_prev @ self.W.T)
 
-    def params(self) -> dict[str, np.ndarray]:
-        return {"W": self.W, "b": self.b}
-
     def astype(self, dtype: Any) -> "Dense":
         new = Dense(self.n_in, self.n_out, self.activation, init="zeros", dtype=dtype)
         new.init = self.init
-        new.W, new.b = self.W.astype(new.dtype), self.b.astype(new.dtype)  # copies, on W's device
+        new.W, new.b = self.W, self.b  # copied (and converted) into the new layer's own storage
         return new
-
-    def grads(self) -> dict[str, np.ndarray]:
-        if self.dW is None:
-            raise RuntimeError("Dense.grads() called before backward. Run backprop(X, y) first.")
-        return {"W": self.dW, "b": self.db}
 
     def config(self) -> dict[str, Any]:
         return {
@@ -202,20 +344,27 @@ class Dense(Layer):
 
 
 class Residual(Layer):
-    """Identity-mapping residual block: ``z = x + F(x)``, ``a = f(z)``.
+    """Identity-mapping residual block: ``a = x + F(x)``.
 
-    ``F`` is the chain of ``layers``; it must keep the width (``n_in == n_out``).
+    ``F`` is the chain of ``layers``; it must keep the width (``n_in == n_out``). This is the
+    derivation's ``x^{l+1} = x^l + F(x^l)``: nothing is applied after the sum, so the skip path
+    carries the gradient unchanged.
 
     Parameters
     ----------
     *layers : Layer
         The layers of ``F``, applied in order.
-    activation : str, dict or activation object, default='identity'
-        ``f``, applied after the sum.
+
+    Attributes
+    ----------
+    z, a : ndarray of shape (n_samples, n)
+        The sum ``x + F(x)`` (the block's output; ``z`` is ``a``).
+    delta : ndarray of shape (n_samples, n)
+        ``dC/da`` of the block's output, set by ``backward``.
 
     Notes
     -----
-    With ``delta = dC/dz = grad_a * f'(z)``, the gradient reaching the block's input is
+    With ``delta = dC/da``, the gradient reaching the block's input is
     ``dC/dx = delta + (dF/dx)^T delta``: the "1 +" of the skip keeps it from vanishing
     even when the path through ``F`` does.
 
@@ -231,6 +380,11 @@ class Residual(Layer):
         for layer in layers:
             if not isinstance(layer, Layer):
                 raise TypeError(f"Residual takes layers; got {type(layer).__name__}.")
+        if get_activation(activation).name != "identity":
+            raise ValueError(
+                "A Residual block is a = x + F(x), with nothing applied after the sum (the "
+                f"derivation's identity mapping); got activation={activation!r}. Put the "
+                "activation inside F instead: Residual(Dense(n, n, activation=...)).")
         _check_chain(layers, "Residual")
         if layers[0].n_in != layers[-1].n_out:
             raise ValueError(
@@ -240,63 +394,63 @@ class Residual(Layer):
             )
         self.layers = list(layers)
         self.n_in = self.n_out = layers[0].n_in
-        self.activation: ActivationLike = get_activation(activation)
         self.z: np.ndarray | None = None
         self.a: np.ndarray | None = None
         self.delta: np.ndarray | None = None
+
+    def children(self) -> list[Layer]:
+        return self.layers
 
     @property
     def dtype(self) -> np.dtype:
         return self.layers[0].dtype  # type: ignore[attr-defined]
 
+    @property
+    def shape_note(self) -> str:
+        return "(+skip)"
+
     def forward(self, a_prev: np.ndarray) -> np.ndarray:
+        """``a = x + F(x)``."""
         h = a_prev
         for layer in self.layers:
             h = layer.forward(h)
-        self.z = a_prev + h
-        self.a = self.activation.forward(self.z)
+        self.a = self.z = np.add(a_prev, h, out=self.buffer("a", a_prev.shape, a_prev))
         return self.a
 
     def backward(self, grad_a: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """``dC/dx = grad_a + (dF/dx)^T grad_a``, the inner layers' gradients set on the way."""
         self._require_forward("backward")
-        delta = self.activation.backward(self.z, self.a, grad_a)
-        return self.backward_delta(delta, input_grad)
+        self.delta = grad_a
+        g = grad_a
+        for i in range(len(self.layers) - 1, -1, -1):
+            g = self.layers[i].backward(g, input_grad or i > 0)
+        if not input_grad:
+            return None
+        return np.add(grad_a, g, out=self.buffer("grad_a_prev", grad_a.shape, grad_a))
 
-    def backward_delta(self, delta: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """``dC/dx = delta + (dF/dx)^T delta``, the inner layers' gradients set on the way."""
-        self._require_forward("backward_delta")
-        self.delta = delta
-        g = delta
-        for layer in reversed(self.layers):
-            g = layer.backward(g)
-        return delta + g
+    def infer(self, a_prev: np.ndarray) -> np.ndarray:
+        h = a_prev
+        for layer in self.layers:
+            h = layer.infer(h)
+        return a_prev + h
 
     def jvp(self, da_prev: np.ndarray) -> np.ndarray:
+        """``da = dx + F'(x) dx``."""
         self._require_forward("jvp")
         h = da_prev
         for layer in self.layers:
             h = layer.jvp(h)
-        return self.activation.jvp(self.z, self.a, da_prev + h)
-
-    def params(self) -> dict[str, np.ndarray]:
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params().items()}
+        return da_prev + h
 
     def astype(self, dtype: Any) -> "Residual":
-        return Residual(*(layer.astype(dtype) for layer in self.layers), activation=self.activation)
-
-    def grads(self) -> dict[str, np.ndarray]:
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads().items()}
+        return Residual(*(layer.astype(dtype) for layer in self.layers))
 
     def config(self) -> dict[str, Any]:
-        return {
-            "type": "Residual",
-            "activation": _activation_config(self.activation),
-            "layers": [layer.config() for layer in self.layers],
-        }
+        return {"type": "Residual", "layers": [layer.config() for layer in self.layers]}
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
-        return f"Residual({inner}, activation={self.activation.name!r})"
+        return f"Residual({inner})"
 
 
 class Dropout(Layer):
@@ -321,6 +475,8 @@ class Dropout(Layer):
     (how gradcheck verifies it).
     """
 
+    identity_at_inference = True
+
     def __init__(self, p: float = 0.5, *, width: int | None = None,
                  seed: int | np.random.Generator | None = None):
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
@@ -332,11 +488,16 @@ class Dropout(Layer):
         self.freeze_mask = False
         self.mask: np.ndarray | None = None
 
+    @property
+    def shape_note(self) -> str:
+        return f"(p={self.p})"
+
     def forward(self, a_prev: np.ndarray) -> np.ndarray:
         if not self.training or self.p == 0:
             self.mask = None
             return a_prev
-        return a_prev * self.draw_mask(a_prev)
+        mask = self.draw_mask(a_prev)
+        return np.multiply(a_prev, mask, out=self.buffer("a", a_prev.shape, a_prev))
 
     def draw_mask(self, a_prev: np.ndarray) -> np.ndarray:
         """``self.mask = m / (1 - p)`` for inputs like ``a_prev`` (the last one when frozen)."""
@@ -347,10 +508,18 @@ class Dropout(Layer):
         return self.mask
 
     def backward(self, grad_a: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        if not input_grad:
+            return None
         return grad_a if self.mask is None else grad_a * self.mask
+
+    def infer(self, a_prev: np.ndarray) -> np.ndarray:
+        return a_prev
 
     def jvp(self, da_prev: np.ndarray) -> np.ndarray:
         return da_prev if self.mask is None else da_prev * self.mask
+
+    def clear(self) -> None:
+        self.mask = None
 
     def astype(self, dtype: Any) -> "Dropout":
         new = Dropout(self.p, width=self.n_in)
@@ -365,6 +534,60 @@ class Dropout(Layer):
         return f"Dropout(p={self.p})"
 
 
+# ---------------------------------------------------------------------- the layer tree
+
+
+def walk(layers: Sequence[Layer], prefix: str = "") -> Iterator[tuple[str, Layer]]:
+    """``(key, layer)`` for every layer, inner layers of blocks included, in forward order.
+
+    Keys are the positions joined by dots: ``'0'``, ``'1'``, ``'1.0'`` (the first inner layer
+    of layer 1), ...
+    """
+    for i, layer in enumerate(layers):
+        key = f"{prefix}{i}"
+        yield key, layer
+        yield from walk(layer.children(), key + ".")
+
+
+def named_parameters(layers: Sequence[Layer]) -> Iterator[tuple[str, Layer, str]]:
+    """``(key, layer, name)`` for every parameter: ``('0.W', dense, 'W')``, ``('1.0.b', ...)``."""
+    for key, layer in walk(layers):
+        for name in layer.param_names:
+            yield f"{key}.{name}", layer, name
+
+
+def iter_layers(layers: Sequence[Layer]) -> list[Layer]:
+    """Every layer, inner layers of blocks included, in forward order."""
+    return [layer for _, layer in walk(layers)]
+
+
+def bind_parameters(entries: Sequence[tuple[str, Layer, str]], dtype: Any,
+                    xp: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray],
+                                      dict[str, np.ndarray]]:
+    """One flat ``theta`` and ``grad`` for the parameters ``entries`` (from
+    :func:`named_parameters`), each layer's parameter and gradient bound to views into them.
+
+    Returns ``(theta, grad, params, grads)``: the flat arrays (``theta`` holding the layers'
+    current values, ``grad`` zeros) and the views by key, in the order of ``entries``.
+    """
+    shapes = [np.shape(getattr(layer, name)) for _, layer, name in entries]
+    total = sum(int(np.prod(shape)) for shape in shapes)
+    theta, grad = xp.empty(total, dtype), xp.zeros(total, dtype)
+    params: dict[str, np.ndarray] = {}
+    grads: dict[str, np.ndarray] = {}
+    offset = 0
+    for (key, layer, name), shape in zip(entries, shapes):
+        size = int(np.prod(shape))
+        params[key] = theta[offset:offset + size].reshape(shape)
+        grads[key] = grad[offset:offset + size].reshape(shape)
+        layer.bind(name, params[key], grads[key])
+        offset += size
+    return theta, grad, params, grads
+
+
+# ---------------------------------------------------------------------- configs
+
+
 def _dense_from_config(config: dict[str, Any], dtype: Any) -> Dense:
     return Dense(
         config["n_in"], config["n_out"], config["activation"],
@@ -374,7 +597,7 @@ def _dense_from_config(config: dict[str, Any], dtype: Any) -> Dense:
 
 def _residual_from_config(config: dict[str, Any], dtype: Any) -> Residual:
     inner = [layer_from_config(c, dtype=dtype) for c in config["layers"]]
-    return Residual(*inner, activation=config["activation"])
+    return Residual(*inner, activation=config.get("activation", "identity"))
 
 
 LAYERS: dict[str, Callable[[dict[str, Any], Any], Layer]] = {
@@ -393,16 +616,7 @@ def layer_from_config(config: dict[str, Any], dtype: Any = "float32") -> Layer:
     return LAYERS[kind](config, dtype)
 
 
-def iter_layers(layers: Any) -> list[Layer]:
-    """Every layer, inner layers of blocks included, in forward order."""
-    out: list[Layer] = []
-    for layer in layers:
-        out.append(layer)
-        out.extend(iter_layers(getattr(layer, "layers", [])))
-    return out
-
-
-def _activation_config(activation: ActivationLike) -> dict[str, Any]:
+def _activation_config(activation: Activation) -> dict[str, Any]:
     config = getattr(activation, "config", None)
     return config() if callable(config) else {"name": activation.name}
 

@@ -20,11 +20,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .activations import row_max, row_sum
+
 __all__ = [
     "LOSSES",
     "BinaryCrossEntropy",
     "CrossEntropy",
     "Huber",
+    "FusedLoss",
     "Loss",
     "MSE",
     "get_loss",
@@ -71,6 +74,11 @@ class Loss:
         """``dc/da`` of each sample's own loss (no ``1/n``)."""
         raise NotImplementedError
 
+    def value_and_grad(self, a: np.ndarray, Y: np.ndarray,
+                       w: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """``(C, dC/da)``: what the output layer's backward is seeded with."""
+        return self.value(a, Y, w), self.grad(a, Y, w)
+
     def config(self) -> dict[str, Any]:
         return {"name": self.name}
 
@@ -90,6 +98,11 @@ class MSE(Loss):
 
     def unit_grad(self, a, Y):
         return a - Y
+
+    def value_and_grad(self, a, Y, w=None):
+        r = a - Y  # the residual, once for both
+        per_sample = 0.5 * np.einsum("ij,ij->i", r, r)
+        return _weighted_mean(per_sample, w), _scale_rows(r, w, len(a), in_place=True)
 
 
 class Huber(Loss):
@@ -122,7 +135,37 @@ class Huber(Loss):
         return {"name": self.name, "delta": self.delta}
 
 
-class CrossEntropy(Loss):
+class FusedLoss(Loss):
+    """A loss whose pairing with its output activation simplifies: ``delta^L = w (a - y) / n``.
+
+    ``output_activation`` names the activation it needs (the network refuses others);
+    :meth:`value_and_delta` gives the loss, computed from the logits ``z^L`` so that no
+    ``log(0)`` can occur, and the fused delta, without forming ``dC/da`` at all.
+    """
+
+    def value_from_logits(self, z: np.ndarray, Y: np.ndarray,
+                          w: np.ndarray | None = None) -> float:
+        raise NotImplementedError
+
+    def value_and_delta(self, z: np.ndarray, a: np.ndarray, Y: np.ndarray,
+                        w: np.ndarray | None = None,
+                        out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """``(C, delta^L)`` with ``delta^L = dC/dz^L = w (a - y) / n``, written into ``out``.
+
+        Parameters
+        ----------
+        z, a : ndarray of shape (n_samples, n_out)
+            The output layer's logits and outputs.
+        Y : ndarray of shape (n_samples, n_out)
+        w : ndarray of shape (n_samples,), optional
+            Per-sample weights.
+        out : ndarray of shape (n_samples, n_out), optional
+        """
+        delta = np.subtract(a, Y, out=out)
+        return self.value_from_logits(z, Y, w), _scale_rows(delta, w, len(a), in_place=True)
+
+
+class CrossEntropy(FusedLoss):
     """Categorical cross-entropy on softmax outputs: ``C = -(1/n) sum_i sum_j y_ij log a_ij``.
 
     ``y`` is either integer class labels of shape (n_samples,) in ``[0, n_out)`` or rows of
@@ -162,18 +205,23 @@ class CrossEntropy(Loss):
         return -Y / np.maximum(a, np.finfo(a.dtype).tiny)
 
     def value_from_logits(self, z, Y, w=None):
-        """``C`` from the logits: ``-(1/n) sum_i w_i sum_j Y_ij (z_ij - logsumexp(z_i))``."""
-        m = z.max(axis=1, keepdims=True)
+        """``C`` from the logits: ``-(1/n) sum_i w_i sum_j Y_ij (z_ij - logsumexp(z_i))``.
+
+        As ``c_i = lse_i sum_j Y_ij - sum_j Y_ij z_ij`` with ``lse_i = m_i + log sum_j
+        exp(z_ij - m_i)``, ``m_i`` the row maximum: ``exp`` never overflows.
+        """
+        m = row_max(z)
+        e = np.subtract(z, m[:, None])
         with np.errstate(under="ignore"):
-            lse = m + np.log(np.exp(z - m).sum(axis=1, keepdims=True))
-        return _weighted_mean(-np.sum(Y * (z - lse), axis=1), w)
+            np.exp(e, out=e)
+        lse = np.log(row_sum(e))
+        lse += m
+        if w is None:  # sum_i c_i as two dot products
+            return float((lse @ row_sum(Y) - np.vdot(Y, z)) / len(z))
+        return _weighted_mean(lse * row_sum(Y) - np.einsum("ij,ij->i", Y, z), w)
 
-    def delta(self, a, Y, w=None):
-        """The fused output delta ``dC/dz^L = w (a - y) / n``."""
-        return _scale_rows(a - Y, w, len(a))
 
-
-class BinaryCrossEntropy(Loss):
+class BinaryCrossEntropy(FusedLoss):
     """Binary cross-entropy on sigmoid outputs, summed over the output units.
 
     ``C = -(1/n) sum_i sum_j [y_ij log a_ij + (1 - y_ij) log(1 - a_ij)]``; ``y`` in [0, 1] of
@@ -213,19 +261,16 @@ class BinaryCrossEntropy(Loss):
             per_unit = np.maximum(z, 0) - Y * z + np.log1p(np.exp(-np.abs(z)))
         return _weighted_mean(np.sum(per_unit, axis=1), w)
 
-    def delta(self, a, Y, w=None):
-        """The fused output delta ``dC/dz^L = w (a - y) / n``."""
-        return _scale_rows(a - Y, w, len(a))
-
 
 def _weighted_mean(per_sample: np.ndarray, w: np.ndarray | None) -> float:
     """``(1/n) sum_i w_i c_i``: the plain mean when ``w`` is None."""
     return float(np.mean(per_sample if w is None else w * per_sample))
 
 
-def _scale_rows(g: np.ndarray, w: np.ndarray | None, n: int) -> np.ndarray:
-    """``w_i g_i / n`` row by row (``g / n`` when ``w`` is None)."""
-    return g / n if w is None else g * (w / n)[:, None]
+def _scale_rows(g: np.ndarray, w: np.ndarray | None, n: int, in_place: bool = False) -> np.ndarray:
+    """``w_i g_i / n`` row by row (``g / n`` when ``w`` is None); in ``g`` itself if ``in_place``."""
+    scale = g.dtype.type(1 / n) if w is None else (w * (1 / n)).astype(g.dtype)[:, None]
+    return np.multiply(g, scale, out=g if in_place else None)
 
 
 def _integer_labels(y: np.ndarray, n_classes: int, loss_name: str) -> np.ndarray:

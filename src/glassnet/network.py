@@ -2,7 +2,7 @@
 
 Forward, for ``l = 1..L``: ``z^l = a^{l-1} @ W^l.T + b^l``, ``a^l = f(z^l)``, with ``a^0 = X``.
 
-Backward (``backprop``):
+Backward (:meth:`Network.backward`, after a forward pass):
 
 * output layer: ``delta^L = dC/da^L * f'(z^L)``, or the fused ``(a^L - y) / n`` for
   softmax + cross-entropy and sigmoid + binary cross-entropy;
@@ -11,6 +11,15 @@ Backward (``backprop``):
 
 Each layer does its own step of this recursion (see :mod:`glassnet.layers`); the network only
 seeds it with the loss gradient and hands each layer's ``dC/da_prev`` to the layer below.
+
+All parameters live in one flat array ``net.theta`` and all gradients in one flat ``net.grad``;
+every layer's ``W, b, dW, db`` are views into them (see :func:`glassnet.layers.bind_parameters`).
+This is the one engine: ``fit``, ``predict``, distributed and memory-mapped training, the
+playground, the vanishing lab and the scikit-learn estimators all run these methods.
+
+Vocabulary: the *loss* is the data term the derivation defines, the mean over the samples
+``C = (1/n) sum_i c(a_i, y_i)``; the *penalty* is the L1/L2 term; the *cost* is their sum,
+the function whose gradient ``backward`` computes.
 """
 
 from __future__ import annotations
@@ -19,17 +28,28 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from .activations import ACTIVATIONS
 from .device import array_module, check_device, to_device, to_numpy
-from .fastpath import predict
 from .init import make_rng
-from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, iter_layers,
-                     layer_from_config)
-from .losses import Loss, get_loss
+from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, bind_parameters,
+                     iter_layers, layer_from_config, named_parameters)
+from .losses import FusedLoss, Loss, get_loss
 
 if TYPE_CHECKING:
     from .training import History
 
-__all__ = ["Network", "input_gradient", "mlp"]
+__all__ = ["Flat", "Network", "input_gradient", "mlp"]
+
+
+class Flat(dict):
+    """A dict of arrays that are consecutive views into one flat array, ``flat``.
+
+    ``net.params()`` and ``net.grads()`` return these: the optimiser steps ``flat`` at once.
+    """
+
+    def __init__(self, flat: np.ndarray, views: dict[str, np.ndarray]):
+        super().__init__(views)
+        self.flat = flat
 
 
 class Network:
@@ -38,7 +58,8 @@ class Network:
     Parameters
     ----------
     layers : sequence of Layer
-        ``layers[i].n_out`` must equal ``layers[i + 1].n_in``.
+        ``layers[i].n_out`` must equal ``layers[i + 1].n_in``. The network takes the layers
+        over: their parameters become views into its flat ``theta`` (their values kept).
     loss : str or Loss, default='mse'
         One of :data:`glassnet.losses.LOSSES`. ``cross_entropy`` needs a softmax output layer
         and ``binary_cross_entropy`` a sigmoid one.
@@ -55,6 +76,13 @@ class Network:
         Default: :func:`glassnet.set_device`'s, initially ``'cpu'``. See :meth:`to` and
         :mod:`glassnet.device`.
 
+    Attributes
+    ----------
+    theta : ndarray of shape (n_params,)
+        Every parameter, layer after layer, in the order of :meth:`params`.
+    grad : ndarray of shape (n_params,)
+        Every gradient of the last :meth:`backward`, laid out like ``theta``.
+
     Examples
     --------
     >>> net = Network([Dense(2, 3, "sigmoid", seed=0), Dense(3, 2, "sigmoid", seed=1)], loss="mse")
@@ -64,6 +92,8 @@ class Network:
     >>> loss = net.backprop(X, y)          # sets every layer's delta, dW and db
     >>> net.layers[0].dW.shape
     (3, 2)
+    >>> bool(np.shares_memory(net.layers[0].dW, net.grad))
+    True
     """
 
     def __init__(self, layers: Sequence[Layer], loss: Any = "mse", dtype: Any = "float32",
@@ -84,25 +114,36 @@ class Network:
         self.scaler: Any = None  # input scaling applied by predict and fit, saved with the model
         self.info: dict[str, Any] = {}  # free JSON-able notes (training settings), saved too
         self.stop_training = False  # a training Callback sets it: fit ends after this epoch
+        self.grad_X: np.ndarray | None = None
         self.dtype = _check_dtype(dtype)
-        self.layers = [
-            layer if _layer_dtype(layer) == self.dtype else layer.astype(self.dtype)
-            for layer in layers
-        ]
+        self.layers = layers
         self.loss_fn: Loss = get_loss(loss)
         required = self.loss_fn.output_activation
-        self._weighted = [layer for layer in iter_layers(self.layers) if isinstance(layer, Dense)]
-        self._dropouts = [layer for layer in iter_layers(self.layers) if isinstance(layer, Dropout)]
-        self.device = "cpu"
-        self.to(device)
         out_act = getattr(self.layers[-1], "activation", None)
-        self.fused = required is not None
         if required is not None and getattr(out_act, "name", None) != required:
             raise ValueError(
                 f"The {self.loss_fn.name} loss needs a {required} output layer; the last layer's "
                 f"activation is {getattr(out_act, 'name', None)!r}. Use "
                 f"Dense(..., activation={required!r}) as the output layer, or another loss."
             )
+        # the fused delta (a - y) / n holds for glassnet's own softmax / sigmoid; a user's own
+        # activation of that name goes through its own backward
+        self.fused = isinstance(self.loss_fn, FusedLoss) and type(out_act) is ACTIVATIONS.get(
+            required or "")
+        self.device = "cpu"
+        self._bind(check_device(device))
+
+    def _bind(self, device: str) -> None:
+        """Allocate ``theta`` and ``grad`` on ``device`` and bind every layer's parameters to them."""
+        self.device = device
+        xp = np if device == "cpu" else array_module(to_device(np.zeros(1), device))
+        entries = list(named_parameters(self.layers))
+        self.theta, self.grad, params, grads = bind_parameters(entries, self.dtype, xp)
+        self._params, self._grads = params, grads
+        self._penalized = [(params[key], grads[key]) for key, layer, name in entries
+                           if name in layer.penalized]
+        for layer in iter_layers(self.layers):
+            layer.clear()
 
     # ------------------------------------------------------------------ shapes and parameters
     @property
@@ -115,24 +156,31 @@ class Network:
 
     @property
     def sizes(self) -> list[int]:
-        return [self.n_in] + [layer.n_out for layer in self.layers if not isinstance(layer, Dropout)]
+        return [self.n_in] + [layer.n_out for layer in self.layers
+                              if not layer.identity_at_inference]
 
-    def params(self) -> dict[str, np.ndarray]:
-        """The live parameter arrays, keyed ``'<layer>.<name>'`` (``'0.W'``, ``'2.1.b'``, ...)."""
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params().items()}
+    def params(self) -> Flat:
+        """The live parameter arrays, keyed ``'<layer>.<name>'`` (``'0.W'``, ``'2.1.b'``, ...).
 
-    def grads(self) -> dict[str, np.ndarray]:
-        """The gradients of the last ``backprop``, with the same keys as :meth:`params`."""
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads().items()}
+        Views into :attr:`theta`; the returned dict is :class:`Flat` (``.flat`` is ``theta``).
+        """
+        return Flat(self.theta, self._params)
+
+    def grads(self) -> Flat:
+        """The gradients of the last :meth:`backward`, keyed as :meth:`params` (views into :attr:`grad`).
+
+        Zeros before the first backward.
+        """
+        return Flat(self.grad, self._grads)
 
     @property
     def n_params(self) -> int:
-        return sum(p.size for p in self.params().values())
+        return int(self.theta.size)
 
     @property
     def xp(self) -> Any:
         """The array module of the parameters: ``numpy``, or ``cupy`` on a GPU."""
-        return array_module(self._weighted[0].W) if self._weighted else np
+        return array_module(self.theta)
 
     def to(self, device: str | None) -> "Network":
         """Move the parameters to ``device`` (``'cpu'`` or ``'cuda'``), in place; returns self.
@@ -141,14 +189,8 @@ class Network:
         optimiser's state follows the parameters at its next step.
         """
         device = check_device(device)
-        moved = device != self.device
-        self.device = device
-        for layer in self._weighted:
-            layer.W, layer.b = to_device(layer.W, device), to_device(layer.b, device)
-            if moved:
-                layer.a_prev = layer.z = layer.a = layer.delta = layer.dW = layer.db = None
-        for dropout in self._dropouts if moved else ():
-            dropout.mask = None
+        if device != self.device:
+            self._bind(device)
         return self
 
     def to_device(self, x: Any) -> Any:
@@ -158,12 +200,16 @@ class Network:
     @property
     def training(self) -> bool:
         """Whether Dropout layers drop units (True only while ``fit`` runs)."""
-        return any(layer.training for layer in self._dropouts)
+        return any(layer.training for layer in iter_layers(self.layers))
 
     @training.setter
     def training(self, mode: bool) -> None:
-        for layer in self._dropouts:
+        for layer in iter_layers(self.layers):
             layer.training = bool(mode)
+
+    def random_layers(self) -> list[Layer]:
+        """The layers that draw random numbers (Dropout), in forward order: their ``rng``."""
+        return [layer for layer in iter_layers(self.layers) if layer.rng is not None]
 
     # ------------------------------------------------------------------ input checks
     def check_X(self, X: Any) -> np.ndarray:
@@ -202,6 +248,10 @@ class Network:
             raise ValueError("X contains NaN or inf. Remove or impute those values first.")
         return X
 
+    def targets(self, y: Any) -> np.ndarray:
+        """``y`` as the loss wants it: an array ``Y`` of shape (n_samples, n_out), checked."""
+        return self.loss_fn.targets(to_numpy(y), self.n_out, self.dtype)
+
     def check_Xy(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(X, Y)`` checked; ``Y`` of shape (n_samples, n_out) as the loss wants it."""
         X = self.check_X(X)
@@ -211,76 +261,120 @@ class Network:
                 f"X and y have different numbers of samples: {len(X)} and {n_y}. "
                 "Give one target per sample."
             )
-        return X, self.loss_fn.targets(to_numpy(y), self.n_out, self.dtype)
+        return X, self.targets(y)
 
     # ------------------------------------------------------------------ forward and backward
     def forward(self, X: Any) -> np.ndarray:
         """The output ``a^L`` of shape (n_samples, n_out); each layer caches its ``z`` and ``a``.
 
-        On the network's device (a CuPy array on a GPU).
+        ``X`` is checked; the result is a new array, on the network's device.
         """
-        return self._forward(self.to_device(self.check_X(X)))
+        return self.propagate(self.to_device(self.check_X(X))).copy()
 
-    def _forward(self, a: np.ndarray) -> np.ndarray:
+    def propagate(self, a: np.ndarray) -> np.ndarray:
+        """The forward pass on a checked batch ``a = a^0``: ``a^l = layer_l.forward(a^{l-1})``.
+
+        Every layer caches what its backward needs. Returns ``a^L``, the output layer's cached
+        array (reused by the next pass of the same batch size).
+        """
         for layer in self.layers:
             a = layer.forward(a)
         return a
 
-    def _data_loss(self, a: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> float:
-        """The loss of the outputs alone, without the weight penalty."""
-        if self.fused:  # from the logits z^L: no log(0) can occur
-            return self.loss_fn.value_from_logits(self.layers[-1].z, Y, w)  # type: ignore[attr-defined]
-        return self.loss_fn.value(a, Y, w)
+    def infer(self, a: np.ndarray) -> np.ndarray:
+        """The forward pass for prediction on a checked batch: nothing cached, Dropout the identity.
 
-    def _loss_value(self, a: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> float:
-        return self._data_loss(a, Y, w) + self.penalty()
+        Returns ``a^L`` in the output layer's scratch array (reused by the next call).
+        """
+        for layer in self.layers:
+            a = layer.infer(a)
+        return a
+
+    def output_loss(self, Y: np.ndarray, w: np.ndarray | None = None) -> float:
+        """The loss ``C = (1/n) sum_i w_i c(a_i, y_i)`` of the last forward pass's outputs.
+
+        For the fused losses computed from the logits ``z^L`` (no ``log(0)`` can occur).
+        """
+        out = self.layers[-1]
+        if self.fused:
+            return self.loss_fn.value_from_logits(out.z, Y, w)  # type: ignore[attr-defined]
+        return self.loss_fn.value(out.a, Y, w)
+
+    def backward(self, Y: np.ndarray, w: np.ndarray | None = None, *,
+                 input_grad: bool = False) -> float:
+        """The delta recursion after a forward pass; returns the loss ``C`` of that pass.
+
+        Seeds the output layer with the loss (``delta^L``, fused, or ``dC/da^L``), then hands
+        each layer's ``dC/da_prev`` to the layer below. Every layer's ``delta``, ``dW``, ``db``
+        are set: the gradients of the cost, the penalty's gradient included.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n_samples, n_out)
+            Targets as :meth:`targets` gives them, on the network's device.
+        w : ndarray of shape (n_samples,), optional
+            Per-sample weights: ``C = (1/n) sum_i w_i c_i``.
+        input_grad : bool, default=False
+            Carry the recursion one step further: ``self.grad_X = dC/dX``.
+        """
+        out = self.layers[-1]
+        if Y.shape != out.a.shape:
+            raise ValueError(f"backward expects Y of shape {out.a.shape} (the last forward's "
+                             f"outputs); got {Y.shape}. Convert targets with net.targets(y).")
+        last = len(self.layers) - 1
+        need = input_grad or last > 0
+        if self.fused:  # delta^L = w (a - y) / n
+            loss, delta = self.loss_fn.value_and_delta(  # type: ignore[attr-defined]
+                out.z, out.a, Y, w, out=out.buffer("delta", out.a.shape, out.a))
+            grad = out.backward_delta(delta, need)  # type: ignore[attr-defined]
+        else:  # delta^L = dC/da^L * f'(z^L), in the layer's backward
+            loss, grad_a = self.loss_fn.value_and_grad(out.a, Y, w)
+            grad = out.backward(grad_a, need)
+        for i in range(last - 1, -1, -1):
+            grad = self.layers[i].backward(grad, input_grad or i > 0)
+        self.grad_X = grad if input_grad else None
+        for W, dW in self._penalized if (self.l2 or self.l1) else ():
+            if self.l2:  # the penalty's gradient joins the one backward just assigned
+                dW += self.l2 * W
+            if self.l1:
+                dW += self.l1 * np.sign(W)
+        return loss
 
     def penalty(self) -> float:
         """The regularisation term ``(l2 / 2) sum ||W||^2 + l1 sum |W|`` (0 without it)."""
         total = 0.0
-        for layer in self._weighted if (self.l2 or self.l1) else ():
+        for W, _ in self._penalized if (self.l2 or self.l1) else ():
             if self.l2:
-                total += 0.5 * self.l2 * float(np.vdot(layer.W, layer.W))
+                total += 0.5 * self.l2 * float(np.vdot(W, W))
             if self.l1:
-                total += self.l1 * float(np.abs(layer.W).sum())
+                total += self.l1 * float(np.abs(W).sum())
         return total
 
-    def loss(self, X: Any, y: Any) -> float:
-        """The batch loss ``C = (1/n) sum_i c(a_i, y_i)``."""
+    def loss(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """The loss ``C = (1/n) sum_i c(a_i, y_i)`` on ``(X, y)``, without the penalty."""
         X, Y = map(self.to_device, self.check_Xy(X, y))
-        return self._loss_value(self._forward(X), Y)
+        self.propagate(X)
+        w = None if sample_weight is None else self.to_device(
+            np.asarray(sample_weight, dtype=self.dtype))
+        return self.output_loss(Y, w)
 
-    def backprop(self, X: Any, y: Any, *, input_grad: bool = False) -> float:
-        """One forward and one backward pass; returns the batch loss ``C``.
+    def cost(self, X: Any, y: Any) -> float:
+        """The cost ``C + penalty`` on ``(X, y)``: the function the gradients are of."""
+        return self.loss(X, y) + self.penalty()
 
-        Leaves every layer's ``delta``, ``dW`` and ``db`` set. With ``input_grad=True`` the
-        recursion is carried one step further and ``self.grad_X`` holds ``dC/dX``.
+    def backprop(self, X: Any, y: Any, *, input_grad: bool = False,
+                 sample_weight: Any = None) -> float:
+        """One forward and one backward pass on ``(X, y)``, checked; returns the loss ``C``.
+
+        Leaves every layer's ``delta``, ``dW`` and ``db`` set (the gradients of the cost). With
+        ``input_grad=True`` the recursion is carried one step further and ``self.grad_X`` holds
+        ``dC/dX``.
         """
         X, Y = map(self.to_device, self.check_Xy(X, y))
-        return self._backprop(X, Y, input_grad)
-
-    def _backprop(self, X: np.ndarray, Y: np.ndarray, input_grad: bool = False,
-                  w: np.ndarray | None = None) -> float:
-        """The delta recursion on checked arrays; ``w`` are optional per-sample weights."""
-        a = self._forward(X)
-        loss = self._loss_value(a, Y, w)
-        last = len(self.layers) - 1
-        out = self.layers[last]
-        need = input_grad or last > 0
-        if self.fused:
-            grad = out.backward_delta(self.loss_fn.delta(a, Y, w), need)  # type: ignore[attr-defined]
-        else:
-            grad = out.backward(self.loss_fn.grad(a, Y, w), need)
-        for i in range(last - 1, -1, -1):
-            grad = self.layers[i].backward(grad, input_grad or i > 0)
-        self.grad_X = grad if input_grad else None
-        if self.l2 or self.l1:  # the penalty's gradient joins the one backward just assigned
-            for layer in self._weighted:
-                if self.l2:
-                    layer.dW += self.l2 * layer.W
-                if self.l1:
-                    layer.dW += self.l1 * np.sign(layer.W)
-        return loss
+        w = None if sample_weight is None else self.to_device(
+            np.asarray(sample_weight, dtype=self.dtype))
+        self.propagate(X)
+        return self.backward(Y, w, input_grad=input_grad)
 
     def vjp(self, grad_out: np.ndarray) -> np.ndarray:
         """``grad_X = (da^L/dX)^T grad_out``: the delta recursion seeded with ``dC/da^L = grad_out``.
@@ -344,15 +438,11 @@ class Network:
         A NumPy array, also for a network on a GPU.
         """
         X = self.to_device(self.check_X(self.scale_inputs(X)))
-        out = predict(self, X, batch_size)  # all Dense: in place, in preallocated buffers
-        if out is not None:
-            return to_numpy(out)
-        mode, self.training = self.training, False
-        try:
-            return np.concatenate([to_numpy(self._forward(X[i:i + batch_size]))
-                                   for i in range(0, len(X), batch_size)])
-        finally:
-            self.training = mode
+        out = self.xp.empty((len(X), self.n_out), self.dtype)
+        with np.errstate(under="ignore"):  # exp may underflow to 0 in softmax and sigmoid
+            for start in range(0, len(X), batch_size):
+                out[start:start + batch_size] = self.infer(X[start:start + batch_size])
+        return to_numpy(out)
 
     # ------------------------------------------------------------------ training
     def fit(self, X: Any, y: Any, **kwargs: Any) -> "History":
@@ -408,7 +498,7 @@ class Network:
         rows = [("layer", "type", "shape", "activation", "params")]
         for i, layer in enumerate(self.layers):
             rows.append(_summary_row(str(i), layer))
-            for j, inner in enumerate(getattr(layer, "layers", [])):
+            for j, inner in enumerate(layer.children()):
                 rows.append(_summary_row(f"  {i}.{j}", inner))
         widths = [max(len(r[c]) for r in rows) for c in range(5)]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
@@ -431,17 +521,8 @@ def _check_penalty(name: str, value: Any) -> float:
     return float(value)
 
 
-def _layer_dtype(layer: Layer) -> np.dtype | None:
-    params = list(layer.params().values())
-    return params[0].dtype if params else None
-
-
 def _summary_row(label: str, layer: Layer) -> tuple[str, ...]:
-    shape = f"{layer.n_in} -> {layer.n_out}"
-    if isinstance(layer, Residual):
-        shape += " (+skip)"
-    elif isinstance(layer, Dropout):
-        shape += f" (p={layer.p})"
+    shape = f"{layer.n_in} -> {layer.n_out}" + (f" {layer.shape_note}" if layer.shape_note else "")
     activation = getattr(getattr(layer, "activation", None), "name", "")
     return (label, type(layer).__name__, shape, activation, str(layer.n_params))
 
@@ -453,7 +534,7 @@ def input_gradient(net: Network, X: Any, y: Any) -> np.ndarray:
     stays on the device).
     """
     net.backprop(X, y, input_grad=True)
-    return to_numpy(net.grad_X)
+    return to_numpy(net.grad_X).copy()
 
 
 def mlp(

@@ -2,15 +2,18 @@
 
 Contract
 --------
-Parameters and gradients are dicts of NumPy arrays with the same keys, e.g.
-``{"0.W": W, "0.b": b, "1.W": ...}``. ``optimizer.step(params, grads)`` updates every array of
-``params`` **in place** (the network holds references to them, so they are never rebound) and
-never writes to ``grads``. The update keeps the parameters' dtype: float32 stays float32.
+Parameters and gradients are dicts of arrays with the same keys, e.g.
+``{"0.W": W, "0.b": b, "1.W": ...}``: ``net.params()`` and ``net.grads()``, whose arrays are
+views into the network's flat ``theta`` and ``grad``. ``optimizer.step(params, grads)`` updates
+every array of ``params`` **in place** (the layers hold views of them, so they are never
+rebound) and never writes to ``grads``. The update keeps the parameters' dtype: float32 stays
+float32.
 
 Every rule below is torch.optim's (single-tensor path, ``maximize=False``, no ``dampening``,
 ``amsgrad`` or ``centered``), with ``g`` the gradient of the current step, ``t`` the step count
-from 1 and all operations elementwise. Optimiser state is preallocated per parameter and the hot
-path uses ``out=`` / in-place ufuncs only, so a step allocates no arrays after the first one.
+from 1 and all operations elementwise. Each rule runs once over the flat arrays, its state is
+flat too (one array per slot), and the step uses ``out=`` / in-place ufuncs only, so it
+allocates no arrays after the first one.
 
 A learning-rate schedule (:mod:`glassnet.schedules`) simply sets ``optimizer.learning_rate``
 before a step or an epoch.
@@ -31,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .device import on_device_of
+from .device import array_module, on_device_of
 
 __all__ = [
     "LBFGS",
@@ -123,17 +126,25 @@ def _scalar(value: Any) -> Any:
 
 
 class Optimizer:
-    """Base class: ``W <- update(W, g)`` for every parameter array, in place.
+    """Base class: ``theta <- update(theta, g)`` over all parameters at once, in place.
 
-    Subclasses implement ``_update(key, param, grad, lr)`` for one array and list their
-    hyperparameters in ``_hyperparameters`` and their persistent per-parameter arrays in
-    ``_slots``. The update is elementwise: :meth:`step_flat` calls it once with ``key`` None on
-    the flat arrays (``_slot`` and ``_tmp`` then give flat state and scratch arrays).
+    Every rule is elementwise, so it runs once over the network's flat parameter array
+    ``theta`` and its flat gradient (``net.params()`` and ``net.grads()`` are :class:`Flat`
+    dicts of views into them) and keeps its state flat too: one array per slot, laid out like
+    ``theta``. Per-parameter views of the state, keyed like the parameters, serve saving
+    (:meth:`state_dict`) and inspection (:meth:`state`). Parameters that are not views into one
+    flat array (a dict of separate arrays) are packed into a flat copy, stepped, and written
+    back: the result is the same.
+
+    Subclasses implement ``_update(param, grad, lr)`` on the flat arrays, with
+    :meth:`_slot` for persistent state and :meth:`_tmp` for scratch, and list their
+    hyperparameters in ``_hyperparameters`` and their slots in ``_slots``.
 
     Parameters
     ----------
     learning_rate : float
-        Step size, > 0. A plain attribute: a schedule may overwrite it between steps.
+        Step size, >= 0 (a schedule may take it to 0). A plain attribute: a schedule may
+        overwrite it between steps.
 
     Attributes
     ----------
@@ -146,12 +157,13 @@ class Optimizer:
     _slots: tuple[str, ...] = ()
 
     def __init__(self, learning_rate: float) -> None:
-        self.learning_rate = self._real("learning_rate", learning_rate, low=0.0, low_open=True)
+        self.learning_rate = self._real("learning_rate", learning_rate, low=0.0)
         self.iterations = 0
-        self._state: dict[str, dict[str, np.ndarray]] = {}
-        self._scratch: dict[str | None, list[np.ndarray]] = {}  # key None: the flat arrays
-        self._flat: dict[str, np.ndarray] = {}  # slot -> flat state, see step_flat
-        self._layout: tuple[Any, ...] = ()  # theta's shape and dtype, (key, shape) per parameter
+        self._flat: dict[str, np.ndarray] = {}  # slot -> state laid out like theta
+        self._pending: dict[str, dict[str, np.ndarray]] = {}  # loaded, per key, until a step
+        self._scratch: list[np.ndarray] = []
+        self._layout: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (key, shape) per parameter
+        self._packed: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- validation shorthands ------------------------------------------------------------
     def _real(self, name: str, value: Any, **bounds: Any) -> float:
@@ -166,7 +178,8 @@ class Optimizer:
         Parameters
         ----------
         params, grads : dict[str, ndarray]
-            Same keys and shapes. ``grads`` is read, never written.
+            Same keys and shapes: ``net.params()`` and ``net.grads()``, or any dicts of
+            arrays. ``grads`` is read, never written.
         closure : callable, optional
             If given, called first (it must recompute the loss, fill ``grads`` and return the
             loss); its return value is returned.
@@ -177,81 +190,66 @@ class Optimizer:
             The closure's loss, or None without a closure.
         """
         loss = None if closure is None else float(closure())
-        lr = float(self.learning_rate)
+        theta, grad = self._flatten(params, grads)
         self.iterations += 1
-        for key, param in params.items():
-            try:
-                grad = grads[key]
-            except KeyError:
-                raise KeyError(f"No gradient for parameter {key!r}; grads has {sorted(grads)}.")
-            if grad.shape != param.shape:
-                raise ValueError(
-                    f"The gradient of {key!r} has shape {grad.shape}; its parameter has "
-                    f"shape {param.shape}."
-                )
-            self._update(key, param, grad, lr)
+        self._update(theta, grad, float(self.learning_rate))
+        if theta is not getattr(params, "flat", None):  # packed: write the result back
+            self._unpack(theta, params)
         return loss
 
-    def step_flat(self, theta: np.ndarray, grad: np.ndarray, params: Params) -> None:
-        """``step(params, grads)`` for parameters that are views into one flat array, at once.
-
-        The same elementwise operations as :meth:`step`, applied once to ``theta`` and ``grad``
-        instead of once per parameter array, so the result is bit for bit the same. The state
-        keeps its per-parameter keys (:meth:`state_dict`, :meth:`load_state_dict`, and
-        :meth:`step` on the same optimiser go on working): its arrays become views into one
-        flat array per slot, into which the existing per-parameter state is copied first.
-        A subclass that overrides :meth:`step` has it called, with views into ``grad``.
-
-        Parameters
-        ----------
-        theta : ndarray of shape (n_params,)
-            All parameters: the arrays of ``params`` one after another, in their order.
-            Updated in place.
-        grad : ndarray of shape (n_params,)
-            The gradients, laid out like ``theta``; read, never written.
-        params : dict[str, ndarray]
-            The parameters as views into ``theta``; their keys and shapes key the state.
-
-        Raises
-        ------
-        ValueError
-            When the sizes of ``params`` do not add up to ``theta``'s, or ``grad`` differs
-            in shape.
-        """
-        layout = (type(theta), theta.shape, grad.shape, theta.dtype,
-                  tuple((key, tuple(p.shape)) for key, p in params.items()))
+    def _flatten(self, params: Params, grads: Params) -> tuple[np.ndarray, np.ndarray]:
+        """The flat parameter and gradient arrays; the layout checked and the state placed."""
+        theta, grad = getattr(params, "flat", None), getattr(grads, "flat", None)
+        layout = tuple((key, tuple(p.shape)) for key, p in params.items())
         if layout != self._layout:
-            n = sum(p.size for p in params.values())
-            if theta.shape != (n,) or grad.shape != (n,):
-                raise ValueError(
-                    f"step_flat expects theta and grad of shape ({n},), the parameters one "
-                    f"after another; got theta {theta.shape} and grad {grad.shape}."
-                )
-            self._layout, self._flat = layout, {}
-        if type(self).step is not Optimizer.step:  # a subclass's own step: call it, per key
-            self.step(params, dict(self._views(grad)))
-            return
-        self.iterations += 1
-        self._update(None, theta, grad, float(self.learning_rate))
+            for key, p in params.items():
+                g = grads.get(key)
+                if g is None:
+                    raise KeyError(f"No gradient for parameter {key!r}; grads has {sorted(grads)}.")
+                if g.shape != p.shape:
+                    raise ValueError(f"The gradient of {key!r} has shape {g.shape}; its "
+                                     f"parameter has shape {p.shape}.")
+            if self._layout and self._flat:
+                self._pending = self.state()  # carried over by key, checked at placement
+            self._layout, self._flat, self._packed = layout, {}, None
+        if theta is None or grad is None or theta.shape != grad.shape:
+            theta, grad = self._pack(params, grads)
+        return theta, grad
+
+    def _pack(self, params: Params, grads: Params) -> tuple[np.ndarray, np.ndarray]:
+        """Flat copies of separate arrays, reused from step to step."""
+        first = next(iter(params.values()))
+        n = sum(p.size for p in params.values())
+        if self._packed is None or self._packed[0].size != n or type(self._packed[0]) is not type(first):
+            xp = array_module(first)
+            self._packed = (xp.empty(n, first.dtype), xp.empty(n, first.dtype))
+        theta, grad = self._packed
+        for key, view in self._views(theta):
+            view[...] = params[key]
+        for key, view in self._views(grad):
+            view[...] = grads[key]
+        return theta, grad
+
+    def _unpack(self, theta: np.ndarray, params: Params) -> None:
+        for key, view in self._views(theta):
+            params[key][...] = view
 
     def _views(self, flat: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
-        """``(key, view)`` per parameter of the step_flat layout, into the flat array ``flat``."""
+        """``(key, view)`` per parameter of the layout, into the flat array ``flat``."""
         start = 0
-        for key, shape in self._layout[-1]:
+        for key, shape in self._layout:
             size = math.prod(shape)
             yield key, flat[start:start + size].reshape(shape)
             start += size
 
-    def _update(self, key: str | None, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        """One array's update, in place; ``key`` None means the flat arrays of step_flat."""
+    def _update(self, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        """One step of the rule on the flat arrays, in place."""
         raise NotImplementedError
 
     def reset(self) -> None:
-        """Forget the step count and all per-parameter state."""
+        """Forget the step count and all state."""
         self.iterations = 0
-        self._state = {}
-        self._scratch = {}
-        self._flat = {}
+        self._flat, self._pending, self._scratch, self._packed = {}, {}, [], None
 
     def get_config(self) -> dict[str, Any]:
         """The hyperparameters as a JSON-able dict (``name`` included)."""
@@ -259,6 +257,13 @@ class Optimizer:
         for h in self._hyperparameters:
             config[h] = _scalar(getattr(self, h))
         return config
+
+    def state(self) -> dict[str, dict[str, np.ndarray]]:
+        """The state per slot and parameter key, as views into the flat state (or as loaded)."""
+        state = {slot: dict(store) for slot, store in self._pending.items()}
+        for slot, flat in self._flat.items():
+            state[slot] = dict(self._views(flat))
+        return state
 
     def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Snapshot of the optimiser, for saving without pickle.
@@ -274,11 +279,8 @@ class Optimizer:
         """
         config = self.get_config()
         config["iterations"] = int(self.iterations)
-        arrays = {
-            f"{slot}.{key}": arr.copy()
-            for slot, store in self._state.items()
-            for key, arr in store.items()
-        }
+        arrays = {f"{slot}.{key}": arr.copy()
+                  for slot, store in self.state().items() for key, arr in store.items()}
         return config, arrays
 
     def load_state_dict(self, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
@@ -292,7 +294,7 @@ class Optimizer:
         fresh = type(self)(**hyper)  # validates
         for h in self._hyperparameters:
             setattr(self, h, getattr(fresh, h))
-        state: dict[str, dict[str, np.ndarray]] = {}
+        pending: dict[str, dict[str, np.ndarray]] = {}
         for full_key, arr in arrays.items():
             slot, _, key = full_key.partition(".")
             if slot not in self._slots or not key:
@@ -300,12 +302,25 @@ class Optimizer:
                     f"Unknown state array {full_key!r} for {type(self).__name__}; expected keys "
                     f"'<slot>.<parameter>' with slot in {list(self._slots)}."
                 )
-            state.setdefault(slot, {})[key] = np.array(arr, copy=True)
+            pending.setdefault(slot, {})[key] = np.array(arr, copy=True)
         owner = type(self).__name__
         self.iterations = _check_int(owner, "iterations", config.get("iterations", 0), 0)
-        self._state = state
-        self._scratch = {}
-        self._flat = {}
+        self.reset_state(pending)
+
+    def reset_state(self, pending: dict[str, dict[str, np.ndarray]]) -> None:
+        """Replace the state with ``pending`` (per slot and key), placed at the next step."""
+        self._flat, self._pending, self._scratch = {}, pending, []
+        self._layout, self._packed = (), None
+
+    def check_state(self, params: Params) -> None:
+        """Raise ValueError unless the loaded state fits ``params`` (keys and shapes)."""
+        shapes = {key: tuple(p.shape) for key, p in params.items()}
+        for slot, store in self.state().items():
+            for key, arr in store.items():
+                if key not in shapes:
+                    raise ValueError(f"The {slot!r} state names parameter {key!r}, which the "
+                                     f"network does not have; it has {sorted(shapes)}.")
+                self._check_state(slot, key, arr, shapes[key])
 
     @classmethod
     def from_state_dict(
@@ -321,62 +336,50 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
     # -- buffers ------------------------------------------------------------------------
-    def _slot(self, slot: str, key: str | None, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
-        """Persistent state array ``slot`` for parameter ``key``, created on first use."""
-        if key is None:
-            return self._flat_slot(slot, like, fill)
-        store = self._state.get(slot)
-        if store is None:
-            store = self._state[slot] = {}
-        arr = store.get(key)
-        if arr is None:
-            arr = store[key] = np.full_like(like, fill)  # on like's device (NumPy or CuPy)
-        else:
-            if type(arr) is not type(like):  # loaded from a file, or the network moved device
-                arr = store[key] = on_device_of(arr, like)
-            self._check_state(slot, key, arr, like.shape)
-        return arr
+    def _slot(self, slot: str, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        """Persistent state ``slot`` laid out like ``like`` (theta), created on first use.
 
-    def _flat_slot(self, slot: str, like: np.ndarray, fill: float) -> np.ndarray:
-        """State ``slot`` over all parameters of step_flat; the per-key arrays are views into it."""
+        State loaded with :meth:`load_state_dict` (or carried over from another layout) is
+        copied in by parameter key, its shapes checked.
+        """
         flat = self._flat.get(slot)
-        if flat is None:
-            flat = self._flat[slot] = np.full_like(like, fill)
-            store = self._state.setdefault(slot, {})
-            for key, view in self._views(flat):
-                old = store.get(key)
-                if old is not None:  # e.g. loaded, or from step: carried over
-                    self._check_state(slot, key, old, view.shape)
-                    view[...] = on_device_of(old, view)  # on theta's device
-                store[key] = view
+        if flat is None or type(flat) is not type(like):
+            flat = np.full_like(like, fill) if flat is None else on_device_of(flat, like)
+            self._flat[slot] = flat
+            old = self._pending.pop(slot, {})
+            views = dict(self._views(flat))
+            for key, arr in old.items():
+                if key not in views:
+                    raise ValueError(f"The {slot!r} state names parameter {key!r}, which is not "
+                                     f"being stepped; the parameters are {sorted(views)}. Call "
+                                     "reset() after changing the network.")
+                self._check_state(slot, key, arr, views[key].shape)
+                views[key][...] = on_device_of(arr, flat)
         return flat
 
     @staticmethod
     def _check_state(slot: str, key: str, arr: np.ndarray, shape: tuple[int, ...]) -> None:
-        if arr.shape != shape:
+        if tuple(arr.shape) != tuple(shape):
             raise ValueError(
-                f"The {slot!r} state of parameter {key!r} has shape {arr.shape}; the parameter "
-                f"has shape {shape}. Call reset() after changing the network."
+                f"The {slot!r} state of parameter {key!r} has shape {tuple(arr.shape)}; the "
+                f"parameter has shape {tuple(shape)}. Call reset() after changing the network."
             )
 
-    def _tmp(self, key: str | None, like: np.ndarray, index: int = 0) -> np.ndarray:
-        """Scratch array ``index`` for parameter ``key`` (not saved)."""
-        bufs = self._scratch.get(key)
-        if bufs is None:
-            bufs = self._scratch[key] = []
-        while len(bufs) <= index:
-            bufs.append(np.empty_like(like))
-        buf = bufs[index]
+    def _tmp(self, like: np.ndarray, index: int = 0) -> np.ndarray:
+        """Scratch array ``index`` shaped like ``like`` (not saved)."""
+        while len(self._scratch) <= index:
+            self._scratch.append(np.empty_like(like))
+        buf = self._scratch[index]
         if buf.shape != like.shape or buf.dtype != like.dtype or type(buf) is not type(like):
-            buf = bufs[index] = np.empty_like(like)
+            buf = self._scratch[index] = np.empty_like(like)
         return buf
 
-    def _decayed(self, key: str | None, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    def _decayed(self, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """``g + weight_decay * W`` in scratch buffer 1 (coupled L2); ``grad`` is not written."""
         wd = self.weight_decay  # type: ignore[attr-defined]
         if wd == 0.0:
             return grad
-        buf = self._tmp(key, param, 1)
+        buf = self._tmp(param, 1)
         np.multiply(param, wd, out=buf)
         buf += grad
         return buf
@@ -426,12 +429,12 @@ class SGD(Optimizer):
                 "The 'nesterov' parameter of SGD requires momentum > 0; got momentum=0.0."
             )
 
-    def _update(self, key: str | None, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        g = self._decayed(key, param, grad)
-        tmp = self._tmp(key, param, 0)
+    def _update(self, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        g = self._decayed(param, grad)
+        tmp = self._tmp(param, 0)
         mu = self.momentum
         if mu != 0.0:
-            v = self._slot("velocity", key, param)
+            v = self._slot("velocity", param)
             v *= mu
             v += g
             if self.nesterov:
@@ -478,10 +481,10 @@ class Adagrad(Optimizer):
         self.epsilon = self._real("epsilon", epsilon, low=0.0)
         self.weight_decay = self._real("weight_decay", weight_decay, low=0.0)
 
-    def _update(self, key: str | None, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        g = self._decayed(key, param, grad)
-        s = self._slot("sum", key, param, self.initial_accumulator_value)
-        tmp = self._tmp(key, param, 0)
+    def _update(self, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        g = self._decayed(param, grad)
+        s = self._slot("sum", param, self.initial_accumulator_value)
+        tmp = self._tmp(param, 0)
         np.multiply(g, g, out=tmp)
         s += tmp
         np.sqrt(s, out=tmp)
@@ -527,10 +530,10 @@ class RMSprop(Optimizer):
         self.momentum = self._real("momentum", momentum, low=0.0, high=1.0, high_open=True)
         self.weight_decay = self._real("weight_decay", weight_decay, low=0.0)
 
-    def _update(self, key: str | None, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        g = self._decayed(key, param, grad)
-        s = self._slot("square_avg", key, param)
-        tmp = self._tmp(key, param, 0)
+    def _update(self, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        g = self._decayed(param, grad)
+        s = self._slot("square_avg", param)
+        tmp = self._tmp(param, 0)
         rho = self.rho
         np.multiply(g, g, out=tmp)
         tmp *= 1.0 - rho
@@ -540,7 +543,7 @@ class RMSprop(Optimizer):
         tmp += self.epsilon
         np.divide(g, tmp, out=tmp)
         if self.momentum > 0.0:
-            v = self._slot("velocity", key, param)
+            v = self._slot("velocity", param)
             v *= self.momentum
             v += tmp
             np.multiply(v, -lr, out=tmp)
@@ -600,17 +603,17 @@ class Adam(Optimizer):
         self.epsilon = self._real("epsilon", epsilon, low=0.0)
         self.weight_decay = self._real("weight_decay", weight_decay, low=0.0)
 
-    def _update(self, key: str | None, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    def _update(self, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         if self._decoupled:
             if self.weight_decay != 0.0:
                 param *= 1.0 - lr * self.weight_decay
             g = grad
         else:
-            g = self._decayed(key, param, grad)
+            g = self._decayed(param, grad)
         b1, b2, t = self.beta_1, self.beta_2, self.iterations
-        m = self._slot("m", key, param)
-        v = self._slot("v", key, param)
-        tmp = self._tmp(key, param, 0)
+        m = self._slot("m", param)
+        v = self._slot("v", param)
+        tmp = self._tmp(param, 0)
         # m <- beta_1 m + (1 - beta_1) g: m scaled in place, cheaper than torch's lerp_
         # m + (1 - beta_1) (g - m), which writes g - m into the scratch array
         m *= b1
@@ -859,13 +862,11 @@ def clip_grad_norm(grads: Params, max_norm: float) -> float:
         untouched, so the caller can skip the step.
     """
     max_norm = _check_real("clip_grad_norm", "max_norm", max_norm, low=0.0, low_open=True)
-    total = 0.0
-    for g in grads.values():
-        flat = g.reshape(-1)
-        total += float(np.dot(flat, flat))
-    norm = math.sqrt(total)
+    flat = getattr(grads, "flat", None)  # net.grads(): all gradients in one array
+    arrays = [flat] if flat is not None else [g.reshape(-1) for g in grads.values()]
+    norm = math.sqrt(sum(float(np.dot(g, g)) for g in arrays))
     coef = max_norm / (norm + 1e-6)
     if math.isfinite(norm) and coef < 1.0:
-        for g in grads.values():
+        for g in arrays:
             g *= coef
     return norm

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .optim import _check_int, _check_real, _scalar
@@ -146,14 +146,14 @@ class Exponential(Schedule):
 
     Parameters
     ----------
-    gamma : float > 0
+    gamma : float > 0, default=0.95
     learning_rate : float or None, default=None
     """
 
     name = "exponential"
     _params = ("gamma",)
 
-    def __init__(self, gamma: float, learning_rate: float | None = None):
+    def __init__(self, gamma: float = 0.95, learning_rate: float | None = None):
         super().__init__(learning_rate)
         self.gamma = _check_real("Exponential", "gamma", gamma, low=0.0, low_open=True)
 
@@ -358,8 +358,16 @@ SCHEDULES: dict[str, type[Schedule]] = {
 _ALIASES = {"adaptive": "plateau", "inverse_scaling": "invscaling"}
 
 
+_LENGTH_DEFAULTS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "cosine": lambda epochs: {"total": epochs},
+    "step": lambda epochs: {"step_size": max(1, epochs // 3)},
+}
+"""Schedule name -> its defaults for a run of ``epochs`` epochs."""
+
+
 def get_schedule(
-    name_or_obj: str | Schedule | None, learning_rate: float | None = None, **kwargs: Any
+    name_or_obj: str | Schedule | None, learning_rate: float | None = None, *,
+    epochs: int | None = None, **kwargs: Any
 ) -> Schedule:
     """Return a schedule from a name of :data:`SCHEDULES` (``**kwargs`` go to its constructor).
 
@@ -371,6 +379,9 @@ def get_schedule(
         ``learning_rate`` if it has none) or None for :class:`Constant`.
     learning_rate : float or None
         The base rate.
+    epochs : int, optional
+        The length of the run (what ``fit`` passes): the defaults of the schedules that need a
+        length, ``cosine`` (``total=epochs``) and ``step`` (``step_size=max(1, epochs // 3)``).
 
     Raises
     ------
@@ -393,7 +404,13 @@ def get_schedule(
         if cls is None:
             valid = ", ".join(repr(n) for n in [*SCHEDULES, *_ALIASES])
             raise ValueError(f"Unknown schedule {name_or_obj!r}; valid names are {valid}.")
-        return cls(learning_rate=learning_rate, **kwargs)
+        if epochs is not None:
+            kwargs = {**_LENGTH_DEFAULTS.get(key, lambda e: {})(epochs), **kwargs}
+        try:
+            return cls(learning_rate=learning_rate, **kwargs)
+        except TypeError as err:
+            raise ValueError(f"The {key!r} schedule needs {err}; pass its length: "
+                             f"get_schedule({key!r}, epochs=N), or fit(..., epochs=N).") from None
     raise TypeError(
         f"schedule must be a name in {list(SCHEDULES)} or a Schedule; got {name_or_obj!r}."
     )

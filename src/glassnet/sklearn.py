@@ -76,7 +76,7 @@ from .network import Network
 from .network import input_gradient as _input_gradient
 from .optim import LBFGS, OPTIMIZERS, SGD, Adam, Optimizer, get_optimizer
 from .schedules import InverseScaling
-from .training import Callback, History, TrainingDivergedError, fit
+from .training import Callback, History, TrainingDivergedError, fit, gradient
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -196,7 +196,7 @@ class _BaseMLP(BaseEstimator):
             layer.b[...] = value
 
     def _dense_layers(self) -> list[Dense]:
-        return [layer for layer in iter_layers(self.network_.layers) if isinstance(layer, Dense)]
+        return [layer for layer in iter_layers(self.network_.layers) if "W" in layer.param_names]
 
     # ------------------------------------------------------------------ building
     def _hidden_sizes(self) -> list[int]:
@@ -264,11 +264,10 @@ class _BaseMLP(BaseEstimator):
         with the same ``random_state`` both libraries start from the same network.
         """
         factor = 2.0 if self.activation == "logistic" else 6.0
-        for layer in iter_layers(self.network_.layers):
-            if isinstance(layer, Dense):
-                bound = np.sqrt(factor / (layer.n_in + layer.n_out))
-                layer.W[...] = random_state.uniform(-bound, bound, (layer.n_in, layer.n_out)).T
-                layer.b[...] = random_state.uniform(-bound, bound, layer.n_out)
+        for layer in self._dense_layers():
+            bound = np.sqrt(factor / (layer.n_in + layer.n_out))
+            layer.W[...] = random_state.uniform(-bound, bound, (layer.n_in, layer.n_out)).T
+            layer.b[...] = random_state.uniform(-bound, bound, layer.n_out)
 
     def _make_optimizer(self) -> Optimizer:
         if self.optimizer is not None:
@@ -406,14 +405,10 @@ class _BaseMLP(BaseEstimator):
         opt = self._make_optimizer()
         w, sw_sum = _normalised_weights(sample_weight, len(X))
         net.l2 = float(self.alpha) / sw_sum
-        params = net.params()
-        grads = {key: np.zeros_like(p) for key, p in params.items()}
+        params, grads = net.params(), net.grads()  # views: the closure's backward fills grads
 
         def closure() -> float:
-            loss = net._backprop(X, Y, w=w)
-            for key, g in net.grads().items():
-                grads[key][...] = g
-            return loss
+            return gradient(net, X, Y, w) + net.penalty()  # the cost: what L-BFGS minimises
 
         start = time.perf_counter()
         self.loss_ = opt.step(params, grads, closure)
@@ -488,7 +483,7 @@ class _BaseMLP(BaseEstimator):
 
     def _record_last_step(self) -> None:
         """``gradients_`` and ``delta_norms_`` from the layers' state after the last step."""
-        layers = [layer for layer in self.network_.layers if not isinstance(layer, Dropout)]
+        layers = [layer for layer in self.network_.layers if not layer.identity_at_inference]
         if any(getattr(layer, "delta", None) is None for layer in layers):
             return
         self.gradients_ = {key: g.copy() for key, g in self.network_.grads().items()}
@@ -522,9 +517,9 @@ class _BaseMLP(BaseEstimator):
         X = self._check_X(X)
         net = self.network_
         net.training = False
-        net._forward(X)
-        layers = [layer for layer in net.layers if not isinstance(layer, Dropout)]
-        return [layer.a for layer in layers[:-1]]
+        net.propagate(net.to_device(X))
+        layers = [layer for layer in net.layers if not layer.identity_at_inference]
+        return [layer.a.copy() for layer in layers[:-1]]
 
     def input_gradient(self, X, y) -> np.ndarray:
         """``dC/dX`` of shape (n_samples, n_features): the delta recursion carried to the input.
@@ -962,15 +957,19 @@ class _SklearnRules(Callback):
         self.schedule = InverseScaling(est.power_t, learning_rate=opt.learning_rate) \
             if est.learning_rate == "invscaling" and sgd else None
         self.adaptive = est.learning_rate == "adaptive" and sgd
+        self.penalty_sum = 0.0
 
     def on_batch_begin(self, net: Network, step: int, batch: np.ndarray) -> None:
         net.l2 = self.l2_numerator / len(batch)
+        # scikit-learn's loss_ is the cost, loss + this batch's penalty at these weights
+        self.penalty_sum += net.penalty() * len(batch)
 
     def on_epoch_end(self, net: Network, epoch: int, record: dict[str, Any]) -> None:
         est, opt = self.est, self.opt
         est.n_iter_ += 1
         est.t_ += self.n
-        est.loss_ = record["loss"]
+        est.loss_ = record["loss"] + self.penalty_sum / self.n
+        self.penalty_sum = 0.0
         est.loss_curve_.append(est.loss_)
         if est.verbose:
             print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
@@ -1003,7 +1002,8 @@ class _SklearnRules(Callback):
             est.best_loss_ = min(est.best_loss_, est.loss_)
             return
         X_val, Y_val, y_val, w_val = self.val  # fit calls on_epoch_end in inference mode
-        record["val_loss"] = net._data_loss(net._forward(X_val), Y_val) + net.penalty()
+        net.propagate(X_val)
+        record["val_loss"] = net.output_loss(Y_val) + net.penalty()
         score = est._score_arrays(X_val, y_val, w_val)
         record["val_score"] = score
         est.validation_scores_.append(score)

@@ -5,17 +5,22 @@ parameter moves against its gradient. Plain SGD is exactly ``W <- W - learning_r
 ``b <- b - learning_rate * db``; the other optimisers of :mod:`glassnet.optim` change how
 the step is formed from ``dW`` and ``db``, not where the gradients come from.
 
-One epoch::
+One epoch (:func:`_epoch`)::
 
-    for each mini-batch (X_b, y_b):          # shuffled with the fit's own Generator
-        C_b = net.backprop(X_b, y_b)         # sets every layer's delta, dW, db
+    for each mini-batch (X_b, Y_b):          # shuffled with the fit's own Generator
+        net.propagate(X_b)                   # forward: every layer caches z, a
+        C_b = net.backward(Y_b)              # backward: every layer's delta, dW, db
         clip the gradients (optional)
-        optimizer.step(params, grads)        # in place
-
-For chains of Dense layers the same step runs on buffers allocated once, with the parameters
-in one flat array (:mod:`glassnet.fastpath`); plain SGD is then ``theta -= learning_rate * grad``.
-    record loss, validation loss, metrics, learning rate, wall time
+        optimizer.step(params, grads)        # all parameters at once, in place
+    record loss, penalty, validation loss, metrics, learning rate, wall time
     learning-rate schedule, early stopping, checkpoint
+
+The first three lines are :func:`train_step` (:func:`gradient`, then :func:`update`): the
+same step the playground and the vanishing lab take. The parameters are views into one flat
+array ``net.theta`` and the gradients into ``net.grad``, so plain SGD is the one vector
+operation ``theta -= learning_rate * grad``. Distributed training runs this same loop with a
+:class:`glassnet.distributed.DataParallel` strategy, whose ``gradients`` adds the ranks'
+gradients before the update.
 """
 
 from __future__ import annotations
@@ -25,16 +30,17 @@ import math
 import os
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
 from .device import to_numpy
-from .fastpath import FastPath
 from .init import make_rng
 from .metrics import get_metric
-from .optim import LBFGS, SGD, Optimizer, clip_grad_norm, get_optimizer
+from .optim import LBFGS, Optimizer, clip_grad_norm, get_optimizer
 from .schedules import ReduceOnPlateau, Schedule, get_schedule
 
 if TYPE_CHECKING:
@@ -46,9 +52,13 @@ __all__ = [
     "History",
     "ProgressBar",
     "TrainingDivergedError",
+    "SingleProcess",
     "fit",
+    "gradient",
     "iter_minibatches",
     "partial_fit",
+    "train_step",
+    "update",
 ]
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -113,6 +123,8 @@ class History:
         self.epochs.append(record)
 
     def __getitem__(self, key: str) -> list[Any]:
+        if key not in self.keys():
+            raise KeyError(f"The History has no {key!r}; it has {self.keys()}.")
         return [record.get(key) for record in self.epochs]
 
     def __len__(self) -> int:
@@ -238,6 +250,129 @@ def iter_minibatches(
         yield order[start:start + batch_size]
 
 
+# ---------------------------------------------------------------------- one step
+
+
+def gradient(net: "Network", X_b: np.ndarray, Y_b: np.ndarray,
+             w_b: np.ndarray | None = None) -> float:
+    """The gradients of a batch: the forward pass, then the backward pass; returns its loss.
+
+    ``X_b`` and ``Y_b`` are checked arrays on the network's device (``Y_b`` as
+    ``net.targets`` gives it). Afterwards every layer's ``delta``, ``dW`` and ``db`` hold this
+    batch's values, and ``net.grad`` all the gradients.
+    """
+    net.propagate(X_b)              # z^l = a^{l-1} @ W^l.T + b^l, a^l = f(z^l), layer by layer
+    return net.backward(Y_b, w_b)   # delta^L, then delta^l = (delta^{l+1} @ W^{l+1}) * f'(z^l)
+
+
+def update(net: "Network", optimizer: Optimizer, clip_norm: float | None = None) -> None:
+    """One optimiser step from the gradients in ``net.grad`` (clipped to ``clip_norm`` first).
+
+    Plain SGD: ``theta <- theta - learning_rate * grad``, all parameters at once.
+    """
+    grads = net.grads()
+    if clip_norm is not None:
+        clip_grad_norm(grads, clip_norm)
+    optimizer.step(net.params(), grads)
+
+
+def train_step(net: "Network", optimizer: Optimizer, X_b: np.ndarray, Y_b: np.ndarray,
+               w_b: np.ndarray | None = None, *, clip_norm: float | None = None) -> float:
+    """One step of gradient descent on a batch: :func:`gradient`, then :func:`update`.
+
+    What ``fit`` does for every mini-batch; the playground and the vanishing lab call it
+    directly. Returns the batch's loss (before the update).
+    """
+    loss = gradient(net, X_b, Y_b, w_b)
+    update(net, optimizer, clip_norm)
+    return loss
+
+
+class SingleProcess:
+    """How :func:`fit` computes a batch's gradients and who evaluates and writes: one process.
+
+    ``gradients`` is the batch step up to the optimiser (forward, backward); the other methods
+    are hooks at fixed points of the loop, no-ops here. :class:`glassnet.distributed.DataParallel`
+    overrides them (a rank's shard of each batch, summed over the ranks; rank 0 evaluates and
+    writes), so that there is one training loop and one engine.
+    """
+
+    root = True  # shows progress, writes checkpoints
+
+    def __init__(self, net: "Network"):
+        self.net = net
+        self.memmapped = False
+        self._rows: dict[tuple[str, int], np.ndarray] = {}
+        self.inputs: tuple[Any, ...] = ()
+
+    @contextmanager
+    def running(self) -> Iterator["SingleProcess"]:
+        """Around the whole fit."""
+        yield self
+
+    def check(self, opt: Optimizer, validation_split: float) -> None:
+        """Raise for arguments this way of training cannot take."""
+        if isinstance(opt, LBFGS) and self.net.device != "cpu":
+            raise ValueError(f"L-BFGS runs through scipy on the CPU; this network is on "
+                             f"{self.net.device!r}. Call net.to('cpu') first, or use a "
+                             "first-order optimizer such as 'adam'.")
+
+    def begin(self, rng: np.random.Generator, memmapped: bool, n_batches: int) -> None:
+        """After the set-up, before ``on_train_begin``."""
+        self.memmapped = memmapped
+
+    def guarded(self, callbacks: list[Callback]) -> list[Callback]:
+        """The callbacks as the loop calls them."""
+        return callbacks
+
+    def epoch_begin(self, rng: np.random.Generator, epoch: int) -> None:
+        """Before the first batch of ``epoch``."""
+
+    def take(self, A: np.ndarray, batch: np.ndarray, name: str) -> np.ndarray:
+        """``A[batch]``, gathered into an array kept per batch size (no allocation per step)."""
+        key = (name, len(batch))
+        out = self._rows.get(key)
+        if out is None or out.dtype != A.dtype or type(out) is not type(A):
+            out = self._rows[key] = self.net.xp.empty((len(batch),) + A.shape[1:], A.dtype)
+        if type(A) is np.ndarray:  # mode="clip": with out= and "raise", numpy copies via a temporary
+            return A.take(batch, axis=0, out=out, mode="clip")
+        return self.net.xp.take(A, self.net.to_device(batch), axis=0, out=out)
+
+    def gradients(self, X: Any, Y: np.ndarray, w: np.ndarray | None, batch: np.ndarray,
+                  epoch: int, b: int) -> float:
+        """The loss of the rows ``batch`` and its gradients, left in ``net.grad``."""
+        if self.memmapped:
+            X_b = _batch_inputs(self.net, X, batch, epoch, b)
+        else:
+            X_b = self.take(X, batch, "X")
+        Y_b = self.take(Y, batch, "Y")
+        w_b = None if w is None else self.take(w, batch, "w")
+        self.inputs = (X_b, Y_b, w_b)  # for the L-BFGS closure
+        return gradient(self.net, X_b, Y_b, w_b)
+
+    def closure(self) -> Any:
+        """For L-BFGS: the cost of the last batch at the current weights, ``net.grad`` set."""
+        return lambda: gradient(self.net, *self.inputs) + self.net.penalty()
+
+    def scores(self, epoch: int, evaluate: Any, *args: Any) -> dict[str, float]:
+        """The epoch's validation loss and metrics, ``evaluate(*args)``."""
+        return evaluate(*args)
+
+    def checkpoint(self, epoch: int, write: Any, *args: Any) -> None:
+        """Write the epoch's checkpoint, ``write(*args)``."""
+        write(*args)
+
+    def stop(self, stop: bool) -> bool:
+        """Whether training ends after this epoch."""
+        return stop
+
+    def end(self) -> None:
+        """After the last epoch, before the best weights are restored and ``on_train_end``."""
+
+
+# ---------------------------------------------------------------------- fit
+
+
 @np.errstate(over="ignore", invalid="ignore")  # non-finite values raise TrainingDivergedError
 def fit(
     net: "Network",
@@ -245,7 +380,7 @@ def fit(
     y: Any,
     *,
     epochs: int = 10,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     optimizer: str | Optimizer | None = None,
     learning_rate: float | None = None,
     lr_schedule: str | Schedule | None = None,
@@ -266,6 +401,10 @@ def fit(
 ) -> History:
     """Train ``net`` on ``(X, y)``; returns the :class:`History` of this fit.
 
+    Every mini-batch is one :func:`gradient` (the network's forward and backward pass) and one
+    :func:`update` (the optimiser's step over the flat parameters); the rest of ``fit`` is
+    set-up (:func:`_setup`) and bookkeeping per epoch (:func:`_epoch`).
+
     Parameters
     ----------
     X : array-like of shape (n_samples, n_in)
@@ -275,8 +414,9 @@ def fit(
         Targets as the network's loss takes them (labels or rows).
     epochs : int, default=10
         The epoch to stop after (counting epochs of a resumed run too).
-    batch_size : int, default=32
-        Clipped to the number of samples; the last batch of an epoch may be smaller.
+    batch_size : int, optional
+        Default 32, and the whole training set for L-BFGS (a full-batch method). Clipped to
+        the number of samples; the last batch of an epoch may be smaller.
     optimizer : str or Optimizer, optional
         A name of :data:`glassnet.optim.OPTIMIZERS` or an object. Default: the network's
         optimiser from an earlier fit (a warm start), else plain SGD.
@@ -284,7 +424,8 @@ def fit(
         The optimiser's base learning rate (default: the optimiser's own default; 0.01 for SGD).
     lr_schedule : str or Schedule, optional
         Per-epoch learning rate; a name of :data:`glassnet.schedules.SCHEDULES` or an object.
-        ``'plateau'`` (scikit-learn's ``'adaptive'``) watches the early-stopping metric.
+        A named schedule that needs a length runs over ``epochs``. ``'plateau'``
+        (scikit-learn's ``'adaptive'``) watches the early-stopping metric.
     validation_data : (X_val, y_val), optional
     validation_split : float in [0, 1), default=0.0
         Hold out this share of ``(X, y)`` (stratified for class labels) when no
@@ -303,7 +444,8 @@ def fit(
         Rescale the gradients when their global L2 norm exceeds this.
     shuffle : bool, default=True
     progress : bool, default=True
-        A progress bar and a summary line per epoch on standard error, when it is a terminal.
+        A progress bar and a summary line per epoch on standard error, when it is a terminal
+        or a notebook.
     seed : int, Generator or order source, optional
         Source of the shuffling order and the validation split: a seed, a numpy Generator (its
         stream goes on across fits), or any object whose ``permutation(n)`` gives each epoch's
@@ -317,13 +459,14 @@ def fit(
     distributed : bool or glassnet.distributed.Settings, default=False
         Data-parallel over the MPI ranks of ``mpiexec -n N`` (call ``fit`` on every rank):
         ``batch_size`` is then the global batch, split over the ranks; see
-        :mod:`glassnet.distributed` (this loop, with its :class:`DataParallel` hooks).
+        :mod:`glassnet.distributed` (this loop, with its :class:`DataParallel` strategy).
 
     Returns
     -------
     History
-        Per epoch: ``loss`` (mean of the batch losses, weighted by batch size), ``val_loss``
-        and the metrics when asked for, ``learning_rate`` and ``time`` (seconds).
+        Per epoch: ``loss`` (the mean of the batch losses, weighted by batch size, without
+        the penalty), ``penalty`` (at the end of the epoch, when the network has one),
+        ``val_loss`` and the metrics when asked for, ``learning_rate`` and ``time`` (seconds).
 
     Raises
     ------
@@ -331,24 +474,82 @@ def fit(
         When the loss or a weight becomes NaN or inf; the message names the epoch and batch,
         and the best weights so far are restored first.
     """
-    if net.device != "cpu" and distributed is not False:
+    strategy = _strategy(net, distributed)
+    with strategy.running():
+        run = _setup(net, X, y, strategy, epochs=epochs, batch_size=batch_size,
+                     optimizer=optimizer, learning_rate=learning_rate, lr_schedule=lr_schedule,
+                     validation_data=validation_data, validation_split=validation_split,
+                     early_stopping=early_stopping, callbacks=callbacks, metrics=metrics,
+                     class_weight=class_weight, sample_weight=sample_weight,
+                     clip_norm=clip_norm, shuffle=shuffle, progress=progress, seed=seed,
+                     checkpoint_dir=checkpoint_dir, resume=resume)
+        for epoch in range(run.start_epoch, epochs + 1):
+            if _epoch(run, epoch):
+                break
+        return _finish(run)
+
+
+def _strategy(net: "Network", distributed: Any) -> SingleProcess:
+    if distributed is False or distributed is None:
+        return SingleProcess(net)
+    if isinstance(distributed, SingleProcess):
+        return distributed
+    if net.device != "cpu":
         raise ValueError(f"Distributed training runs on the CPU; this network is on "
                          f"{net.device!r}. Call net.to('cpu') first.")
-    if distributed is not False and not isinstance(distributed, _SingleProcess):
-        kwargs = {k: v for k, v in locals().items() if k not in ("net", "X", "y")}
-        from .distributed import fit_distributed  # this fit, with the hooks of DataParallel
+    from .distributed import DataParallel
 
-        return fit_distributed(net, X, y, **kwargs)
-    run = _SingleProcess(net) if distributed is False else distributed
+    return DataParallel(net, distributed)
+
+
+@dataclass
+class _Run:
+    """Everything one fit carries from epoch to epoch."""
+
+    net: "Network"
+    strategy: SingleProcess
+    opt: Optimizer
+    X: Any
+    Y: np.ndarray
+    w: np.ndarray | None
+    val: tuple[np.ndarray, np.ndarray] | None
+    rng: Any
+    batch_size: int
+    n_batches: int
+    epochs: int
+    shuffle: bool
+    clip_norm: float | None
+    schedule: Schedule | None
+    stopper: EarlyStopping | None
+    monitor: str
+    metric_fns: list[Any]
+    watch: "_Watch"
+    history: History
+    checkpoint: Path | None
+    callbacks: list[Any]
+    batch_begin: list[Any]
+    start_epoch: int
+    memmapped: bool
+    step: int = 0
+
+
+def _setup(net: "Network", X: Any, y: Any, strategy: SingleProcess, *, epochs: int,
+           batch_size: int | None, optimizer: Any, learning_rate: float | None,
+           lr_schedule: Any, validation_data: Any, validation_split: float,
+           early_stopping: Any, callbacks: Sequence[Callback], metrics: Sequence[str],
+           class_weight: Any, sample_weight: Any, clip_norm: float | None, shuffle: bool,
+           progress: bool, seed: Any, checkpoint_dir: Any, resume: bool) -> _Run:
+    """Check the arguments, prepare the data, the optimiser, the schedule and the checkpoint."""
     _check_int("epochs", epochs, low=1)
-    _check_int("batch_size", batch_size, low=1)
+    if batch_size is not None:
+        _check_int("batch_size", batch_size, low=1)
     opt = _make_optimizer(net, optimizer, learning_rate)
-    run.check(opt, validation_split)
+    strategy.check(opt, validation_split)
     X, Y, w, memmapped = _prepare(net, X, y, sample_weight, class_weight)
     rng = seed if hasattr(seed, "permutation") else make_rng(seed)  # a Generator or an order source
     val = None
     if validation_data is not None:
-        X_val, Y_val, w_val, _ = _prepare(net, *validation_data, None, None)
+        X_val, Y_val, _, _ = _prepare(net, *validation_data, None, None)
         val = (X_val, Y_val)
     elif validation_split:
         if isinstance(validation_split, bool) or not 0 < validation_split < 1:
@@ -356,7 +557,7 @@ def fit(
                              f"got {validation_split!r}.")
         X, Y, w, val = _split(net, X, Y, w, validation_split, rng)
 
-    schedule = get_schedule(lr_schedule) if lr_schedule is not None else None
+    schedule = get_schedule(lr_schedule, epochs=epochs) if lr_schedule is not None else None
     if schedule is not None and schedule.learning_rate is None:
         schedule.learning_rate = opt.learning_rate
     stopper = EarlyStopping(patience=early_stopping) if isinstance(early_stopping, int) \
@@ -371,7 +572,7 @@ def fit(
         if checkpoint is None:
             raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoint.")
         history, start_epoch = _resume(net, checkpoint, opt, schedule, watch, rng)
-    if checkpoint is not None and run.root:
+    if checkpoint is not None and strategy.root:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
 
     if not memmapped:  # on a GPU: the data moves to the device once, here (a memmap: per batch)
@@ -380,101 +581,94 @@ def fit(
     if val is not None:
         val = (net.to_device(val[0]), net.to_device(val[1]))
     n = len(X)
+    batch_size = n if batch_size is None and isinstance(opt, LBFGS) else batch_size or 32
     batch_size = min(batch_size, n)
     n_batches = -(-n // batch_size)
-    run.begin(rng, memmapped, n_batches)  # distributed: rank 0's weights and shuffling state
+    strategy.begin(rng, memmapped, n_batches)  # distributed: rank 0's weights and shuffling state
     net.history = history
     watch.remember(net)  # the weights to fall back on before any epoch has finished
     callbacks = list(callbacks)
-    if progress and run.root:
+    if progress and strategy.root:
         callbacks.append(ProgressBar(n_batches, batch_size))
     batch_begin = [c for c in callbacks  # only the overrides: the batch loop stays lean
                    if getattr(type(c), "on_batch_begin", Callback.on_batch_begin)
                    is not Callback.on_batch_begin]
-    callbacks, batch_begin = run.guarded(callbacks), run.guarded(batch_begin)
-    # the hot path: preallocated buffers, parameters in one flat array (see fastpath.py)
-    fast = run.fast_path(opt)
-    # plain SGD with nobody else reading the gradients: fold the learning rate into the
-    # output delta, so that the step is theta -= grad
-    fold = fast is not None and type(opt) is SGD and opt.momentum == 0 \
-        and opt.weight_decay == 0 and clip_norm is None \
-        and all(type(c) is ProgressBar for c in callbacks)
-    params = net.params()
     net.stop_training = False
-    for callback in callbacks:
+    run = _Run(net, strategy, opt, X, Y, w, val, rng, batch_size, n_batches, epochs, shuffle,
+               clip_norm, schedule, stopper, monitor, metric_fns, watch, history, checkpoint,
+               strategy.guarded(callbacks), strategy.guarded(batch_begin), start_epoch,
+               memmapped, step=(start_epoch - 1) * n_batches)
+    for callback in run.callbacks:
         callback.on_train_begin(net, history)
-    step = (start_epoch - 1) * n_batches
-    for epoch in range(start_epoch, epochs + 1):
-        if schedule is not None and not isinstance(schedule, ReduceOnPlateau):
-            opt.learning_rate = schedule(epoch - 1)
-        run.epoch_begin(rng, epoch)
-        start, total = time.perf_counter(), 0.0
-        scale = run.scale = float(opt.learning_rate) if fold else 1.0
-        net.training = True
-        quiet = np.errstate(under="ignore")  # once per epoch: exp may underflow to 0, harmlessly
-        quiet.__enter__()
-        try:
-            for b, batch in enumerate(iter_minibatches(n, batch_size, rng if shuffle else None), 1):
-                if memmapped:  # read only this batch's rows, in file order
-                    batch = np.sort(batch)
-                for callback in batch_begin:
-                    callback.on_batch_begin(net, step + 1, batch)
-                batch_loss, grads = run(X, Y, w, batch, epoch, b)
-                if not math.isfinite(batch_loss):
-                    watch.restore(net)
+    return run
+
+
+def _epoch(run: _Run, epoch: int) -> bool:
+    """One epoch: the mini-batch steps, then the epoch's record; True when training stops."""
+    net, opt, strategy = run.net, run.opt, run.strategy
+    if run.schedule is not None and not isinstance(run.schedule, ReduceOnPlateau):
+        opt.learning_rate = run.schedule(epoch - 1)
+    strategy.epoch_begin(run.rng, epoch)
+    start, total, n = time.perf_counter(), 0.0, len(run.X)
+    closure = strategy.closure() if isinstance(opt, LBFGS) else None
+    net.training = True
+    try:
+        with np.errstate(under="ignore"):  # exp may underflow to 0, harmlessly
+            for b, batch in enumerate(iter_minibatches(n, run.batch_size,
+                                                       run.rng if run.shuffle else None), 1):
+                for callback in run.batch_begin:
+                    callback.on_batch_begin(net, run.step + 1, batch)
+                loss = strategy.gradients(run.X, run.Y, run.w, batch, epoch, b)
+                if not math.isfinite(loss):
+                    run.watch.restore(net)
                     raise TrainingDivergedError(
-                        f"The training loss became {batch_loss} in epoch {epoch}, batch {b} of "
-                        f"{n_batches}; the weights of the best epoch so far were restored. "
+                        f"The training loss became {loss} in epoch {epoch}, batch {b} of "
+                        f"{run.n_batches}; the weights of the best epoch so far were restored. "
                         "Lower the learning rate, scale the inputs or clip the gradients "
                         "(clip_norm).")
-                if fold:  # W <- W - learning_rate * dC/dW, all parameters at once
-                    fast.theta -= fast.grad  # type: ignore[union-attr]
-                    opt.iterations += 1
+                if closure is not None:  # L-BFGS: its own iterations on this batch
+                    opt.step(net.params(), net.grads(), closure)
                 else:
-                    if clip_norm is not None:
-                        clip_grad_norm(grads, clip_norm)
-                    if fast is not None:  # all parameters in one flat array: one step for all
-                        opt.step_flat(fast.theta, fast.grad, params)
-                    else:
-                        closure = run.closure(grads) if isinstance(opt, LBFGS) else None
-                        opt.step(params, grads, closure)
-                total += batch_loss * len(batch)
-                step += 1
-                for callback in callbacks:
-                    callback.on_batch_end(net, step, batch_loss)
-        finally:
-            quiet.__exit__(None, None, None)
-            net.training = False
-            if fold:  # the gradients mean dC/dW again
-                fast.unscale(scale)  # type: ignore[union-attr]
-        bad = [key for key, p in params.items() if not np.all(np.isfinite(p))]
-        if bad:
-            watch.restore(net)
-            raise TrainingDivergedError(
-                f"The weights {bad} became NaN or inf in epoch {epoch}, batch {n_batches}; the "
-                "weights of the best epoch so far were restored. Lower the learning rate.")
-        record: dict[str, Any] = {"epoch": epoch, "loss": total / n}
-        record.update(run.scores(epoch, _scores, net, X, Y, val, metric_fns, memmapped))
-        record["learning_rate"] = float(opt.learning_rate)
-        record["time"] = time.perf_counter() - start
-        stop = watch.update(net, record)
-        if isinstance(schedule, ReduceOnPlateau):
-            opt.learning_rate = schedule.update(record[monitor])
-            stop = stop or schedule.should_stop
-        for callback in callbacks:
-            callback.on_epoch_end(net, epoch, record)
-        history.append(record)
-        if checkpoint is not None:
-            run.checkpoint(epoch, _write_checkpoint, net, checkpoint, epoch, opt, schedule, watch,
-                           rng)
-        if run.stop(stop or net.stop_training):  # distributed: all ranks alike
-            break
-    run.end()
-    if stopper is not None and stopper.restore_best:
-        watch.restore(net)
-    for callback in callbacks:
-        callback.on_train_end(net, history)
-    return history
+                    update(net, opt, run.clip_norm)
+                total += loss * len(batch)
+                run.step += 1
+                for callback in run.callbacks:
+                    callback.on_batch_end(net, run.step, loss)
+    finally:
+        net.training = False
+    if not np.all(np.isfinite(net.theta)):
+        run.watch.restore(net)
+        bad = [key for key, p in net.params().items() if not np.all(np.isfinite(p))]
+        raise TrainingDivergedError(
+            f"The weights {bad} became NaN or inf in epoch {epoch}, batch {run.n_batches}; the "
+            "weights of the best epoch so far were restored. Lower the learning rate.")
+    record: dict[str, Any] = {"epoch": epoch, "loss": total / n}
+    if net.l2 or net.l1:
+        record["penalty"] = net.penalty()
+    record.update(strategy.scores(epoch, _scores, net, run.X, run.Y, run.val, run.metric_fns,
+                                  run.memmapped))
+    record["learning_rate"] = float(opt.learning_rate)
+    record["time"] = time.perf_counter() - start
+    stop = run.watch.update(net, record)
+    if isinstance(run.schedule, ReduceOnPlateau):
+        opt.learning_rate = run.schedule.update(record[run.monitor])
+        stop = stop or run.schedule.should_stop
+    for callback in run.callbacks:
+        callback.on_epoch_end(net, epoch, record)
+    run.history.append(record)
+    if run.checkpoint is not None:
+        strategy.checkpoint(epoch, _write_checkpoint, net, run.checkpoint, epoch, opt,
+                            run.schedule, run.watch, run.rng)
+    return strategy.stop(stop or net.stop_training)  # distributed: all ranks alike
+
+
+def _finish(run: _Run) -> History:
+    run.strategy.end()
+    if run.stopper is not None and run.stopper.restore_best:
+        run.watch.restore(run.net)
+    for callback in run.callbacks:
+        callback.on_train_end(run.net, run.history)
+    return run.history
 
 
 def partial_fit(net: "Network", X: Any, y: Any, **kwargs: Any) -> History:
@@ -493,79 +687,6 @@ def partial_fit(net: "Network", X: Any, y: Any, **kwargs: Any) -> History:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-class _SingleProcess:
-    """The pieces of :func:`fit` that training over MPI ranks replaces; here, one process.
-
-    ``__call__`` is the batch step, ``(loss, grads)`` of a batch's rows; the other methods are
-    hooks at fixed points of the loop, no-ops here. :class:`glassnet.distributed.DataParallel`
-    overrides them (a rank's shard of each batch, summed over the ranks; rank 0 evaluates and
-    writes), so that there is one training loop.
-    """
-
-    root = True  # shows progress, writes checkpoints
-
-    def __init__(self, net: "Network"):
-        self.net = net
-        self.memmapped = False
-        self.fast: FastPath | None = None
-        self.scale = 1.0  # the learning rate folded into the output delta (fast SGD), else 1
-
-    def fast_path(self, opt: Optimizer) -> FastPath | None:
-        """Set up the preallocated hot path where it covers the network (see fastpath.py)."""
-        if not self.memmapped and not isinstance(opt, LBFGS):
-            self.fast = FastPath.build(self.net)
-        return self.fast
-
-    def check(self, opt: Optimizer, validation_split: float) -> None:
-        """Raise for arguments this way of training cannot take."""
-        if isinstance(opt, LBFGS) and self.net.device != "cpu":
-            raise ValueError(f"L-BFGS runs through scipy on the CPU; this network is on "
-                             f"{self.net.device!r}. Call net.to('cpu') first, or use a "
-                             "first-order optimizer such as 'adam'.")
-
-    def begin(self, rng: np.random.Generator, memmapped: bool, n_batches: int) -> None:
-        """After the set-up, before ``on_train_begin``."""
-        self.memmapped = memmapped
-
-    def guarded(self, callbacks: list[Callback]) -> list[Callback]:
-        """The callbacks as the loop calls them."""
-        return callbacks
-
-    def epoch_begin(self, rng: np.random.Generator, epoch: int) -> None:
-        """Before the first batch of ``epoch``."""
-
-    def __call__(self, X: Any, Y: np.ndarray, w: np.ndarray | None, batch: np.ndarray,
-                 epoch: int, b: int) -> tuple[float, dict[str, np.ndarray]]:
-        """The loss of the rows ``batch`` and its gradients (``net.grads()``)."""
-        if self.fast is not None:
-            return self.fast.backprop(X, Y, batch, w, self.scale), self.fast.grads
-        rows = self.net.to_device(batch)  # the indices where the data lives (a memmap: the host)
-        X_b = _batch_inputs(self.net, X, batch if self.memmapped else rows, self.memmapped,
-                            epoch, b)
-        Y_b, w_b = Y[rows], None if w is None else w[rows]
-        self.inputs = (X_b, Y_b, w_b)  # for the L-BFGS closure
-        return self.net._backprop(X_b, Y_b, w=w_b), self.net.grads()
-
-    def closure(self, grads: dict[str, np.ndarray]) -> Any:
-        """For L-BFGS: the last batch's loss at the current weights, ``grads`` set in place."""
-        return _lbfgs_closure(self.net, *self.inputs, grads)
-
-    def scores(self, epoch: int, evaluate: Any, *args: Any) -> dict[str, float]:
-        """The epoch's validation loss and metrics, ``evaluate(*args)``."""
-        return evaluate(*args)
-
-    def checkpoint(self, epoch: int, write: Any, *args: Any) -> None:
-        """Write the epoch's checkpoint, ``write(*args)``."""
-        write(*args)
-
-    def stop(self, stop: bool) -> bool:
-        """Whether training ends after this epoch."""
-        return stop
-
-    def end(self) -> None:
-        """After the last epoch, before the best weights are restored and ``on_train_end``."""
 
 
 class _Watch:
@@ -663,11 +784,16 @@ def _prepare(net: "Network", X: Any, y: Any, sample_weight: Any, class_weight: A
     return X, Y, w, memmapped
 
 
-def _batch_inputs(net: "Network", X: np.ndarray, batch: np.ndarray, memmapped: bool,
-                  epoch: int, b: int) -> np.ndarray:
-    if not memmapped:
-        return X[batch]
-    X_b = np.asarray(X[batch], dtype=net.dtype)
+def _batch_inputs(net: "Network", X: np.ndarray, batch: np.ndarray, epoch: int,
+                  b: int) -> np.ndarray:
+    """The rows ``batch`` of a memory-mapped ``X``, checked, scaled, on the device.
+
+    The file is read in row order (a sequential read), and the rows are put back in the
+    batch's order, so that the batch is the one an array in memory would give.
+    """
+    order = np.argsort(batch)
+    X_b = np.empty((len(batch), X.shape[1]), dtype=net.dtype)
+    X_b[order] = X[batch[order]]
     if not np.all(np.isfinite(X_b)):
         raise ValueError(f"X contains NaN or inf (epoch {epoch}, batch {b}). Clean the data file.")
     return net.to_device(net.scale_inputs(X_b))
@@ -709,24 +835,13 @@ def _make_optimizer(net: "Network", spec: Any, learning_rate: float | None) -> O
     return opt
 
 
-def _lbfgs_closure(net: "Network", X_b: np.ndarray, Y_b: np.ndarray, w_b: np.ndarray | None,
-                   grads: dict[str, np.ndarray]) -> Any:
-    """For LBFGS: the batch loss at the current weights, with ``grads`` filled in place."""
-    def closure() -> float:
-        loss = net._backprop(X_b, Y_b, w=w_b)
-        for key, g in net.grads().items():
-            grads[key][...] = g
-        return loss
-    return closure
-
-
 def _loss(net: "Network", X: np.ndarray, Y: np.ndarray) -> float:
-    """Mean loss over ``X`` in batches (inference mode), the penalty included once."""
+    """The loss (without the penalty) over ``X`` in batches, in inference mode."""
     total = 0.0
     for i in range(0, len(X), 4096):  # X on the network's device
-        a = net._forward(X[i:i + 4096])
-        total += net._data_loss(a, Y[i:i + 4096]) * len(a)
-    return total / len(X) + net.penalty()
+        net.propagate(X[i:i + 4096])
+        total += net.output_loss(Y[i:i + 4096]) * len(X[i:i + 4096])
+    return total / len(X)
 
 
 def _scores(net: "Network", X, Y, val, metric_fns, memmapped: bool) -> dict[str, float]:
@@ -746,8 +861,9 @@ def _evaluate(net: "Network", X, Y, metric_fns, memmapped: bool) -> dict[str, fl
     outputs = []
     for i in range(0, len(X), 4096):
         X_b = X[i:i + 4096]
-        outputs.append(to_numpy(net._forward(net.to_device(net.scale_inputs(X_b)) if memmapped
-                                             else X_b)))
+        if memmapped:
+            X_b = net.to_device(net.scale_inputs(X_b))
+        outputs.append(to_numpy(net.infer(X_b)).copy())
     a, Y = np.concatenate(outputs), to_numpy(Y)  # the metrics run on the host
     return {m.name: m(Y, a) for m in metric_fns}
 
@@ -758,7 +874,7 @@ def _write_checkpoint(net, path, epoch, opt, schedule, watch, rng) -> None:
     state = {
         "epoch": epoch,
         "rng": rng.bit_generator.state,
-        "dropout_rngs": [layer.rng.bit_generator.state for layer in net._dropouts],
+        "dropout_rngs": [layer.rng.bit_generator.state for layer in net.random_layers()],
         "schedule": schedule.to_dict() if schedule is not None else None,
         "watch": watch.state(),
     }
@@ -782,7 +898,7 @@ def _resume(net, path, opt, schedule, watch, rng):
         config, optim_arrays = saved.optimizer.state_dict()
         opt.load_state_dict(config, optim_arrays)
     rng.bit_generator.state = state["rng"]
-    for layer, rng_state in zip(net._dropouts, state["dropout_rngs"]):
+    for layer, rng_state in zip(net.random_layers(), state["dropout_rngs"]):
         layer.rng.bit_generator.state = rng_state
     if schedule is not None and state["schedule"] is not None:
         restored = Schedule.from_dict(state["schedule"])

@@ -2,8 +2,8 @@
 
 A session belongs to one browser tab. It holds the data set (generated or uploaded), the
 network built from the :class:`~glassnet.web.settings.Settings`, its optimiser and the training
-state. One training step is :func:`train_step`: ``net.backprop`` (the L1/L2 penalty is the
-network's own) and ``optimizer.step``. Nothing here is asynchronous: the server (``app.py``) runs these methods
+state. One training step is :func:`glassnet.training.train_step`, the step ``fit`` takes (the
+network's forward and backward pass, the L1/L2 penalty its own, then ``optimizer.step``). Nothing here is asynchronous: the server (``app.py``) runs these methods
 in a worker thread under the session's lock.
 """
 
@@ -27,9 +27,10 @@ from ..io import save
 from ..layers import Dense, Layer, Residual
 from ..network import Network
 from ..optim import SGD, Optimizer, get_optimizer
+from ..training import train_step
 from .settings import Settings, SettingsError, feature_matrix
 
-__all__ = ["Session", "build_network", "make_optimizer", "set_penalty", "train_step"]
+__all__ = ["Session", "build_network", "make_optimizer", "set_penalty"]
 
 DOMAIN = 6.0
 """The synthetic data sets lie in about [-6, 6]^2, the Playground's square."""
@@ -51,14 +52,6 @@ def make_optimizer(settings: Settings) -> Optimizer:
     return get_optimizer(settings.optimizer, learning_rate=settings.learning_rate)
 
 
-def train_step(net: Network, optimizer: Optimizer, X: np.ndarray, y: np.ndarray) -> float:
-    """One mini-batch step: ``backprop`` (its ``dW`` includes the net's L1/L2 penalty), then
-    ``optimizer.step`` on every parameter in place. Returns the batch loss before the step."""
-    loss = net.backprop(X, y)
-    optimizer.step(net.params(), net.grads())
-    return loss
-
-
 def set_penalty(net: Network, settings: Settings) -> None:
     """Give ``net`` the L1 or L2 penalty of ``settings`` (rate 0 for the other, or for 'none')."""
     rate = settings.regularization_rate
@@ -71,14 +64,14 @@ def build_network(settings: Settings) -> Network:
 
     Classification ends in a sigmoid unit trained with binary cross-entropy, regression in an
     identity unit trained with the mean squared error. With ``residual``, a hidden layer as wide
-    as the one before it becomes a residual block ``a = f(a_prev + W a_prev + b)``.
+    as the one before it becomes a residual block ``a = a_prev + f(W a_prev + b)``.
     """
     rng = np.random.default_rng(settings.seed)
     layers: list[Layer] = []
     n_in = len(settings.features)
     for units, activation in settings.layers:
         if settings.residual and layers and units == n_in:
-            layers.append(Residual(Dense(n_in, units, "identity", seed=rng), activation=activation))
+            layers.append(Residual(Dense(n_in, units, activation, seed=rng)))
         else:
             layers.append(Dense(n_in, units, activation, seed=rng))
         n_in = units
@@ -213,8 +206,8 @@ class Session:
         batch = self.order[self.position:self.position + s.batch_size]
         self.position += len(batch)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss = train_step(self.net, self.optimizer, self.X_train[batch],
-                              self.y_train[batch])
+            X_b, Y_b = self.net.check_Xy(self.X_train[batch], self.y_train[batch])
+            loss = train_step(self.net, self.optimizer, X_b, Y_b)
         if not math.isfinite(loss) or not all(np.all(np.isfinite(p))
                                               for p in self.net.params().values()):
             self.error = (f"Training diverged (the loss became {loss}). Lower the learning rate, "
@@ -237,10 +230,9 @@ class Session:
         """
         net = self.net
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            penalty = net.penalty()  # the curves show the data loss alone
-            loss_train = net.backprop(self.X_train, self.y_train) - penalty
+            loss_train = net.backprop(self.X_train, self.y_train)  # the loss: no penalty
             delta_norms = [float(np.linalg.norm(layer.delta)) for layer in net.layers]  # type: ignore[attr-defined]
-            loss_test = net.loss(self.X_test, self.y_test) - penalty
+            loss_test = net.loss(self.X_test, self.y_test)
             boundary = net.forward(self.grid_X)[:, 0]
             net.forward(self.neuron_X)
             maps = [layer.a.T for layer in net.layers]  # type: ignore[attr-defined]
@@ -361,10 +353,10 @@ def _bytes(values: np.ndarray) -> str:
 
 def _weighted(layer: Layer) -> Dense:
     """The Dense layer holding ``layer``'s weights (a residual block's first inner layer)."""
-    dense = layer.layers[0] if isinstance(layer, Residual) else layer
-    if not isinstance(dense, Dense):
+    dense = layer.children()[0] if layer.children() else layer
+    if "W" not in dense.param_names:
         raise TypeError(f"The playground draws Dense layers; got {type(dense).__name__}.")
-    return dense
+    return dense  # type: ignore[return-value]
 
 
 def _weights(layer: Layer) -> dict[str, Any]:
