@@ -347,7 +347,16 @@ class Session:
                 "table": report.table()}
 
     def export(self) -> bytes:
-        """The network in glassnet's model format (``glassnet.load`` reads it back)."""
+        """The network in glassnet's model format (``glassnet.load`` reads it back).
+
+        Raises
+        ------
+        SettingsError
+            Field ``'network'`` when training diverged (weights that are not finite).
+        """
+        if not all(np.all(np.isfinite(p)) for p in self.net.params().values()):
+            raise SettingsError("network", "The weights are not finite (training diverged), so "
+                                "there is no model to export. Press reset and train again.")
         extra = {"playground": self.settings.to_json(), "features": list(self.settings.features),
                  "epoch": self.epoch}
         with tempfile.TemporaryDirectory() as folder:

@@ -20,7 +20,7 @@ const state = {
   generation: 0,  // counts snapshots: a tool's answer for an older network is dropped
 };
 // Counters read by the tests and by bench/playground_updates.py.
-window.glassnet = { frames: 0, errors: [], ready: false, state };
+window.glassnet = { frames: 0, toolAnswers: 0, errors: [], ready: false, state };
 
 // ---------------------------------------------------------------- colours
 function lerp(a, b, t) { return Math.round(a + (b - a) * t); }
@@ -522,6 +522,7 @@ async function runTool(id, path, body, render) {
     content.className = "error";
     content.textContent = err.message;
   }
+  window.glassnet.toolAnswers += 1;
   if (generation !== state.generation) return;  // cleared by a newer snapshot
   panel.textContent = "";
   panel.appendChild(content);
