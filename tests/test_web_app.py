@@ -445,3 +445,17 @@ def test_the_command_serves_on_loopback_and_warns_for_other_hosts(capsys, monkey
     assert calls[-1] == ("127.0.0.1", 8000) and "warning" not in capsys.readouterr().err
     assert main(["playground", "--host", "0.0.0.0", "--port", "9000", "--allow-remote"]) == 0
     assert calls[-1] == ("0.0.0.0", 9000) and "warning" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- residual blocks
+def test_the_residual_switch_keeps_the_first_layers_gradient_alive(client, sid):
+    """The 9-layer sigmoid stack: ||delta^1|| is orders of magnitude larger with the skips."""
+    nine = {"layers": [{"units": 4, "activation": "sigmoid"}] * 9, "n_samples": 200}
+    plain = client.put(f"/api/sessions/{sid}/settings", json={**nine, "residual": False}).json()
+    skip = client.put(f"/api/sessions/{sid}/settings", json={**nine, "residual": True}).json()
+    assert skip["residual"] == [False] + [True] * 8 + [False]
+    assert plain["delta_norms"][0] < 1e-6 and skip["delta_norms"][0] > 1e-4
+    assert skip["delta_norms"][0] / plain["delta_norms"][0] > 1e4
+    for _ in range(3):
+        snap = client.post(f"/api/sessions/{sid}/step").json()
+    assert snap["delta_norms"][0] > 1e-4 and snap["error"] is None

@@ -179,6 +179,8 @@ def broken(*args, **kwargs):
     ("train_test_split", lambda s: s.use_upload(
         Upload(np.zeros((20, 2)), np.arange(20) % 2, "classification"))),
     ("make_optimizer", lambda s: s.apply(replace(s.settings, optimizer="adam"))),
+    ("feature_matrix", lambda s: s.apply(replace(s.settings, grid=20, learning_rate=0.5,
+                                                 regularization="l2", regularization_rate=0.1))),
 ])
 def test_a_change_that_fails_leaves_the_session_as_it_was(monkeypatch, where, change):
     import glassnet.web.session as module
@@ -186,10 +188,12 @@ def test_a_change_that_fails_leaves_the_session_as_it_was(monkeypatch, where, ch
     session = Session(Settings(n_samples=60), now=0.0)
     session.step()
     before, weights = attributes(session), [p.copy() for p in session.net.params().values()]
+    in_place = (session.net.l1, session.net.l2, session.optimizer.learning_rate)
     monkeypatch.setattr(module, where, broken)
     with pytest.raises(ValueError, match="broken on purpose"):
         change(session)
     assert attributes(session) == before
+    assert (session.net.l1, session.net.l2, session.optimizer.learning_rate) == in_place
     assert all(np.array_equal(a, b) for a, b in zip(session.net.params().values(), weights))
     monkeypatch.undo()
     session.step()

@@ -60,7 +60,8 @@ def all_or_nothing(method: Method) -> Method:
     """Make a Session method transactional: if it raises, every attribute is put back.
 
     The methods it wraps rebind attributes (new data, a new network) rather than change arrays
-    in place, so restoring the attribute table restores the session.
+    in place, and make their few changes in place last, after everything that can fail; so
+    restoring the attribute table restores the session.
     """
     @functools.wraps(method)
     def wrapper(self: "Session", *args: Any, **kwargs: Any) -> Any:
@@ -153,13 +154,14 @@ class Session:
         if settings.data_key() != old.data_key() or settings.network_key() != old.network_key():
             self.reset()
             return
-        set_penalty(self.net, settings)
-        if settings.optimizer != old.optimizer:
-            self.optimizer = make_optimizer(settings)  # a new optimiser starts with no state
-        else:
-            self.optimizer.learning_rate = settings.learning_rate  # keeps its state
         if settings.grid != old.grid:
             self._make_grids()
+        if settings.optimizer != old.optimizer:
+            self.optimizer = make_optimizer(settings)  # a new optimiser starts with no state
+        # the changes in place come last: nothing after them can fail
+        set_penalty(self.net, settings)
+        if settings.optimizer == old.optimizer:
+            self.optimizer.learning_rate = settings.learning_rate  # keeps its state
 
     @all_or_nothing
     def reset(self) -> None:
