@@ -117,6 +117,20 @@ def test_uvicorn_serves_the_pages_own_stream(server, victim):
     assert asyncio.run(attempt())["type"] == "frame"
 
 
+def test_uvicorn_creates_exactly_the_cap_under_50_concurrent_creations():
+    app = create_app()  # cap 32
+
+    async def flood(url):
+        async with httpx.AsyncClient(base_url=url, headers={"origin": url}) as client:
+            responses = await asyncio.gather(*[client.post("/api/sessions", json=SMALL)
+                                               for _ in range(50)])
+        return sorted(r.status_code for r in responses)
+
+    with uvicorn_server(app) as url:
+        assert asyncio.run(flood(url)) == [201] * 32 + [503] * 18
+        assert len(app.state.store.live) == 32
+
+
 # ---------------------------------------------------------------- a hostile page in Chromium
 ATTACKS = """
 const P = "%(playground)s", SID = "%(sid)s", S = P + "/api/sessions/" + SID;
