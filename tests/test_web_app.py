@@ -3,19 +3,13 @@
 import io
 import json
 import re
-import warnings
 
 import numpy as np
 import pytest
-
-pytest.importorskip("starlette", reason="the playground tests need the web extra (starlette)")
-pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx")
-with warnings.catch_warnings():
-    # Starlette >= 1.9 prefers the httpx2 fork and warns once, at import, when given httpx.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
+from web_client import csv_body, page_client
 
 import glassnet
+import glassnet.web.session
 from glassnet.cli import main
 from glassnet.web.app import create_app
 from glassnet.web.settings import Limits
@@ -41,7 +35,7 @@ def clock():
 @pytest.fixture
 def client(clock):
     limits = Limits(max_sessions=3, session_ttl_s=60, max_json_bytes=2000, max_csv_bytes=4000)
-    with TestClient(create_app(limits, clock=clock)) as c:
+    with page_client(create_app(limits, clock=clock)) as c:
         yield c
 
 
@@ -220,42 +214,38 @@ def good_rows(n=40, regression=False):
 
 
 @pytest.mark.parametrize("body, message", [
-    ("x1,label\n1,0\n2,1\n", "needs 3 columns"),
+    ("x1,label\n1,0\n2,1\n", "header (line 1) names 2 columns; it needs 3"),
+    ("1,0\n2,1\n", "line 1 has 2 fields; every row needs 3"),
     (csv_text(good_rows(5)), "between 10 and 2000 rows"),
-    (csv_text([[1, "abc", 0]] * 20), "could not be read"),
+    (csv_text([[1, "abc", 0]] * 20), "line 2, column 'x2': 'abc' is not a number"),
     (csv_text([[1, 2, v] for v in [-1, 0, 1] * 5]), "not all three"),
-    ("", "could not be read"),
+    ("", "between 10 and 2000 rows of data; it has 0"),
 ])
 def test_bad_csv_uploads_are_422s(client, sid, body, message):
-    response = client.post(f"/api/sessions/{sid}/data", content=body.encode())
+    response = client.post(f"/api/sessions/{sid}/data", json=csv_body(body))
     assert response.status_code == 422
     assert response.json()["field"] == "csv" and message in response.json()["error"]
 
 
-def test_a_non_utf8_csv_is_refused(client, sid):
-    response = client.post(f"/api/sessions/{sid}/data", content=b"\xff\xfe1,2,3\n")
-    assert response.status_code == 422 and "UTF-8" in response.json()["error"]
-
-
 def test_an_oversized_csv_is_a_413(client, sid):
-    response = client.post(f"/api/sessions/{sid}/data", content=b"1,2,0\n" * 1000)
+    response = client.post(f"/api/sessions/{sid}/data", json=csv_body("1,2,0\n" * 1000))
     assert response.status_code == 413
-    assert "6000 bytes; the limit is 4000" in response.json()["error"]
+    assert "The CSV is 6000 bytes; the limit is 4000" in response.json()["error"]
 
 
 def test_a_good_csv_becomes_the_data_set(client, sid):
-    snap = client.post(f"/api/sessions/{sid}/data", content=csv_text(good_rows()).encode()).json()
+    snap = client.post(f"/api/sessions/{sid}/data", json=csv_body(csv_text(good_rows()))).json()
     assert snap["settings"]["dataset"] == "custom" and snap["settings"]["problem"] == "classification"
     assert len(snap["train"]) + len(snap["test"]) == 40 and snap["custom_rows"] == 40
     assert snap["domain"] <= 3.5
     snap = client.post(f"/api/sessions/{sid}/data",
-                       content=csv_text(good_rows(regression=True)).encode()).json()
+                       json=csv_body(csv_text(good_rows(regression=True)))).json()
     assert snap["settings"]["problem"] == "regression"
     assert client.post(f"/api/sessions/{sid}/step").json()["epoch"] == 1
 
 
 def test_a_failed_upload_leaves_the_session_working(client, sid):
-    client.post(f"/api/sessions/{sid}/data", content=b"garbage")
+    client.post(f"/api/sessions/{sid}/data", json=csv_body("garbage"))
     snap = client.post(f"/api/sessions/{sid}/step").json()
     assert snap["epoch"] == 1 and snap["settings"]["dataset"] == "circles"
 
@@ -390,30 +380,31 @@ def test_gradcheck_reports_every_tensor(client, sid):
     assert "gradcheck PASSED" in report["table"]
 
 
-def test_explain_falls_back_to_the_backprop_table(client, sid, monkeypatch):
-    monkeypatch.delattr(glassnet, "explain", raising=False)
+def test_explain_answers_glassnet_explain_of_the_point(client, sid):
+    client.post(f"/api/sessions/{sid}/step")
     e = client.post(f"/api/sessions/{sid}/explain", json={"index": 3}).json()
-    assert e["source"] == "backprop" and e["part"] == "train"
-    assert [layer["dW_shape"] for layer in e["layers"]] == [[4, 2], [1, 4]]
     session = store(client).live[sid].session
-    x, y, _ = session.point(3)
-    session.net.backprop(x[None], np.array([y]))
-    np.testing.assert_allclose(e["layers"][1]["delta"], session.net.layers[1].delta[0], atol=1e-4)
+    x, y, part = session.point(3)
+    assert e["source"] == "glassnet.explain" and e["part"] == part == "train"
+    assert e["epoch"] == 1 and e["x"] == x.tolist() and e["y"] == y
+    expected = glassnet.explain(session.net, x, y, learning_rate=session.settings.learning_rate)
+    assert e["text"] == str(expected)
     test_index = len(session.X_train)
     assert client.post(f"/api/sessions/{sid}/explain", json={"index": test_index}).json()["part"] == "test"
 
 
-def test_explain_uses_glassnet_explain_when_there_is_one(client, sid, monkeypatch):
+def test_explain_passes_the_point_and_the_learning_rate(client, sid, monkeypatch):
     calls = []
 
-    def fake_explain(net, x, y):
-        calls.append((net, x.shape))
+    def fake_explain(net, x, y, learning_rate):
+        calls.append((net, x.shape, learning_rate))
         return "worked derivation"
 
-    monkeypatch.setattr(glassnet, "explain", fake_explain, raising=False)
+    monkeypatch.setattr(glassnet.web.session, "glassnet_explain", fake_explain)
+    client.put(f"/api/sessions/{sid}/settings", json={"learning_rate": 0.3})
     e = client.post(f"/api/sessions/{sid}/explain", json={"index": 0}).json()
-    assert e["source"] == "glassnet.explain" and e["text"] == "worked derivation"
-    assert calls[0][1] == (2,)
+    assert e["text"] == "worked derivation"
+    assert calls[0][0] is store(client).live[sid].session.net and calls[0][1:] == ((2,), 0.3)
 
 
 @pytest.mark.parametrize("body, message", [
@@ -454,3 +445,17 @@ def test_the_command_serves_on_loopback_and_warns_for_other_hosts(capsys, monkey
     assert calls[-1] == ("127.0.0.1", 8000) and "warning" not in capsys.readouterr().err
     assert main(["playground", "--host", "0.0.0.0", "--port", "9000", "--allow-remote"]) == 0
     assert calls[-1] == ("0.0.0.0", 9000) and "warning" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- residual blocks
+def test_the_residual_switch_keeps_the_first_layers_gradient_alive(client, sid):
+    """The 9-layer sigmoid stack: ||delta^1|| is orders of magnitude larger with the skips."""
+    nine = {"layers": [{"units": 4, "activation": "sigmoid"}] * 9, "n_samples": 200}
+    plain = client.put(f"/api/sessions/{sid}/settings", json={**nine, "residual": False}).json()
+    skip = client.put(f"/api/sessions/{sid}/settings", json={**nine, "residual": True}).json()
+    assert skip["residual"] == [False] + [True] * 8 + [False]
+    assert plain["delta_norms"][0] < 1e-6 and skip["delta_norms"][0] > 1e-4
+    assert skip["delta_norms"][0] / plain["delta_norms"][0] > 1e4
+    for _ in range(3):
+        snap = client.post(f"/api/sessions/{sid}/step").json()
+    assert snap["delta_norms"][0] > 1e-4 and snap["error"] is None

@@ -5,19 +5,15 @@ Each test leaves a screenshot in artifacts/. Skipped when Playwright or Chromium
 """
 
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
+from web_client import CHROMIUM_ARGS, uvicorn_server
 
 pytest.importorskip("starlette", reason="the playground tests need the web extra (starlette)")
 pytest.importorskip("uvicorn", reason="the playground tests need the web extra (uvicorn)")
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="the browser tests need Playwright: pip install playwright")
-
-import uvicorn
 
 import glassnet
 from glassnet.web.app import create_app
@@ -29,29 +25,14 @@ pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium); "
                        "Playwright's own browser download is not used"),
 ]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @pytest.fixture(scope="module")
 def server():
     """The app under uvicorn in a thread, on a free port of 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     app = create_app()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the playground server did not start within 10 s")
-        time.sleep(0.02)
-    yield {"url": f"http://127.0.0.1:{port}/", "app": app}
-    server.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_server(app) as url:
+        yield {"url": url + "/", "app": app}
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +208,107 @@ def test_explain_and_gradcheck_render_in_the_page(open_page):
     page.click("#gradcheck-btn")
     page.locator("#gradcheck table").wait_for()
     assert "PASSED" in page.inner_text("#gradcheck")
+
+
+NINE_SIGMOID = "#layers=" + "%2C".join(["4%3Asigmoid"] * 9)
+
+
+def test_the_controls_have_accessible_names(open_page):
+    page = open_page()
+    for name in ("Start training", "Reset the network", "Train one epoch", "Add a hidden layer",
+                 "Remove the last hidden layer", "Add a neuron to layer 1",
+                 "Remove a neuron from layer 2"):
+        assert page.get_by_role("button", name=name, exact=True).count() == 1, name
+    assert page.get_by_role("combobox", name="Activation of layer 2", exact=True).count() == 1
+    page.get_by_role("button", name="Start training").click()
+    pause = page.get_by_role("button", name="Pause training", exact=True)
+    pause.wait_for()
+    pause.click()
+    page.get_by_role("button", name="Start training", exact=True).wait_for()
+    page.get_by_role("button", name="Train one epoch").click()
+    page.wait_for_function("document.querySelector('#epoch').textContent !== '000,000'")
+
+
+def boxes(page, selector):
+    return [page.locator(selector).nth(i).bounding_box()
+            for i in range(page.locator(selector).count())]
+
+
+def overlap(a, b):
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+
+
+@pytest.mark.parametrize("hash_, n_layers", [
+    (NINE_SIGMOID, 9), (NINE_SIGMOID + "&residual=1", 9),
+    ("#layers=" + "%2C".join(["128%3Arelu"] * 10) + "&residual=1", 10),
+    ("#layers=3%3Atanh", 1),
+])
+def test_layer_headers_do_not_overlap(open_page, hash_, n_layers):
+    page = open_page(hash_)
+    page.evaluate("document.querySelector('#network').scrollLeft = 0")
+    assert page.locator(".layer-ctl").count() == n_layers
+    headers = [page.locator(".layer-ctl").nth(i) for i in range(n_layers)]
+    parts = []  # every button, label and select of every header, and which header it is in
+    for i, header in enumerate(headers):
+        box = header.bounding_box()
+        for child in header.locator("button, select, div").all():
+            part = child.bounding_box()
+            assert box["x"] - 0.5 <= part["x"] and part["x"] + part["width"] <= box["x"] + box["width"] + 0.5
+            parts.append((i, part))
+    for i, a in parts:
+        for j, b in parts:
+            assert i == j or not overlap(a, b), (i, j, a, b)
+    neuron_top = min(b["y"] for b in boxes(page, "#neurons canvas.neuron:not(.input)"))
+    assert all(part["y"] + part["height"] <= neuron_top for _, part in parts)
+    page.screenshot(path=f"/tmp/glassnet-layers-{n_layers}{'-res' if 'residual' in hash_ else ''}.png",
+                    full_page=True)
+
+
+def test_residual_switch_keeps_the_first_layers_gradient_in_the_page(open_page):
+    read = "window.glassnet.state.snapshot.delta_norms[0]"
+    plain = open_page(NINE_SIGMOID).evaluate(read)
+    page = open_page(NINE_SIGMOID + "&residual=1")
+    skip = page.evaluate(read)
+    assert plain < 1e-6 and skip > 1e-4 and skip / plain > 1e4
+    width = page.eval_on_selector("#grad-panel .grad-bar", "bar => parseFloat(bar.style.width)")
+    assert width > 40  # log scale 1e-8..1e2: 1e-4 is 40 %
+    assert page.locator(".layer-ctl .skip").count() == 8
+
+
+def test_the_tool_panels_are_cleared_when_the_network_changes(open_page):
+    page = open_page()
+    for button, panel, done in (("#explain-btn", "#explain", "#explain pre"),
+                                ("#gradcheck-btn", "#gradcheck", "#gradcheck table")):
+        page.click(button)
+        page.locator(done).wait_for()
+        page.click("#add-layer")
+        page.wait_for_function(f"document.querySelector('{panel}').hidden")
+        assert page.inner_text(panel) == ""
+    page.click("#explain-btn")
+    page.locator("#explain pre").wait_for()
+    page.check("#residual")
+    page.wait_for_function("document.querySelector('#explain').hidden")
+
+
+def test_a_tool_answer_for_an_older_network_is_dropped(open_page):
+    """Explain is asked, then the network changes before its answer can be drawn."""
+    page = open_page()
+    page.evaluate("""() => { document.querySelector('#explain-btn').click();
+                             document.querySelector('#add-layer').click(); }""")
+    page.wait_for_function("document.querySelector('#n-layers').textContent === '3' && "
+                           "window.glassnet.toolAnswers === 1")
+    assert page.evaluate("document.querySelector('#explain').hidden")
+    page.click("#explain-btn")
+    page.locator("#explain pre").wait_for()
+    assert "train point 0 at epoch 0" in page.inner_text("#explain")
+
+
+def test_explain_on_a_network_it_cannot_show_says_why(open_page):
+    open_page.expected.append("the server responded with a status of 422")
+    page = open_page("#layers=4%3Atanh%2C4%3Atanh&residual=1")
+    page.click("#explain-btn")
+    page.locator("#explain .error, #explain pre").first.wait_for()
+    text = page.inner_text("#explain")
+    assert "cannot show this network" in text or "train point 0" in text
+    assert "500" not in text

@@ -11,6 +11,7 @@ from glassnet.optim import SGD, Adagrad, Adam, RMSprop
 from glassnet.training import train_step
 from glassnet.web.session import Session, build_network, make_optimizer, set_penalty
 from glassnet.web.settings import OPTIMIZERS, Settings, feature_matrix, parse_settings
+from glassnet.web.upload import Upload
 
 
 @pytest.mark.parametrize("regularization, penalty", [
@@ -79,9 +80,10 @@ def test_the_network_follows_the_settings():
         {"units": 3, "activation": "sigmoid"}]})
     net = build_network(settings)
     assert net.sizes == [3, 5, 5, 3, 1] and net.loss_fn.name == "binary_cross_entropy"
-    assert [type(layer) for layer in net.layers] == [Dense, Residual, Dense, Dense]
-    dense = [layer.layers[0] if isinstance(layer, Residual) else layer for layer in net.layers]
-    assert [layer.activation.name for layer in dense] == ["relu", "tanh", "sigmoid", "sigmoid"]
+    assert [layer.config()["type"] for layer in net.layers] == ["Dense", "Residual", "Dense",
+                                                                "Dense"]
+    inner = [layer.layers[0] if isinstance(layer, Residual) else layer for layer in net.layers]
+    assert [layer.activation.name for layer in inner] == ["relu", "tanh", "sigmoid", "sigmoid"]
     regression = build_network(parse_settings({"problem": "regression", "dataset": "plane"}))
     assert regression.loss_fn.name == "mse" and regression.layers[-1].activation.name == "identity"
     assert build_network(parse_settings({"layers": []})).sizes == [2, 1]
@@ -122,3 +124,77 @@ def test_delta_norms_are_those_of_the_training_batch():
     norms = session.frame()["delta_norms"]
     session.net.backprop(session.X_train, session.y_train)
     assert norms == pytest.approx([np.linalg.norm(layer.delta) for layer in session.net.layers])
+
+
+# ---------------------------------------------------------------- residual blocks
+@pytest.mark.parametrize("activation, f", [
+    ("tanh", np.tanh), ("sigmoid", lambda z: 1 / (1 + np.exp(-z))),
+    ("relu", lambda z: np.maximum(z, 0)), ("identity", lambda z: z),
+])
+def test_a_residual_block_is_the_input_plus_f_of_its_dense_layer(activation, f):
+    """a = a_prev + f(W a_prev + b): nothing is applied after the sum."""
+    net = build_network(Settings(residual=True, layers=((3, activation), (3, activation))))
+    block = net.layers[1]
+    assert block.config()["type"] == "Residual"
+    dense = block.layers[0]
+    a_prev = np.random.default_rng(1).normal(size=(5, 3)) * 3
+    np.testing.assert_allclose(block.forward(a_prev), a_prev + f(a_prev @ dense.W.T + dense.b),
+                               rtol=1e-12, atol=1e-12)
+
+
+def deep_sigmoid(residual):
+    return Session(Settings(layers=((4, "sigmoid"),) * 9, residual=residual), now=0.0)
+
+
+def test_residual_blocks_keep_the_first_layers_gradient_alive():
+    """The 9-layer sigmoid stack: ||delta^1|| vanishes without the skips, not with them."""
+    plain, skip = (deep_sigmoid(r).frame()["delta_norms"] for r in (False, True))
+    assert plain[0] < 1e-6 and skip[0] > 1e-4
+    assert skip[0] / plain[0] > 1e4
+    assert min(skip) > 1e-4  # no layer's gradient vanishes
+
+
+def test_the_snapshot_marks_the_residual_blocks():
+    snap = Session(Settings(residual=True, layers=((4, "tanh"), (4, "tanh"), (3, "tanh"))),
+                   now=0.0).snapshot()
+    assert snap["residual"] == [False, True, False, False]
+
+
+# ---------------------------------------------------------------- all or nothing
+def attributes(session):
+    return {k: (v if isinstance(v, (int, float, str, type(None))) else id(v))
+            for k, v in vars(session).items()}
+
+
+def broken(*args, **kwargs):
+    raise ValueError("broken on purpose")
+
+
+@pytest.mark.parametrize("where, change", [
+    ("build_network", lambda s: s.apply(replace(s.settings, layers=((5, "relu"),)))),
+    ("build_network", lambda s: s.reset()),
+    ("make_2d", lambda s: s.apply(replace(s.settings, noise=0.3))),
+    ("train_test_split", lambda s: s.apply(replace(s.settings, train_ratio=0.3))),
+    ("feature_matrix", lambda s: s.apply(replace(s.settings, features=("x1", "x1^2")))),
+    ("train_test_split", lambda s: s.use_upload(
+        Upload(np.zeros((20, 2)), np.arange(20) % 2, "classification"))),
+    ("make_optimizer", lambda s: s.apply(replace(s.settings, optimizer="adam"))),
+    ("feature_matrix", lambda s: s.apply(replace(s.settings, grid=20, learning_rate=0.5,
+                                                 regularization="l2", regularization_rate=0.1))),
+])
+def test_a_change_that_fails_leaves_the_session_as_it_was(monkeypatch, where, change):
+    import glassnet.web.session as module
+
+    session = Session(Settings(n_samples=60), now=0.0)
+    session.step()
+    before, weights = attributes(session), [p.copy() for p in session.net.params().values()]
+    in_place = (session.net.l1, session.net.l2, session.optimizer.learning_rate)
+    monkeypatch.setattr(module, where, broken)
+    with pytest.raises(ValueError, match="broken on purpose"):
+        change(session)
+    assert attributes(session) == before
+    assert (session.net.l1, session.net.l2, session.optimizer.learning_rate) == in_place
+    assert all(np.array_equal(a, b) for a, b in zip(session.net.params().values(), weights))
+    monkeypatch.undo()
+    session.step()
+    assert session.epoch == 2

@@ -3,13 +3,19 @@
 A session belongs to one browser tab. It holds the data set (generated or uploaded), the
 network built from the :class:`~glassnet.web.settings.Settings`, its optimiser and the training
 state. One training step is :func:`glassnet.training.train_step`, the step ``fit`` takes (the
-network's forward and backward pass, the L1/L2 penalty its own, then ``optimizer.step``). Nothing here is asynchronous: the server (``app.py``) runs these methods
-in a worker thread under the session's lock.
+network's forward and backward pass, the L1/L2 penalty its own, then ``optimizer.step``).
+Nothing here is asynchronous: the server (``app.py``) runs these methods in a worker thread
+under the session's lock.
+
+Every method that changes the setup (:meth:`Session.apply`, :meth:`Session.use_upload`,
+:meth:`Session.reset`) is all-or-nothing: when it raises, the session is put back exactly as
+it was, so a refused request never leaves a half-changed session behind.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import secrets
 import tempfile
@@ -17,18 +23,20 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from ..data import make_2d, read_csv, train_test_split
+from ..data import make_2d, train_test_split
+from ..explain import explain as glassnet_explain
 from ..gradcheck import gradcheck
 from ..io import save
 from ..layers import Dense, Layer, Residual
 from ..network import Network
 from ..optim import SGD, Optimizer, get_optimizer
 from ..training import train_step
-from .settings import Settings, SettingsError, feature_matrix
+from .settings import Settings, SettingsError, feature_matrix, shown
+from .upload import Upload
 
 __all__ = ["Session", "build_network", "make_optimizer", "set_penalty"]
 
@@ -40,8 +48,28 @@ MAX_DRAWN_UNITS = 16
 """Per layer, the diagram draws at most this many neurons (and their links)."""
 MAX_HISTORY = 1000
 """Loss-curve points kept; beyond this every other point is dropped."""
-EXPLAIN_MAX = 16
-"""The fallback explain table shows at most this many rows and columns of dW."""
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def all_or_nothing(method: Method) -> Method:
+    """Make a Session method transactional: if it raises, every attribute is put back.
+
+    The methods it wraps rebind attributes (new data, a new network) rather than change arrays
+    in place, and make their few changes in place last, after everything that can fail; so
+    restoring the attribute table restores the session.
+    """
+    @functools.wraps(method)
+    def wrapper(self: "Session", *args: Any, **kwargs: Any) -> Any:
+        saved = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper  # type: ignore[return-value]
 
 
 def make_optimizer(settings: Settings) -> Optimizer:
@@ -64,7 +92,10 @@ def build_network(settings: Settings) -> Network:
 
     Classification ends in a sigmoid unit trained with binary cross-entropy, regression in an
     identity unit trained with the mean squared error. With ``residual``, a hidden layer as wide
-    as the one before it becomes a residual block ``a = a_prev + f(W a_prev + b)``.
+    as the one before it becomes the identity-skip block of the derivation,
+    ``a = a_prev + f(W a_prev + b)`` (``Residual(Dense(w, w, activation=f))``, nothing applied
+    after the sum), so ``dC/da_prev = delta + W^T (delta * f'(z))`` keeps the gradient of the
+    layers below alive however small ``f'`` is.
     """
     rng = np.random.default_rng(settings.seed)
     layers: list[Layer] = []
@@ -89,30 +120,38 @@ class Session:
         self.id = secrets.token_urlsafe(16)
         self.last_seen = now
         self.settings = settings
-        self.custom: tuple[np.ndarray, np.ndarray] | None = None
+        self.custom: Upload | None = None
         self.error: str | None = None
         self._make_data()
         self.reset()
 
     # ------------------------------------------------------------------ setup
+    @all_or_nothing
     def apply(self, settings: Settings) -> None:
         """Switch to ``settings``: new data and weights when they depend on what changed."""
-        if settings.dataset == "custom" and self.custom is None:
-            raise SettingsError("dataset", "The 'custom' data set needs an uploaded CSV first.")
+        if settings.dataset == "custom":
+            if self.custom is None:
+                raise SettingsError("dataset", "The 'custom' data set needs an uploaded CSV first.")
+            if settings.problem == "classification" and self.custom.problem == "regression":
+                raise SettingsError("problem", "The uploaded labels are numbers, not 0/1 classes, "
+                                    "so they make a regression problem. Upload 0/1 (or -1/1) "
+                                    "labels to classify.")
         old, self.settings = self.settings, settings
         if settings.data_key() != old.data_key():
             self._make_data()
         if settings.data_key() != old.data_key() or settings.network_key() != old.network_key():
             self.reset()
             return
-        set_penalty(self.net, settings)
-        if settings.optimizer != old.optimizer:
-            self.optimizer = make_optimizer(settings)  # a new optimiser starts with no state
-        else:
-            self.optimizer.learning_rate = settings.learning_rate  # keeps its state
         if settings.grid != old.grid:
             self._make_grids()
+        if settings.optimizer != old.optimizer:
+            self.optimizer = make_optimizer(settings)  # a new optimiser starts with no state
+        # the changes in place come last: nothing after them can fail
+        set_penalty(self.net, settings)
+        if settings.optimizer == old.optimizer:
+            self.optimizer.learning_rate = settings.learning_rate  # keeps its state
 
+    @all_or_nothing
     def reset(self) -> None:
         """Fresh weights (from the seed), a fresh optimiser, epoch 0, empty loss curves."""
         self.net = build_network(self.settings)
@@ -126,35 +165,14 @@ class Session:
         self.error = None
         self._make_grids()
 
-    def use_csv(self, text: str, max_samples: int, min_samples: int) -> Settings:
-        """Make an uploaded CSV (columns x1, x2, label) the data set; return the new settings.
+    @all_or_nothing
+    def use_upload(self, upload: Upload) -> Settings:
+        """Make a checked upload (:func:`~glassnet.web.upload.parse_csv`) the data set.
 
-        A label column of 0/1 (or -1/1) integers makes a classification problem, anything else
-        a regression. Raises SettingsError (field 'csv') for anything else.
+        The problem type becomes the upload's; returns the new settings.
         """
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "upload.csv"
-            path.write_text(text, encoding="utf-8")
-            try:
-                points, labels, _ = read_csv(path)
-            except (ValueError, TypeError) as err:
-                raise SettingsError("csv", f"The CSV could not be read: {err}") from None
-        if points.shape[1] != 2:
-            raise SettingsError("csv", f"The CSV needs 3 columns (x1, x2, label); it has "
-                                f"{points.shape[1] + 1}.")
-        if not min_samples <= len(points) <= max_samples:
-            raise SettingsError("csv", f"The CSV needs between {min_samples} and {max_samples} "
-                                f"rows; it has {len(points)}.")
-        if not (np.all(np.isfinite(points)) and np.all(np.isfinite(labels))):
-            raise SettingsError("csv", "The CSV holds missing or infinite values; fill them in.")
-        if np.issubdtype(labels.dtype, np.integer) and set(np.unique(labels)) <= {-1, 0, 1}:
-            if set(np.unique(labels)) == {-1, 0, 1}:
-                raise SettingsError("csv", "Class labels must be 0/1 or -1/1, not all three.")
-            problem, labels = "classification", (labels > 0).astype(np.int64)
-        else:
-            problem, labels = "regression", labels.astype(np.float64)
-        self.custom = (points.astype(np.float64), labels)
-        self.settings = replace(self.settings, dataset="custom", problem=problem)
+        self.custom = upload
+        self.settings = replace(self.settings, dataset="custom", problem=upload.problem)
         self._make_data()
         self.reset()
         return self.settings
@@ -162,7 +180,7 @@ class Session:
     def _make_data(self) -> None:
         s = self.settings
         if s.dataset == "custom" and self.custom is not None:
-            points, labels = self.custom
+            points, labels = self.custom.points, self.custom.labels
             self.domain = float(math.ceil(np.max(np.abs(points)) * 1.1 * 10) / 10) or 1.0
         else:
             points, labels = make_2d(s.dataset, s.n_samples, s.noise, s.seed)
@@ -264,11 +282,11 @@ class Session:
             "grid": s.grid,
             "neuron_grid": NEURON_GRID,
             "sizes": self.net.sizes,
-            "residual": [isinstance(layer, Residual) for layer in self.net.layers],
+            "residual": [layer.config()["type"] == "Residual" for layer in self.net.layers],
             "train": _points(self.points_train, self.y_train),
             "test": _points(self.points_test, self.y_test),
             "history": self.history,
-            "custom_rows": None if self.custom is None else len(self.custom[0]),
+            "custom_rows": None if self.custom is None else len(self.custom.points),
             **self.frame(),
         }
 
@@ -279,39 +297,29 @@ class Session:
         if not (isinstance(index, int) and not isinstance(index, bool)
                 and 0 <= index < n_train + len(self.X_test)):
             raise SettingsError("index", f"The 'index' must be an integer in "
-                                f"[0, {n_train + len(self.X_test) - 1}]; got {index!r}.")
+                                f"[0, {n_train + len(self.X_test) - 1}]; got {shown(index)}.")
         if index < n_train:
             return self.X_train[index], self.y_train[index], "train"
         return self.X_test[index - n_train], self.y_test[index - n_train], "test"
 
-    def explain(self, index: int, explain_fn: Any = None) -> dict[str, Any]:
-        """The derivation of one point's gradients.
+    def explain(self, index: int) -> dict[str, Any]:
+        """``glassnet.explain`` on one point, with the session's learning rate for the step.
 
-        With ``explain_fn`` (``glassnet.explain`` where the library has it) its text; else a
-        table per layer of ``z``, ``a``, ``delta``, ``db`` and ``dW`` from ``backprop`` on the
-        point alone.
+        Raises
+        ------
+        SettingsError
+            Field ``'index'`` for a point that does not exist; field ``'network'`` for a network
+            that explain does not write out (its message says why).
         """
         x, y, part = self.point(index)
-        head = {"index": index, "part": part, "x": x.tolist(), "y": float(y),
-                "features": list(self.settings.features)}
-        if callable(explain_fn):
-            return {**head, "source": "glassnet.explain", "text": str(explain_fn(self.net, x, y))}
-        loss = self.net.backprop(x[None], np.asarray([y]))
-        layers = []
-        for i, layer in enumerate(self.net.layers):
-            dense = _weighted(layer)
-            layers.append({
-                "layer": i + 1,
-                "type": type(layer).__name__,
-                "activation": layer.activation.name,  # type: ignore[attr-defined]
-                "z": _round(layer.z[0]),  # type: ignore[attr-defined]
-                "a": _round(layer.a[0]),  # type: ignore[attr-defined]
-                "delta": _round(layer.delta[0]),  # type: ignore[attr-defined]
-                "db": _round(dense.db),  # type: ignore[arg-type]
-                "dW": [_round(row[:EXPLAIN_MAX]) for row in dense.dW[:EXPLAIN_MAX]],  # type: ignore[index]
-                "dW_shape": list(dense.dW.shape),  # type: ignore[union-attr]
-            })
-        return {**head, "source": "backprop", "loss": _finite(loss), "layers": layers}
+        try:
+            text = str(glassnet_explain(self.net, x, y, learning_rate=self.settings.learning_rate))
+        except (TypeError, ValueError) as err:
+            raise SettingsError("network", f"Explain this step cannot show this network: {err}") \
+                from None
+        return {"index": index, "part": part, "x": x.tolist(), "y": float(y),
+                "features": list(self.settings.features), "epoch": self.epoch,
+                "source": "glassnet.explain", "text": text}
 
     def gradcheck(self, n_samples: int = 8, max_full: int = 600) -> dict[str, Any]:
         """glassnet's gradcheck on the current network and a few training points.
@@ -328,7 +336,16 @@ class Session:
                 "table": report.table()}
 
     def export(self) -> bytes:
-        """The network in glassnet's model format (``glassnet.load`` reads it back)."""
+        """The network in glassnet's model format (``glassnet.load`` reads it back).
+
+        Raises
+        ------
+        SettingsError
+            Field ``'network'`` when training diverged (weights that are not finite).
+        """
+        if not all(np.all(np.isfinite(p)) for p in self.net.params().values()):
+            raise SettingsError("network", "The weights are not finite (training diverged), so "
+                                "there is no model to export. Press reset and train again.")
         extra = {"playground": self.settings.to_json(), "features": list(self.settings.features),
                  "epoch": self.epoch}
         with tempfile.TemporaryDirectory() as folder:

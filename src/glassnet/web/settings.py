@@ -28,6 +28,7 @@ __all__ = [
     "SettingsError",
     "feature_matrix",
     "parse_settings",
+    "shown",
 ]
 
 
@@ -49,6 +50,8 @@ class Limits:
     max_noise: float = 0.5
     max_learning_rate: float = 10.0
     max_regularization_rate: float = 1.0
+    max_abs_value: float = 1e6
+    """Largest magnitude of an uploaded coordinate or label: x1^2 and the grid stay finite."""
 
 
 LIMITS = Limits()
@@ -136,7 +139,7 @@ def parse_settings(data: Any, base: Settings | None = None) -> Settings:
     known = set(base.to_json())
     unknown = sorted(set(data) - known)
     if unknown:
-        raise SettingsError(unknown[0], f"Unknown setting {unknown[0]!r}. "
+        raise SettingsError(unknown[0][:60], f"Unknown setting {shown(unknown[0])}. "
                             f"Known settings: {', '.join(sorted(known))}.")
     v: dict[str, Any] = {}
     if "dataset" in data:
@@ -168,7 +171,7 @@ def parse_settings(data: Any, base: Settings | None = None) -> Settings:
     if "residual" in data:
         if not isinstance(data["residual"], bool):
             raise SettingsError("residual", f"'residual' must be true or false; "
-                                f"got {data['residual']!r}.")
+                                f"got {shown(data['residual'])}.")
         v["residual"] = data["residual"]
     if "features" in data:
         v["features"] = _features(data["features"])
@@ -189,20 +192,26 @@ def feature_matrix(points: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
     return np.stack([FEATURES[name](x1, x2) for name in features], axis=1)
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: messages quote what came, not all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _choice(name: str, value: Any, choices: Any) -> str:
     if not isinstance(value, str) or value not in choices:
         raise SettingsError(name, f"The {name!r} setting must be one of "
-                            f"{', '.join(map(repr, choices))}; got {value!r}.")
+                            f"{', '.join(map(repr, choices))}; got {shown(value)}.")
     return value
 
 
 def _int(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SettingsError(name, f"The {name!r} setting must be an integer in [{low}, {high}]; "
-                            f"got {value!r}.")
+                            f"got {shown(value)}.")
     if not low <= value <= high:
         raise SettingsError(name, f"The {name!r} setting must be an integer in [{low}, {high}]; "
-                            f"got {value}.")
+                            f"got {shown(value)}.")
     return value
 
 
@@ -210,22 +219,26 @@ def _float(name: str, value: Any, low: float, high: float, open_low: bool = Fals
     bounds = f"{'(' if open_low else '['}{low:g}, {high:g}]"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SettingsError(name, f"The {name!r} setting must be a number in {bounds}; "
-                            f"got {value!r}.")
-    value = float(value)
-    if not math.isfinite(value) or value > high or value < low or (open_low and value == low):
+                            f"got {shown(value)}.")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past the float range
+        number = math.inf
+    if not math.isfinite(number) or number > high or number < low or (open_low and number == low):
         raise SettingsError(name, f"The {name!r} setting must be a number in {bounds}; "
-                            f"got {value}.")
-    return value
+                            f"got {shown(value)}.")
+    return number
 
 
 def _features(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise SettingsError("features", "The 'features' setting must be a non-empty list of "
-                            f"{', '.join(FEATURES)}; got {value!r}.")
+                            f"{', '.join(FEATURES)}; got {shown(value)}.")
     for name in value:
         _choice("features", name, FEATURES)
     if len(set(value)) != len(value):
-        raise SettingsError("features", f"The 'features' setting lists a feature twice: {value}.")
+        raise SettingsError("features", "The 'features' setting lists a feature twice: "
+                            f"{shown(value)}.")
     return tuple(name for name in FEATURES if name in value)  # the page's fixed order
 
 
@@ -233,13 +246,13 @@ def _layers(value: Any, lim: Limits) -> tuple[tuple[int, str], ...]:
     if not isinstance(value, list) or len(value) > lim.max_hidden_layers:
         raise SettingsError("layers", f"The 'layers' setting must be a list of at most "
                             f"{lim.max_hidden_layers} hidden layers; got "
-                            f"{len(value) if isinstance(value, list) else repr(value)}"
+                            f"{len(value) if isinstance(value, list) else shown(value)}"
                             f"{' layers' if isinstance(value, list) else ''}.")
     layers = []
     for i, layer in enumerate(value):
         if not isinstance(layer, dict) or set(layer) - {"units", "activation"}:
             raise SettingsError("layers", f"Hidden layer {i} must be an object "
-                                f'{{"units": int, "activation": str}}; got {layer!r}.')
+                                f'{{"units": int, "activation": str}}; got {shown(layer)}.')
         units = _int(f"layers[{i}].units", layer.get("units"), 1, lim.max_units)
         act = _choice(f"layers[{i}].activation", layer.get("activation", "tanh"),
                       ACTIVATION_CHOICES)

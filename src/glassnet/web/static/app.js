@@ -10,15 +10,17 @@ const DATASET_LABELS = {
 };
 const NEURON = 30;       // px, a neuron's square
 const ROW = 40;          // px between neurons of a column
+const MIN_SPACING = 76;  // px between columns at least: a layer's controls fit above it
 const MAX_DRAWN = 16;    // the server sends maps and weights of at most this many units a layer
 
 const $ = (id) => document.getElementById(id);
 const state = {
   options: null, settings: null, snapshot: null, session: null, playing: false, ws: null,
   view: { showTest: false, discretize: false }, selected: null, layout: null,
+  generation: 0,  // counts snapshots: a tool's answer for an older network is dropped
 };
 // Counters read by the tests and by bench/playground_updates.py.
-window.glassnet = { frames: 0, errors: [], ready: false, state };
+window.glassnet = { frames: 0, toolAnswers: 0, errors: [], ready: false, state };
 
 // ---------------------------------------------------------------- colours
 function lerp(a, b, t) { return Math.round(a + (b - a) * t); }
@@ -93,12 +95,11 @@ function hashToSettings(hash) {
 function writeUrl() { history.replaceState(null, "", settingsToHash(state.settings)); }
 
 // ---------------------------------------------------------------- talking to the server
-async function api(method, path, body, contentType = "application/json") {
+// Every request that changes state is JSON: the server refuses any other Content-Type there.
+async function api(method, path, body) {
   const init = { method, headers: {} };
-  if (body !== undefined) {
-    init.body = contentType === "application/json" ? JSON.stringify(body) : body;
-    init.headers["Content-Type"] = contentType;
-  }
+  if (method !== "GET") init.headers["Content-Type"] = "application/json";
+  if (body !== undefined) init.body = JSON.stringify(body);
   const response = await fetch(path, init);
   const data = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
   if (!response.ok) {
@@ -184,12 +185,15 @@ function setPlaying(playing) {
   const button = $("play");
   button.innerHTML = playing ? "&#x2016;" : "&#x25B6;";
   button.title = playing ? "Pause" : "Train";
+  button.setAttribute("aria-label", playing ? "Pause training" : "Start training");
 }
 
 // ---------------------------------------------------------------- applying server state
 function applySnapshot(snap) {
   state.snapshot = snap;
   state.settings = snap.settings;
+  state.generation += 1;
+  clearTools();  // their results were for the network before this snapshot
   if (snap.playing !== undefined) setPlaying(snap.playing);
   applySettings(snap.settings);
   writeUrl();
@@ -327,14 +331,18 @@ function buildNetwork(snap) {
   container.innerHTML = ""; svg.innerHTML = "";
   const hidden = s.layers.map((l) => l.units);
   const columns = [state.options.features.length, ...hidden, 1];
-  const width = $("network").clientWidth || 600, left = 60, right = 20;
-  const xs = columns.map((_, i) => left + ((width - left - right - NEURON) * i) / (columns.length - 1));
-  const top = 70;
+  // at least MIN_SPACING between columns; past the panel's width, #network scrolls sideways
+  const left = 60, right = 20;
+  const width = Math.max($("network").clientWidth || 600,
+    left + right + NEURON + MIN_SPACING * (columns.length - 1));
+  const spacing = (width - left - right - NEURON) / (columns.length - 1);
+  const xs = columns.map((_, i) => left + spacing * i);
+  const top = snap.residual.some((r) => r) ? 86 : 70;  // a "+skip" line under some headers
   const drawn = columns.map((n, i) => (i === 0 ? n : Math.min(n, MAX_DRAWN)));
   const height = top + Math.max(...drawn) * ROW + 30;
   $("network").style.height = `${height}px`;
   svg.setAttribute("width", width); svg.setAttribute("height", height);
-  const layout = { columns, xs, top, neurons: [], links: [] };
+  const layout = { columns, xs, top, neurons: [], links: [], ctlWidth: Math.min(90, spacing - 6) };
 
   // the inputs: every feature, the unused ones dimmed; click to toggle
   layout.inputs = state.options.features.map((name, j) => {
@@ -373,7 +381,9 @@ function buildNetwork(snap) {
       more.style.left = `${xs[l]}px`; more.style.top = `${top + drawn[l] * ROW}px`;
       container.appendChild(more);
     }
-    if (l < columns.length - 1) container.appendChild(layerControls(l - 1, xs[l], s, snap.residual[l - 1]));
+    if (l < columns.length - 1) {
+      container.appendChild(layerControls(l - 1, xs[l], layout.ctlWidth, s, snap.residual[l - 1]));
+    }
   }
 
   // links: geometry now, colour and width per frame
@@ -407,14 +417,16 @@ function neuronCanvas(x, y, res) {
   return canvas;
 }
 
-function layerControls(index, x, s, isResidual) {
+function layerControls(index, x, width, s, isResidual) {
   const box = document.createElement("div");
   box.className = "layer-ctl";
-  box.style.left = `${x + NEURON / 2 - 45}px`; box.style.top = "0px";
+  box.style.left = `${x + NEURON / 2 - width / 2}px`; box.style.top = "0px";
+  box.style.width = `${width}px`;
   const buttons = document.createElement("div");
   for (const [text, delta, title] of [["+", 1, "Add a neuron"], ["\u2212", -1, "Remove a neuron"]]) {
     const b = document.createElement("button");
     b.textContent = text; b.title = title; b.className = delta > 0 ? "add-neuron" : "remove-neuron";
+    b.setAttribute("aria-label", `${title} ${delta > 0 ? "to" : "from"} layer ${index + 1}`);
     b.onclick = () => {
       const layers = s.layers.map((l) => ({ ...l }));
       layers[index].units = Math.max(1, Math.min(state.options.limits.max_units, layers[index].units + delta));
@@ -425,14 +437,16 @@ function layerControls(index, x, s, isResidual) {
   box.appendChild(buttons);
   const label = document.createElement("div");
   label.textContent = `${s.layers[index].units} neuron${s.layers[index].units === 1 ? "" : "s"}`;
-  if (isResidual) {
-    const skip = document.createElement("span");
-    skip.className = "skip"; skip.textContent = " +skip"; skip.title = "residual block: a = f(a_prev + W a_prev + b)";
-    label.appendChild(skip);
-  }
   box.appendChild(label);
+  if (isResidual) {
+    const skip = document.createElement("div");
+    skip.className = "skip"; skip.textContent = "+skip";
+    skip.title = "residual block: a = a_prev + f(W a_prev + b)";
+    box.appendChild(skip);
+  }
   const select = document.createElement("select");
   select.className = "layer-activation";
+  select.setAttribute("aria-label", `Activation of layer ${index + 1}`);
   for (const act of state.options.activations) select.add(new Option(act, act));
   select.value = s.layers[index].activation;
   select.onchange = () => {
@@ -488,49 +502,44 @@ function drawGradients(norms) {
 }
 
 // ---------------------------------------------------------------- tools
-async function explain() {
-  const snap = state.snapshot;
+function clearTools() {
+  for (const id of ["explain", "gradcheck"]) {
+    $(id).hidden = true;
+    $(id).textContent = "";
+  }
+}
+
+// Runs a tool and shows its answer in its panel, unless the network changed meanwhile.
+async function runTool(id, path, body, render) {
+  const panel = $(id), generation = state.generation;
+  panel.hidden = false;
+  panel.textContent = "working...";
+  let content;
+  try {
+    content = render(await api("POST", sessionPath(path), body));
+  } catch (err) {
+    content = document.createElement("div");
+    content.className = "error";
+    content.textContent = err.message;
+  }
+  window.glassnet.toolAnswers += 1;
+  if (generation !== state.generation) return;  // cleared by a newer snapshot
+  panel.textContent = "";
+  panel.appendChild(content);
+}
+
+function explain() {
   if (state.selected === null) state.selected = 0;
   drawBoundary();
-  const panel = $("explain");
-  panel.hidden = false;
-  try {
-    const e = await api("POST", sessionPath("/explain"), { index: state.selected });
-    panel.innerHTML = "";
-    const head = document.createElement("div");
-    head.innerHTML = `<b>${e.part} point ${e.index}</b>: x = (${e.x.map((v) => v.toFixed(3)).join(", ")}) ` +
-      `[${e.features.join(", ")}], y = ${e.y}` + (e.loss !== undefined ? `, loss C = ${fmt(e.loss)}` : "");
-    panel.appendChild(head);
-    if (e.source === "glassnet.explain") {
-      const pre = document.createElement("pre");
-      pre.textContent = e.text;
-      panel.appendChild(pre);
-      return;
-    }
-    const eqs = [
-      snap.settings.problem === "classification"
-        ? "δ^L = a^L − y   (sigmoid output with binary cross-entropy)"
-        : "δ^L = (a^L − y) ⊙ f′(z^L)   (C = ½‖a^L − y‖², identity output: f′ = 1)",
-      "δ^l = (δ^{l+1} W^{l+1}) ⊙ f′(z^l)", "∂C/∂W^l = δ^l ⊗ a^{l−1},   ∂C/∂b^l = δ^l",
-    ];
-    for (const eq of eqs) {
-      const p = document.createElement("div"); p.className = "eq"; p.textContent = eq; panel.appendChild(p);
-    }
-    for (const layer of e.layers) {
-      const title = document.createElement("div");
-      title.innerHTML = `<b>layer ${layer.layer}</b> (${layer.type}, ${layer.activation})`;
-      panel.appendChild(title);
-      panel.appendChild(table(["unit", "z", "a", "δ", "∂C/∂b"],
-        layer.z.map((_, j) => [j, layer.z[j], layer.a[j], layer.delta[j], layer.db[j]])));
-      const cols = layer.dW[0] ? layer.dW[0].map((_, k) => `k=${k}`) : [];
-      const note = layer.dW_shape[0] > layer.dW.length || layer.dW_shape[1] > cols.length ? " (first 16 × 16)" : "";
-      const cap = document.createElement("div"); cap.textContent = `∂C/∂W, ${layer.dW_shape.join("×")}${note}`;
-      panel.appendChild(cap);
-      panel.appendChild(table(["j", ...cols], layer.dW.map((row, j) => [j, ...row])));
-    }
-  } catch (err) {
-    panel.textContent = err.message;
-  }
+  return runTool("explain", "/explain", { index: state.selected }, (e) => {
+    const box = document.createElement("div"), head = document.createElement("div");
+    head.innerHTML = `<b>${e.part} point ${e.index}</b> at epoch ${e.epoch}: x = (` +
+      `${e.x.map((v) => v.toFixed(3)).join(", ")}) [${e.features.join(", ")}], y = ${e.y}`;
+    const pre = document.createElement("pre");
+    pre.textContent = e.text;
+    box.append(head, pre);
+    return box;
+  });
 }
 function fmt(v) { return v === null ? "nan" : (Math.abs(v) >= 1e-3 || v === 0 ? v.toFixed(4) : v.toExponential(2)); }
 function table(header, rows) {
@@ -544,22 +553,15 @@ function table(header, rows) {
   return t;
 }
 
-async function runGradcheck() {
-  const panel = $("gradcheck");
-  panel.hidden = false;
-  panel.textContent = "checking...";
-  try {
-    const g = await api("POST", sessionPath("/gradcheck"));
-    panel.innerHTML = "";
-    const head = document.createElement("div");
+function runGradcheck() {
+  return runTool("gradcheck", "/gradcheck", undefined, (g) => {
+    const box = document.createElement("div"), head = document.createElement("div");
     head.innerHTML = `gradcheck <b class="${g.passed ? "" : "fail"}">${g.passed ? "PASSED" : "FAILED"}</b> on ${g.n_samples} training points, ` +
       (g.fast ? "random directions" : "every entry");
-    panel.appendChild(head);
-    panel.appendChild(table(["layer", "tensor", "shape", "max abs err", "max rel err", "ok"],
+    box.append(head, table(["layer", "tensor", "shape", "max abs err", "max rel err", "ok"],
       g.rows.map((r) => [r.layer, r.tensor, r.shape.join("×"), r.max_abs_error, r.max_rel_error, r.passed ? "yes" : "NO"])));
-  } catch (err) {
-    panel.textContent = err.message;
-  }
+    return box;
+  });
 }
 
 async function upload(file) {
@@ -569,7 +571,7 @@ async function upload(file) {
     return;
   }
   try {
-    const snap = await api("POST", sessionPath("/data"), await file.text(), "text/csv");
+    const snap = await api("POST", sessionPath("/data"), { csv: await file.text() });
     showError("data-error", "");
     applySnapshot(snap);
   } catch (err) {
@@ -652,9 +654,10 @@ function wire() {
   $("links").addEventListener("mousemove", (e) => {
     const tip = $("link-tip");
     if (e.target.tagName !== "path") { tip.hidden = true; return; }
-    const box = $("network").getBoundingClientRect();
+    const network = $("network"), box = network.getBoundingClientRect();
     tip.textContent = `weight ${Number(e.target.dataset.w).toFixed(4)}`;
-    tip.style.left = `${e.clientX - box.left + 10}px`; tip.style.top = `${e.clientY - box.top + 10}px`;
+    tip.style.left = `${e.clientX - box.left + network.scrollLeft + 10}px`;
+    tip.style.top = `${e.clientY - box.top + 10}px`;
     tip.hidden = false;
   });
   $("links").addEventListener("mouseleave", () => { $("link-tip").hidden = true; });
