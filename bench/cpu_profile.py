@@ -19,15 +19,6 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
 
 
-def cpu_pressure() -> float | None:
-    """``some avg10`` of /proc/pressure/cpu: the share of the last 10 s a task waited for a CPU."""
-    try:
-        with open("/proc/pressure/cpu") as f:
-            return float(f.readline().split()[1].split("=")[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workload", nargs="?", default="W1-sgd", choices=["W1-sgd", "W1-adam", "W4"])
@@ -41,7 +32,7 @@ def main() -> None:
         os.environ[var] = str(args.threads)  # before numpy is imported
 
     import numpy as np
-    from workloads import initial_weights, make_data, spec
+    from workloads import cpu_pressure, initial_weights, make_data, spec
 
     import glassnet
     from glassnet.optim import get_optimizer

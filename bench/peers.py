@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workloads import gemm_seconds, initial_weights, make_data, spec  # noqa: E402
+from workloads import cpu_pressure, gemm_seconds, initial_weights, make_data, spec  # noqa: E402
 
 DEVICE = "cpu"
 
@@ -232,6 +232,7 @@ def main(argv: list[str]) -> None:
             RUNNERS[peer](warm, *make_data(warm), initial_weights(warm))
         X, y = make_data(s)
         weights = initial_weights(s)
+        pressure = cpu_pressure()
         # each repetition starts again from the same weights; the least disturbed one counts
         runs = [RUNNERS[peer](s, X, y, weights) for _ in range(repeat)]
         seconds = min(runs)
@@ -240,7 +241,8 @@ def main(argv: list[str]) -> None:
         steps = -(-s["n"] // s["batch"]) * passes
         row = {"peer": peer, "workload": name, "seconds": seconds,
                "samples_per_s": samples / seconds, "us_per_step": 1e6 * seconds / steps,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "pressure": max(pressure, cpu_pressure())}
         if peer == "glassnet" and name in ("W1-sgd", "W4") and DEVICE == "cpu":
             row["gemm_seconds"] = gemm_seconds(s)
             row["gemm_share"] = row["gemm_seconds"] / seconds

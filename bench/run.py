@@ -8,8 +8,12 @@ machine a single run is often disturbed. First, glassnet's first SGD step
 is checked against each peer's from the same weights (max |difference| <= 1e-5, float32).
 
 The children run with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` removed from their
-environment (all peers alike; they slow a current numpy on this machine) and with ``--threads``
-BLAS/OpenMP threads (default 2; torch.set_num_threads the same).
+environment (all peers alike; they slow a current numpy on this machine) and with each of
+``--threads`` BLAS/OpenMP thread counts in every round (default 2 and 1; torch.set_num_threads
+the same). Each child records the CPU pressure of its run (``/proc/pressure/cpu``, "some
+avg10": how long tasks waited for a core): a round above ``--max-pressure`` (15%) was
+disturbed by other work on the machine, which moves PyTorch's 2-thread GEMMs most; such rounds
+are listed and left out of the medians when quieter rounds exist.
 
 ``--device cuda`` runs glassnet (CuPy) against PyTorch CUDA eager on the GPU (W1 and W4 by
 default) and writes ``results-cuda.json`` and ``results-cuda.md``. There each training
@@ -61,17 +65,18 @@ def child_env(threads: int) -> dict[str, str]:
     return env
 
 
-THREADS = 2
 DEVICE = "cpu"
+MAX_PRESSURE = 15.0
+"""CPU pressure (%) above which a round counts as disturbed: the other core was busy."""
 
 
-def child(args: list[str]) -> list[dict]:
+def child(args: list[str], threads: int) -> list[dict]:
     proc = subprocess.run([sys.executable, str(HERE / "peers.py"), *args, f"--device={DEVICE}"],
-                          env=child_env(THREADS),
-                          capture_output=True, text=True)
+                          env=child_env(threads), capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"bench/peers.py {' '.join(args)} failed:\n{proc.stderr}")
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return [dict(json.loads(line), threads=threads) for line in proc.stdout.splitlines()
+            if line.startswith("{")]
 
 
 def summary(values: list[float]) -> dict:
@@ -88,13 +93,20 @@ def main(argv: list[str] | None = None) -> dict:
                         help=f"default: {' '.join(PEERS)} (glassnet torch on cuda)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--out", type=Path, default=HERE)
-    parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP threads of every peer")
+    parser.add_argument("--threads", default="2,1",
+                        help="BLAS/OpenMP thread counts of every peer, each measured in every "
+                             "round (default 2,1)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each workload per child, from the same weights; the fastest "
                              "counts (a shared machine disturbs single runs)")
+    parser.add_argument("--max-pressure", type=float, default=MAX_PRESSURE,
+                        help="CPU pressure (%%, /proc/pressure/cpu some avg10) above which a "
+                             "round is flagged and left out of the medians, when any round is "
+                             f"below it (default {MAX_PRESSURE:g})")
     args = parser.parse_args(argv)
-    global THREADS, DEVICE
-    THREADS, DEVICE = args.threads, args.device
+    global DEVICE
+    DEVICE = args.device
+    thread_counts = [int(t) for t in str(args.threads).split(",")]
     cuda = args.device == "cuda"
     if args.workloads is None:
         args.workloads = CUDA_WORKLOADS if cuda else WORKLOADS
@@ -108,12 +120,14 @@ def main(argv: list[str] | None = None) -> dict:
     rows: list[dict] = []
     started = time.time()
     if args.quick:  # one child per peer: the check, then every workload
-        for peer in peers:
-            for row in child([peer, *args.workloads, "--quick", "--check"]):
-                (checks if "check" in row else rows).append(dict(row, round=0))
+        for threads in thread_counts:
+            for peer in peers:
+                check = ["--check"] if threads == thread_counts[0] else []
+                for row in child([peer, *args.workloads, "--quick", *check], threads):
+                    (checks if "check" in row else rows).append(dict(row, round=0))
     else:
         for peer in peers[1:]:
-            checks += child(["check", peer])
+            checks += child(["check", peer], thread_counts[0])
     for row in checks:
         row["ok"] = row["max_abs_diff"] <= TOLERANCE
         print(f"first SGD step, {row['check']}, glassnet vs {row['peer']}: max |diff| "
@@ -123,49 +137,33 @@ def main(argv: list[str] | None = None) -> dict:
 
     for r in range(0 if args.quick else rounds):
         order = peers if r % 2 == 0 else peers[::-1]
-        for name in args.workloads:
-            for peer in order:
-                row = child([peer, name, f"--repeat={args.repeat}"])[0]
-                rows.append(dict(row, round=r))
-                print(f"round {r + 1}/{rounds} {name:8s} {peer:8s} "
-                      f"{row['samples_per_s']:12,.0f} samples/s  {row['peak_rss_mb']:7.1f} MB",
-                      flush=True)
+        for threads in thread_counts:
+            for name in args.workloads:
+                for peer in order:
+                    row = child([peer, name, f"--repeat={args.repeat}"], threads)[0]
+                    rows.append(dict(row, round=r))
+                    print(f"round {r + 1}/{rounds} {threads}T {name:8s} {peer:8s} "
+                          f"{row['samples_per_s']:12,.0f} samples/s  {row['peak_rss_mb']:7.1f} MB"
+                          f"  CPU pressure {row['pressure']:5.1f}%", flush=True)
 
     results = {
         "command": "python bench/run.py" + (" --quick" if args.quick else f" --rounds {rounds}")
-        + (f" --threads {args.threads}" if args.threads != 2 else "")
+        + (f" --threads {args.threads}" if args.threads != "2,1" else "")
         + (" --device cuda" if cuda else "") + (f" --repeat {args.repeat}" if args.repeat != 3 else ""),
         "repeat": 1 if args.quick else args.repeat,
-        "threads": args.threads, "device": args.device, "gpu": gpu_name() if cuda else None,
+        "threads": thread_counts, "device": args.device, "gpu": gpu_name() if cuda else None,
         "quick": args.quick, "rounds": rounds, "seconds": time.time() - started,
+        "max_pressure": args.max_pressure,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "versions": versions(),
                     "unset_in_children": {k: os.environ.get(k) for k in UNSET}},
         "checks": [{k: v for k, v in c.items() if k != "round"} for c in checks],
         "workloads": {}, "raw": rows,
     }
-    for name in args.workloads:
-        entry: dict = {"peers": {}, "ratios": {}}
-        for peer in peers:
-            mine = [x for x in rows if x["workload"] == name and x["peer"] == peer]
-            entry["peers"][peer] = {
-                "samples_per_s": summary([x["samples_per_s"] for x in mine]),
-                "us_per_step": summary([x["us_per_step"] for x in mine]),
-                "peak_rss_mb": summary([x["peak_rss_mb"] for x in mine]),
-            }
-            if "gemm_share" in mine[0]:
-                entry["gemm_share"] = summary([x["gemm_share"] for x in mine])
-        for peer in peers[1:]:
-            ratios = []
-            for r in range(rounds):
-                ratios.append(pick(rows, r, name, "glassnet")["samples_per_s"]
-                              / pick(rows, r, name, peer)["samples_per_s"])
-            entry["ratios"][peer] = dict(summary(ratios), target=targets.get((name, peer)))
-        if "torch" in peers:
-            entry["rss_ratio_torch"] = summary([
-                pick(rows, r, name, "glassnet")["peak_rss_mb"] / pick(rows, r, name, "torch")["peak_rss_mb"]
-                for r in range(rounds)])
-        results["workloads"][name] = entry
+    for threads in thread_counts:
+        for name in args.workloads:
+            results["workloads"][f"{name}@{threads}"] = summarise(
+                rows, name, threads, peers, rounds, targets, args.max_pressure)
 
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "results-cuda" if cuda else "results"
@@ -175,8 +173,41 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
-def pick(rows: list[dict], r: int, name: str, peer: str) -> dict:
-    return next(x for x in rows if x["round"] == r and x["workload"] == name and x["peer"] == peer)
+def summarise(rows: list[dict], name: str, threads: int, peers: list[str], rounds: int,
+              targets: dict, max_pressure: float) -> dict:
+    """Medians over the rounds whose CPU pressure stayed below ``max_pressure`` (all rounds
+    when none did: the entry is then marked ``noisy``)."""
+    mine = [x for x in rows if x["workload"] == name and x["threads"] == threads]
+    by_round = {r: [x for x in mine if x["round"] == r] for r in range(rounds)}
+    quiet = [r for r, xs in by_round.items() if xs and max(x["pressure"] for x in xs) <= max_pressure]
+    used = quiet or [r for r, xs in by_round.items() if xs]
+    entry: dict = {"workload": name, "threads": threads, "peers": {}, "ratios": {},
+                   "rounds_used": used, "rounds_flagged": sorted(set(by_round) - set(used)),
+                   "noisy": not quiet,
+                   "pressure": summary([x["pressure"] for x in mine if x["round"] in used])}
+    for peer in peers:
+        xs = [x for x in mine if x["peer"] == peer and x["round"] in used]
+        entry["peers"][peer] = {
+            "samples_per_s": summary([x["samples_per_s"] for x in xs]),
+            "us_per_step": summary([x["us_per_step"] for x in xs]),
+            "peak_rss_mb": summary([x["peak_rss_mb"] for x in xs]),
+        }
+        if peer == "glassnet" and "gemm_share" in xs[0]:
+            entry["gemm_share"] = summary([x["gemm_share"] for x in xs])
+    for peer in peers[1:]:
+        ratios = [pick(rows, r, name, "glassnet", threads)["samples_per_s"]
+                  / pick(rows, r, name, peer, threads)["samples_per_s"] for r in used]
+        entry["ratios"][peer] = dict(summary(ratios), target=targets.get((name, peer)))
+    if "torch" in peers:
+        entry["rss_ratio_torch"] = summary([
+            pick(rows, r, name, "glassnet", threads)["peak_rss_mb"]
+            / pick(rows, r, name, "torch", threads)["peak_rss_mb"] for r in used])
+    return entry
+
+
+def pick(rows: list[dict], r: int, name: str, peer: str, threads: int) -> dict:
+    return next(x for x in rows if x["round"] == r and x["workload"] == name
+                and x["peer"] == peer and x["threads"] == threads)
 
 
 def gpu_name() -> str:
@@ -201,11 +232,13 @@ def markdown(results: dict, peers: list[str]) -> str:
     def fmt(s: dict, spec: str = ",.0f") -> str:
         return f"{s['median']:{spec}} ({s['min']:{spec}}-{s['max']:{spec}})"
 
-    head = ["workload"] + [f"{p} samples/s" for p in peers] \
-        + [f"glassnet / {p}" for p in peers[1:]] + ["glassnet us/step", "peak RSS MB (" + "/".join(peers) + ")", "GEMM share"]
+    head = ["workload", "threads"] + [f"{p} samples/s" for p in peers] \
+        + [f"glassnet / {p}" for p in peers[1:]] \
+        + ["glassnet us/step", "peak RSS MB (" + "/".join(peers) + ")", "GEMM share",
+           "CPU pressure %"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, entry in results["workloads"].items():
-        cells = [name]
+    for entry in results["workloads"].values():
+        cells = [entry["workload"], str(entry["threads"])]
         cells += [f"{entry['peers'][p]['samples_per_s']['median']:,.0f}" for p in peers]
         for p in peers[1:]:
             r = entry["ratios"][p]
@@ -215,18 +248,22 @@ def markdown(results: dict, peers: list[str]) -> str:
         cells.append(" / ".join(f"{entry['peers'][p]['peak_rss_mb']['median']:.0f}" for p in peers))
         share = entry.get("gemm_share")
         cells.append(fmt(share, ".0%") if share else "")
+        flagged = f", {len(entry['rounds_flagged'])} round(s) left out" if entry["rounds_flagged"] else ""
+        cells.append(f"{entry['pressure']['median']:.1f}{' (noisy)' if entry['noisy'] else ''}{flagged}")
         lines.append("| " + " | ".join(cells) + " |")
     m = results["machine"]
     unset = ", ".join(f"{k}={v}" for k, v in m["unset_in_children"].items() if v) or "none were set"
     lines += [
         "",
         f"`{results['command']}`: {results['rounds']} round(s), each peer in its own process, "
-        f"alternating order, each workload run {results.get('repeat', 1)} time(s) per process "
-        "from the same weights, the fastest counted; median (min-max) of the per-round ratios. "
+        "alternating order, at each thread count in every round, each workload run "
+        f"{results.get('repeat', 1)} time(s) per process from the same weights, the fastest "
+        "counted; median (min-max) of the per-round ratios, over the rounds whose CPU pressure "
+        f"(/proc/pressure/cpu, some avg10) stayed at or below {results['max_pressure']:g}% "
+        "('noisy': no round did, all are used). "
         + (f"Device: {results['gpu']}. " if results.get("gpu") else "")
-        + f"{results['threads']} "
-        f"thread(s) per peer, {m['cpus']} CPUs, "
-        f"Python {m['python']}, " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        + f"{m['cpus']} CPUs, Python {m['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
         + f", float32. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed in every child ({unset}).",
         "First SGD step against each peer from the same weights: "
         + ", ".join(f"{c['check']} vs {c['peer']} {c['max_abs_diff']:.1e}" for c in results["checks"])

@@ -32,6 +32,17 @@ QUICK = {"W1-sgd": dict(n=512), "W1-adam": dict(n=512), "W2": dict(epochs=2),
          "W3": dict(n=1000, reps=1), "W4": dict(n=512)}
 
 
+def cpu_pressure() -> float:
+    """``some avg10`` of /proc/pressure/cpu (%): how much of the last 10 s a task waited for a
+    core. Above about 15% the other core is busy and timings move more than code changes do.
+    0.0 where the kernel does not report it."""
+    try:
+        with open("/proc/pressure/cpu") as f:
+            return float(f.readline().split()[1].split("=")[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def spec(name: str, quick: bool = False) -> dict:
     s = dict(WORKLOADS[name])
     if quick:

@@ -335,3 +335,12 @@ def test_mlp_fit_on_real_shapes_is_deterministic():
                 callbacks=[Callback()])
         runs.append(net.theta.copy())
     np.testing.assert_array_equal(*runs)
+
+
+def test_network_fit_shows_the_real_signature():
+    import inspect
+
+    params = inspect.signature(mlp([2, 3, 1]).fit).parameters
+    assert list(params)[:2] == ["X", "y"]
+    assert {"epochs", "batch_size", "optimizer", "callbacks", "distributed"} <= set(params)
+    assert "kwargs" not in params

@@ -24,7 +24,7 @@ the function whose gradient ``backward`` computes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -34,9 +34,9 @@ from .init import make_rng
 from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, bind_parameters,
                      iter_layers, layer_from_config, named_parameters)
 from .losses import FusedLoss, Loss, get_loss
-
-if TYPE_CHECKING:
-    from .training import History
+from .training import History
+from .training import fit as _fit
+from .training import partial_fit as _partial_fit
 
 __all__ = ["Flat", "Network", "input_gradient", "mlp"]
 
@@ -445,17 +445,8 @@ class Network:
         return to_numpy(out)
 
     # ------------------------------------------------------------------ training
-    def fit(self, X: Any, y: Any, **kwargs: Any) -> "History":
-        """Train by gradient descent; see :func:`glassnet.training.fit` for the arguments."""
-        from .training import fit
-
-        return fit(self, X, y, **kwargs)
-
-    def partial_fit(self, X: Any, y: Any, **kwargs: Any) -> "History":
-        """One more epoch on new data; see :func:`glassnet.training.partial_fit`."""
-        from .training import partial_fit
-
-        return partial_fit(self, X, y, **kwargs)
+    fit = _fit  # net.fit(X, y, ...) is glassnet.training.fit, with its whole signature
+    partial_fit = _partial_fit
 
     # ------------------------------------------------------------------ description
     def config(self) -> dict[str, Any]:
