@@ -954,11 +954,26 @@ def test_memmap_fit_reads_batch_by_batch(tmp_path):
 # ---------------------------------------------------------------------- progress
 
 
-def test_no_progress_output_when_stderr_is_not_a_terminal(capsys):
+def test_a_log_gets_one_summary_line_per_epoch_and_no_bar(capsys):
     X, y = blobs()
-    fit(classifier(), X, y, epochs=2, progress=True)
+    history = fit(classifier(), X, y, epochs=2, progress=True)
     captured = capsys.readouterr()
-    assert captured.err == "" and captured.out == ""
+    assert captured.out == "" and "\r" not in captured.err  # not a terminal: no bar redraws
+    lines = captured.err.splitlines()
+    assert [line.split("  ")[0] for line in lines] == ["epoch 1", "epoch 2"]
+    assert lines[1].startswith(f"epoch 2  loss {history['loss'][1]:.4f}")
+
+
+def test_a_notebook_gets_the_bar(monkeypatch):
+    class ZMQInteractiveShell:  # what get_ipython() returns in a Jupyter kernel
+        pass
+
+    fake = type(sys)("IPython")
+    fake.get_ipython = ZMQInteractiveShell
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    assert ProgressBar(4, 10, stream=io.StringIO()).enabled
+    monkeypatch.setitem(sys.modules, "IPython", None)
+    assert not ProgressBar(4, 10, stream=io.StringIO()).enabled
 
 
 def test_forced_progress_bar_writes_a_summary_line_per_epoch():

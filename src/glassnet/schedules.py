@@ -62,6 +62,9 @@ class Schedule:
             value = _check_real(type(self).__name__, "learning_rate", value, low=0.0, low_open=True)
         self._learning_rate = value
 
+    ends_at: int | None = None
+    """The ``t`` from which the rate no longer changes (None: it goes on changing)."""
+
     def __call__(self, t: float) -> float:
         """The learning rate at epoch or step ``t >= 0``."""
         if isinstance(t, bool) or not isinstance(t, numbers.Real) or not t >= 0:
@@ -181,6 +184,15 @@ class Cosine(Schedule):
 
     name = "cosine"
     _params = ("total", "warmup", "min_lr")
+
+    @property
+    def ends_at(self) -> int:
+        """From ``t = total`` on the rate stays at ``min_lr``."""
+        return self.total
+
+    @property
+    def final_rate(self) -> float:
+        return self.min_lr
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = [
     "EarlyStopping",
     "History",
     "ProgressBar",
+    "ScheduleEndWarning",
     "TrainingDivergedError",
     "SingleProcess",
     "fit",
@@ -66,6 +68,11 @@ CHECKPOINT_NAME = "checkpoint.npz"
 
 class TrainingDivergedError(FloatingPointError):
     """The loss or a weight became NaN or inf; the best weights so far were restored."""
+
+
+class ScheduleEndWarning(UserWarning):
+    """The learning-rate schedule ends before the last epoch: the epochs after its end train at
+    its final rate (0 for a cosine schedule run to its end: those epochs change nothing)."""
 
 
 class Callback:
@@ -182,14 +189,16 @@ class EarlyStopping:
 class ProgressBar(Callback):
     """A tqdm bar per epoch (batches, running loss, samples/s) and a summary line per epoch.
 
-    Writes to standard error, and only when it is a terminal (``force=True`` overrides).
-    Without tqdm installed only the summary lines are written.
+    The bar is drawn in a terminal (on standard error) and in a Jupyter notebook (tqdm's
+    notebook widget, through ``tqdm.auto``), or wherever ``force=True``; the summary lines
+    are written everywhere, a log file included. Without tqdm only the summary lines are written.
     """
 
     def __init__(self, n_batches: int, batch_size: int, summary: bool = True,
                  force: bool = False, stream: Any = None):
         self.stream = stream or sys.stderr
-        self.enabled = force or bool(getattr(self.stream, "isatty", lambda: False)())
+        self.enabled = force or bool(getattr(self.stream, "isatty", lambda: False)()) \
+            or _in_notebook()
         self.n_batches, self.batch_size, self.summary = n_batches, batch_size, summary
         self.bar: Any = None
         self.epoch = 0
@@ -224,8 +233,15 @@ class ProgressBar(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        if self.enabled and self.summary:
-            print(format_record(record), file=self.stream)
+        if self.summary:
+            print(format_record(record), file=self.stream, flush=True)
+
+
+def _in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (where tqdm.auto draws a widget)."""
+    shell = sys.modules.get("IPython")
+    ip = shell.get_ipython() if shell is not None and hasattr(shell, "get_ipython") else None
+    return type(ip).__name__ == "ZMQInteractiveShell"
 
 
 def format_record(record: dict[str, Any], epochs: int | None = None) -> str:
@@ -574,6 +590,7 @@ def _setup(net: "Network", X: Any, y: Any, strategy: SingleProcess, *, epochs: i
         history, start_epoch = _resume(net, checkpoint, opt, schedule, watch, rng)
     if checkpoint is not None and strategy.root:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    _check_schedule_end(schedule, start_epoch, epochs)
 
     if not memmapped:  # on a GPU: the data moves to the device once, here (a memmap: per batch)
         X = net.to_device(X)
@@ -660,6 +677,23 @@ def _epoch(run: _Run, epoch: int) -> bool:
         strategy.checkpoint(epoch, _write_checkpoint, net, run.checkpoint, epoch, opt,
                             run.schedule, run.watch, run.rng)
     return strategy.stop(stop or net.stop_training)  # distributed: all ranks alike
+
+
+def _check_schedule_end(schedule: Schedule | None, start_epoch: int, epochs: int) -> None:
+    """Say so when epochs ``start_epoch..epochs`` run past the schedule's end (epoch ``e`` uses
+    ``schedule(e - 1)``, so epochs after ``ends_at`` train at the final rate)."""
+    end = getattr(schedule, "ends_at", None)
+    if end is None or epochs <= end:
+        return
+    first = max(start_epoch, end + 1)
+    rate = schedule.final_rate  # type: ignore[union-attr]
+    what = ("which leaves the weights where they are" if rate == 0
+            else "the schedule's final rate")
+    warnings.warn(
+        f"The {schedule.name} schedule ends at epoch {end}: epochs {first}-{epochs} train at "  # type: ignore[union-attr]
+        f"learning rate {rate:g}, {what}. Give the schedule the run's length "
+        f"(lr_schedule='{schedule.name}' fills in epochs={epochs}), or stop at epoch {end}.",  # type: ignore[union-attr]
+        ScheduleEndWarning, stacklevel=5)  # the caller of fit (fit, its errstate, _setup)
 
 
 def _finish(run: _Run) -> History:
