@@ -31,13 +31,14 @@ through ``load_data("mnist:DIR")``. Nothing is downloaded.
 from __future__ import annotations
 
 import argparse
-import math
+import functools
 import platform
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -77,8 +78,13 @@ def _split(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
     return train_test_split(X, y, test_size=0.2, stratify=y.dtype.kind in "iu", seed=seed)
 
 
+@functools.cache
+def _bundled_data(name: str) -> Any:
+    return load_data(name)
+
+
 def _bundled(name: str) -> Callable[[int], tuple[np.ndarray, ...]]:
-    return lambda seed: _split(*(lambda d: (d.X, d.y))(load_data(name)), seed)
+    return lambda seed: _split(_bundled_data(name).X, _bundled_data(name).y, seed)
 
 
 def _synthetic(name: str, noise: float) -> Callable[[int], tuple[np.ndarray, ...]]:

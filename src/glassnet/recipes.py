@@ -6,7 +6,7 @@ tables, :func:`make_scaler` scales the inputs to suit, :func:`size_defaults` map
 and :func:`resolve` fills the settings a user left at ``"auto"``. bench/recipes.py chose the
 rule, on the development sets it names, and reports it on every set (bench/recipes.md).
 
-The rule (``n`` training samples, ``d`` features, before any validation split):
+The rule (``n`` training samples, before any validation split):
 
 * one hidden layer of ``h = 2^round(log2(4 sqrt(n)))`` ReLU units, clipped to ``[64, 512]``;
 * batch size ``b = 2^round(log2(n / 32))``, clipped to ``[16, 128]``;
@@ -54,7 +54,8 @@ def data_kind(X: np.ndarray) -> str:
     negative, and the features that vary reach a common scale (their median maximum is at
     least half the largest value): intensities 0..255 or 0..1. A table of measurements in
     different units fails the last test. scikit-learn's 8x8 digits (64 features of counts
-    0..16 over 4x4 blocks) are a table here: bench/recipes.py found them better standardised.
+    0..16 over 4x4 blocks) are a table here: they do better standardised (compare
+    ``python bench/recipes.py --sets digits`` with ``... --set scale=minmax``).
 
     Parameters
     ----------
