@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import glassnet
-from glassnet.cli import main
+from glassnet.cli import TRAIN_DEFAULTS, main
 from glassnet.data import load_data
 
 HINT = "Run 'glassnet --help' for usage."
@@ -114,7 +114,7 @@ def test_toml_config_with_flags_overriding_it(tmp_path, capsys):
     assert len(net.history) == 3  # the flag beat the file
     assert type(net.optimizer).__name__ == "Adam"
     assert net.optimizer.iterations == 3 * 8  # 400 samples, batch-size 50 from the file
-    assert net.history["learning_rate"] == [2e-3] * 3  # the default lr
+    assert net.history["learning_rate"] == [TRAIN_DEFAULTS["lr"]] * 3  # the default lr
     assert not re.search(r"^epoch", capsys.readouterr().out, flags=re.MULTILINE)  # quiet from the file
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ from .io import load, save
 from .losses import LOSSES
 from .network import Network, mlp
 from .optim import OPTIMIZERS
+from .recipes import SCALES, describe, fit_summary, resolve
 from .schedules import SCHEDULES
 from .training import Callback
 
@@ -64,13 +66,15 @@ def _positive(kind: type) -> Any:
 
 
 TRAIN_DEFAULTS: dict[str, Any] = {
-    "data": "digits", "hidden": [1024], "activation": "relu", "loss": None,
-    "optimizer": "adam", "lr": 2e-3, "schedule": "constant", "epochs": 20, "batch_size": 64,
-    "weight_decay": 1e-3, "dropout": 0.0, "early_stopping": None, "val_split": 0.0,
+    "data": "digits", "hidden": "auto", "activation": "relu", "loss": None,
+    "optimizer": "adam", "lr": 5e-3, "schedule": "constant", "epochs": "auto",
+    "batch_size": "auto", "weight_decay": "auto", "dropout": 0.0, "early_stopping": "auto",
+    "val_split": "auto", "scale": "auto",
     "metrics": "accuracy", "seed": 0, "out": "glassnet-model.npz", "checkpoint_dir": None,
     "resume": False, "quiet": False, "history_json": None, "distributed": False, "device": "cpu",
 }
-"""The default recipe of ``glassnet train`` (bench/digits_recipe.py measures it)."""
+"""The default recipe of ``glassnet train``; ``"auto"`` values come from the data by
+:func:`glassnet.recipes.resolve` (bench/recipes.py measures the result)."""
 
 
 def _choice(options: Any, what: str) -> Any:
@@ -104,6 +108,8 @@ _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("--weight-decay", _non_negative, "L2 penalty on the weights (decoupled for adamw)"),
     ("--dropout", _fraction, "dropout after each hidden layer"),
     ("--early-stopping", _positive(int), "stop after PATIENCE epochs without improvement"),
+    ("--scale", _choice(SCALES, "scale"), "input scaling: standard (with a variance floor), "
+     "minmax (pixels: one range for all), none; auto: minmax for pixels, else standard"),
     ("--val-split", _fraction, "share of the training data held out for validation"),
     ("--metrics", str, "comma-separated metrics"),
     ("--seed", int, "seed of weights, split, shuffling and dropout"),
@@ -274,21 +280,27 @@ def _split_data(data: Any, seed: int) -> tuple[np.ndarray, ...]:
 
 
 def build_recipe(s: dict[str, Any], X_train: np.ndarray, n_out: int,
-                 classify: bool) -> tuple[Network, dict[str, Any]]:
+                 classify: bool, y_train: np.ndarray | None = None) -> tuple[Network, dict[str, Any]]:
     """The network (scaler fitted on ``X_train``) and the ``fit`` arguments for settings ``s``.
 
-    ``glassnet train`` and bench/digits_recipe.py both train through this.
+    ``"auto"`` settings are chosen by :func:`glassnet.recipes.resolve`. With ``y_train``, a
+    regression network's outputs start with the targets' mean and spread
+    (:func:`glassnet.recipes.init_output`). ``glassnet train``, bench/recipes.py and
+    bench/digits_recipe.py train through this.
     """
-    from .data import StandardScaler
     from .optim import get_optimizer
+    from .recipes import init_output, make_scaler, resolve
     from .schedules import Cosine, Exponential, Step, get_schedule
 
+    s = resolve(s, X_train, n_out)
     loss = s["loss"] or ("cross_entropy" if classify else "mse")
     decoupled = s["optimizer"] == "adamw"
     net = mlp([X_train.shape[1], *s["hidden"], n_out], activation=s["activation"], loss=loss,
               dropout=s["dropout"], l2=0.0 if decoupled else s["weight_decay"], seed=s["seed"],
               device=s.get("device", "cpu"))
-    net.scaler = StandardScaler().fit(X_train)
+    net.scaler = make_scaler(s["scale"], X_train, s["data_kind"])
+    if y_train is not None and not classify:
+        init_output(net, X_train, y_train)
     metrics = [m for m in s["metrics"].split(",") if m] if s["metrics"] else []
     if not classify:
         metrics = [m for m in metrics if m not in ("accuracy", "balanced_accuracy")] or ["r2"]
@@ -323,37 +335,47 @@ def _cmd_train(args: argparse.Namespace) -> int:
         n_out = int(max(np.max(y_train), np.max(y_test))) + 1
     else:
         n_out = 1 if np.ndim(y_train) == 1 else y_train.shape[1]
-    net, fit_kwargs = build_recipe(s, X_train, n_out, classify)
+    s = resolve(s, X_train, n_out)
+    net, fit_kwargs = build_recipe(s, X_train, n_out, classify, y_train)
     net.info["training"] = {k: v for k, v in s.items() if k not in ("quiet", "resume")}
     print(f"data: {data.name}, {len(X_train)} train / {len(X_test)} test samples, "
           f"{X_train.shape[1]} features; network: {net}")
+    print(describe(s))
 
     class Report(Callback):
+        seconds = 0.0  # spent on the test set, not on training
+
         def on_epoch_end(self, net: Network, epoch: int, record: dict[str, Any]) -> None:
+            start = time.perf_counter()
             if classify:
                 record["test_accuracy"] = _accuracy(net, X_test, y_test)
             else:
                 record["test_loss"] = net.loss(net.scale_inputs(X_test), y_test)
             print(format_record(record, s["epochs"]), flush=True)
+            Report.seconds += time.perf_counter() - start
 
     callbacks: list[Callback] = [] if s["quiet"] else [Report()]
     n_fit = len(X_train) * (1 - s["val_split"])
     if not s["quiet"]:
         callbacks.append(ProgressBar(-(-int(n_fit) // s["batch_size"]), s["batch_size"], summary=False))
     callbacks += _glassbox_callbacks(args)
+    start = time.perf_counter()
     history = net.fit(X_train, y_train, callbacks=callbacks, progress=False,
                       checkpoint_dir=s["checkpoint_dir"], resume=s["resume"], distributed=s["distributed"],
                       **fit_kwargs)
+    print(fit_summary(history, s, time.perf_counter() - start - Report.seconds, Report.seconds))
     _glassbox_plots(args, net, history, X_test, y_test, classify)
     if classify:
         print(f"test accuracy: {_accuracy(net, X_test, y_test):.4f}")
     else:
         print(f"test loss: {net.loss(net.scale_inputs(X_test), y_test):.6f}")
     n_check, fast = min(20, len(X_test)), net.n_params > 2_000
+    start = time.perf_counter()
     check = gradcheck(net, net.scale_inputs(X_test[:n_check]), y_test[:n_check], fast=fast)
     print(f"gradcheck on {n_check} test samples, {net.n_params} parameters"
           f"{' (3 random directions per tensor)' if fast else ''}: "
-          f"{'PASSED' if check.passed else 'FAILED'}, worst relative error {check.max_rel_error:.1e}")
+          f"{'PASSED' if check.passed else 'FAILED'}, worst relative error {check.max_rel_error:.1e} "
+          f"({time.perf_counter() - start:.2f} s, not part of the training time)")
     if root:
         save(net, s["out"])
     print(f"saved model to {s['out']}")

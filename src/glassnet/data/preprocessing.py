@@ -40,6 +40,23 @@ def _as_2d_float(X: Any, name: str = "X") -> np.ndarray:
     return arr
 
 
+def _check_floor(floor: Any, owner: str) -> float:
+    if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0 <= floor < np.inf:
+        raise ValueError(f"The 'floor' parameter of {owner} must be a float >= 0; got {floor!r}.")
+    return float(floor)
+
+
+def _floored(spread: np.ndarray, varies: np.ndarray, floor: float) -> np.ndarray:
+    """``max(spread_j, floor * median spread)`` where feature ``j`` varies, else 0."""
+    least = floor * np.median(spread[varies]) if varies.any() else 0.0
+    return np.where(varies, np.maximum(spread, least), 0.0)
+
+
+def _reciprocal(scale: np.ndarray) -> np.ndarray:
+    """``1 / scale``, and 0 where ``scale`` is 0 (a feature that maps to a constant)."""
+    return np.divide(1.0, scale, out=np.zeros_like(scale), where=scale != 0)
+
+
 class _Scaler:
     """Shared plumbing for the scalers."""
 
@@ -102,20 +119,32 @@ class StandardScaler(_Scaler):
     """Scale each feature to zero mean and unit variance: ``(X - mean) / scale``.
 
     Fit it on the training split only, then transform every split with it.
-    Constant features get ``scale = 1`` (no division by zero), so they map to 0.
     A floating ``X`` keeps its dtype (float32 in, float32 out); integer and bool
     ``X`` become float64.
+
+    The variance floor: ``scale_j = max(std_j, floor * median_k std_k)``, the median taken
+    over the features that vary, so that a feature that barely varies in the training split
+    (a border pixel that is lit in two images) is not divided by a tiny deviation. A feature
+    that is constant in the training split carries nothing the network could learn from; its
+    ``scale_`` is 0 and it maps to 0 in every split, whatever values it takes there.
+
+    Parameters
+    ----------
+    floor : float, default=0.1
+        The smallest scale, as a fraction of the median standard deviation of the features.
+        0 keeps every deviation as it is (constant features still map to 0).
 
     Attributes
     ----------
     mean_ : ndarray of float64, shape (n_features,) or None before fit
     scale_ : ndarray of float64, shape (n_features,) or None before fit
-        Population standard deviation (``ddof=0``), 1 for constant features.
+        Population standard deviation (``ddof=0``), floored; 0 for constant features.
     """
 
     _params = ("mean_", "scale_")
 
-    def __init__(self) -> None:
+    def __init__(self, floor: float = 0.1) -> None:
+        self.floor = _check_floor(floor, "StandardScaler")
         self.mean_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
 
@@ -135,17 +164,18 @@ class StandardScaler(_Scaler):
         arr = self._check_fit_X(X).astype(np.float64, copy=False)
         mean = arr.mean(axis=0)
         std = arr.std(axis=0)
-        tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+        varies = std > 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
         self.mean_ = mean
-        self.scale_ = np.where(std <= tiny, 1.0, std)
+        self.scale_ = _floored(std, varies, self.floor)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        """Return ``(X - mean_) / scale_``, shape (n_samples, n_features), dtype of X."""
+        """Return ``(X - mean_) / scale_`` (0 where ``scale_`` is 0), dtype of X."""
         arr = self._check_X(X)
         assert self.mean_ is not None and self.scale_ is not None
         dt = arr.dtype
-        return ((arr - self.mean_.astype(dt)) / self.scale_.astype(dt)).astype(dt, copy=False)
+        inv = _reciprocal(self.scale_).astype(dt)
+        return ((arr - self.mean_.astype(dt)) * inv).astype(dt, copy=False)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Return ``X * scale_ + mean_``, shape (n_samples, n_features), dtype of X."""
@@ -155,11 +185,12 @@ class StandardScaler(_Scaler):
         return (arr * self.scale_.astype(dt) + self.mean_.astype(dt)).astype(dt, copy=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-able dict ``{"type", "mean", "scale"}`` of plain lists."""
+        """Return a JSON-able dict ``{"type", "floor", "mean", "scale"}`` of plain lists."""
         self._check_fitted()
         assert self.mean_ is not None and self.scale_ is not None
         return {
             "type": "StandardScaler",
+            "floor": self.floor,
             "mean": self.mean_.tolist(),
             "scale": self.scale_.tolist(),
         }
@@ -175,34 +206,46 @@ class StandardScaler(_Scaler):
                 f"StandardScaler dict: 'mean' has {mean.size} values but 'scale' has "
                 f"{scale.size}; they must match."
             )
-        if np.any(scale <= 0) or not np.all(np.isfinite(scale)):
-            raise ValueError("StandardScaler dict: 'scale' values must be finite and > 0.")
-        obj = cls()
+        if np.any(scale < 0) or not np.all(np.isfinite(scale)) or not np.all(np.isfinite(mean)):
+            raise ValueError("StandardScaler dict: 'mean' values must be finite and 'scale' "
+                             "values finite and >= 0 (0 for a constant feature).")
+        obj = cls(d.get("floor", 0.1))
         obj.mean_, obj.scale_ = mean, scale
         return obj
 
 
 class MinMaxScaler(_Scaler):
-    """Scale each feature linearly so the training minimum and maximum map to
-    ``feature_range`` (default ``(0, 1)``).
+    """Scale linearly so the training minimum and maximum map to ``feature_range``
+    (default ``(0, 1)``): ``X * scale + offset``, ``scale = (high - low) / (max - min)``.
 
     Fit it on the training split only; other splits may fall outside the range.
-    Constant features get a data range of 1 (no division by zero), so they map to
-    the lower end of ``feature_range``.  A floating ``X`` keeps its dtype.
+    With ``per_feature=False`` one minimum and one maximum, over all features, scale
+    every feature alike: pixels to ``[0, 1]``, where a border pixel that is dark in
+    every training image keeps its brightness in a test image instead of being
+    stretched by its own tiny range. The range floor, as in :class:`StandardScaler`:
+    each feature's range is at least ``floor`` times the median range of the features
+    that vary. A feature constant in the training split (a range of 0) maps to the
+    lower end of ``feature_range`` in every split. A floating ``X`` keeps its dtype.
 
     Parameters
     ----------
     feature_range : tuple of 2 floats, default (0.0, 1.0)
         Target ``(low, high)`` with ``low < high``.
+    per_feature : bool, default=True
+        One range per feature (True), or one range for all of them (False).
+    floor : float, default=0.1
+        The smallest range, as a fraction of the median range of the features.
 
     Attributes
     ----------
     data_min_, data_max_ : ndarray of float64, shape (n_features,) or None before fit
+        With ``per_feature=False`` every entry holds the same global value.
     """
 
     _params = ("data_min_", "data_max_")
 
-    def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0)) -> None:
+    def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0),
+                 per_feature: bool = True, floor: float = 0.1) -> None:
         if not isinstance(feature_range, (tuple, list)) or len(feature_range) != 2:
             raise TypeError(f"feature_range must be a (low, high) pair, got {feature_range!r}.")
         low, high = float(feature_range[0]), float(feature_range[1])
@@ -210,7 +253,12 @@ class MinMaxScaler(_Scaler):
             raise ValueError(
                 f"feature_range must have low < high, got {feature_range!r}; e.g. (0, 1)."
             )
+        if not isinstance(per_feature, (bool, np.bool_)):
+            raise TypeError(f"The 'per_feature' parameter of MinMaxScaler must be a bool; "
+                            f"got {per_feature!r}.")
         self.feature_range = (low, high)
+        self.per_feature = bool(per_feature)
+        self.floor = _check_floor(floor, "MinMaxScaler")
         self.data_min_: np.ndarray | None = None
         self.data_max_: np.ndarray | None = None
 
@@ -230,14 +278,21 @@ class MinMaxScaler(_Scaler):
         arr = self._check_fit_X(X)
         self.data_min_ = arr.min(axis=0).astype(np.float64)
         self.data_max_ = arr.max(axis=0).astype(np.float64)
+        if not self.per_feature:
+            self.data_min_[:] = self.data_min_.min()
+            self.data_max_[:] = self.data_max_.max()
         return self
 
-    def _scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
+    def _span(self) -> np.ndarray:
+        """Each feature's range, floored; 0 for a feature constant in the training split."""
         assert self.data_min_ is not None and self.data_max_ is not None
-        rng = self.data_max_ - self.data_min_
-        rng = np.where(rng == 0, 1.0, rng)
+        span = self.data_max_ - self.data_min_
+        return _floored(span, span > 0, self.floor)
+
+    def _scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self.data_min_ is not None
         low, high = self.feature_range
-        scale = (high - low) / rng
+        scale = (high - low) * _reciprocal(self._span())
         return scale, low - self.data_min_ * scale
 
     def transform(self, X: Any) -> np.ndarray:
@@ -250,17 +305,22 @@ class MinMaxScaler(_Scaler):
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Undo :meth:`transform`; shape (n_samples, n_features), dtype of X."""
         arr = self._check_X(X)
-        scale, offset = self._scale_offset()
+        assert self.data_min_ is not None and self.data_max_ is not None
+        low, high = self.feature_range
         dt = arr.dtype
-        return ((arr - offset.astype(dt)) / scale.astype(dt)).astype(dt, copy=False)
+        span = (self._span() / (high - low)).astype(dt)
+        return ((arr - dt.type(low)) * span + self.data_min_.astype(dt)).astype(dt, copy=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-able dict ``{"type", "feature_range", "data_min", "data_max"}``."""
+        """Return a JSON-able dict ``{"type", "feature_range", "per_feature", "data_min",
+        "data_max"}``."""
         self._check_fitted()
         assert self.data_min_ is not None and self.data_max_ is not None
         return {
             "type": "MinMaxScaler",
             "feature_range": list(self.feature_range),
+            "per_feature": self.per_feature,
+            "floor": self.floor,
             "data_min": self.data_min_.tolist(),
             "data_max": self.data_max_.tolist(),
         }
@@ -279,7 +339,8 @@ class MinMaxScaler(_Scaler):
             )
         if np.any(hi < lo):
             raise ValueError("MinMaxScaler dict: every 'data_max' must be >= 'data_min'.")
-        obj = cls(tuple(fr))  # type: ignore[arg-type]
+        obj = cls(tuple(fr), d.get("per_feature", True),  # type: ignore[arg-type]
+                  d.get("floor", 0.0))  # files from before the floor had none
         obj.data_min_, obj.data_max_ = lo, hi
         return obj
 
