@@ -44,19 +44,19 @@ def _index(idx: tuple[int, ...]) -> str:
     return ",".join(str(i + 1) for i in idx)
 
 
-def text(arr: Any, name: str = "") -> str:
+def text(arr: Any, name: str = "", digits: int = 6) -> str:
     """A vector ``[a, b]`` or matrix ``[[a, b], [c, d]]``; a wide one summarised under ``name``."""
     arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim == 0:
-        return fmt(arr)
+        return fmt(arr, digits)
     if not is_small(arr):
         norm = "||" + (name or ".") + "||"
         top = ", ".join(f"[{_index(i)}] {fmt(v)}" for i, v in largest(arr))
         shape = "x".join(map(str, arr.shape))
         return f"({norm} = {fmt(np.linalg.norm(arr))}; largest of {shape}: {top})"
     if arr.ndim == 1:
-        return "[" + ", ".join(fmt(v) for v in arr) + "]"
-    return "[" + ", ".join(text(row) for row in arr) + "]"
+        return "[" + ", ".join(fmt(v, digits) for v in arr) + "]"
+    return "[" + ", ".join(text(row, digits=digits) for row in arr) + "]"
 
 
 def tex_sym(base: str, label: str) -> str:
@@ -64,20 +64,20 @@ def tex_sym(base: str, label: str) -> str:
     return f"{base}^{{{label}}}" if label else base
 
 
-def tex(arr: Any, name: str = r"\cdot") -> str:
+def tex(arr: Any, name: str = r"\cdot", digits: int = 6) -> str:
     """A column vector or matrix as a LaTeX ``bmatrix``; a wide one summarised under ``name``."""
     arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim == 0:
-        return fmt(arr)
+        return fmt(arr, digits)
     if not is_small(arr):
         top = r",\ ".join(f"({name})_{{{_index(i)}}} = {fmt(v)}" for i, v in largest(arr))
         shape = r" \times ".join(map(str, arr.shape))
         return (rf"\left(\lVert {name} \rVert = {fmt(np.linalg.norm(arr))};\ "
                 rf"\text{{largest of }} {shape}:\ {top}\right)")
     if arr.ndim == 1:
-        return r"\begin{bmatrix}" + r" \\ ".join(fmt(v) for v in arr) + r"\end{bmatrix}"
-    return (r"\begin{bmatrix}" + r" \\ ".join(" & ".join(fmt(v) for v in row) for row in arr)
-            + r"\end{bmatrix}")
+        return r"\begin{bmatrix}" + r" \\ ".join(fmt(v, digits) for v in arr) + r"\end{bmatrix}"
+    return (r"\begin{bmatrix}" + r" \\ ".join(" & ".join(fmt(v, digits) for v in row)
+                                              for row in arr) + r"\end{bmatrix}")
 
 
 def jsonable(arr: Any) -> dict[str, Any]:
