@@ -100,6 +100,7 @@ class BackpropCheck:
 
     def text(self) -> str:
         lines = [f"check: {self.piece} inside {self.setting}"]
+        said: set[str] = set()
         for eq in self.equations:
             tag = "ok   " if eq.ok else "WRONG"
             lines.append(f"  {tag}  {eq.equation:<5}  {eq.rule}")
@@ -114,7 +115,11 @@ class BackpropCheck:
                 where = ",".join(str(i + 1) for i in idx)
                 lines.append(f"           [{where}]  expected {nt.fmt(want)}  got {nt.fmt(got)}")
             names = ", ".join(MISTAKES[m].title for m in eq.mistakes)
-            lines.append(f"         hint{f' ({names})' if names else ''}: {eq.hint}")
+            if eq.hint in said and names:
+                lines.append(f"         hint: the same mistake ({names})")
+            else:
+                lines.append(f"         hint{f' ({names})' if names else ''}: {eq.hint}")
+            said.add(eq.hint)
         if self.error:
             lines.append(f"  inside the network the piece failed: {self.error}")
         elif self.end_to_end:
