@@ -72,9 +72,9 @@ def test_derivation_claims_hold():
     assert fprime.max() == 0.25 and z[fprime.argmax()] == 0  # sigma' <= 1/4, only at z = 0
     a = sigmoid.forward(z)
     assert a.min() > 0 and a.max() < 1  # the sigmoid's range is (0, 1)
-    for name in re.findall(r"\| `([a-z_0-9]+)`(?:, `([a-z_0-9]+)`)? \|$", DERIVATION, flags=re.M):
-        for n in filter(None, name):
-            assert n in MISTAKES, n
+    names = [n for pair in re.findall(r"\| `(\w+)`(?:, `(\w+)`)? \|$", DERIVATION, flags=re.M)
+             for n in pair if n]
+    assert len(names) == 10 and all(n in MISTAKES for n in names), names
     for heading in ["## The four equations", "## The sigmoid's derivative is at most 1/4",
                     "## The gradient through an identity skip",
                     "## Forward mode: the Jacobian-vector product"]:
