@@ -157,7 +157,7 @@ def test_a_wrong_equation_names_its_entries_with_numbers():
     (report,) = check_backprop(derivative=lambda z, a: z * (1 - z))
     first = report.equations[0]
     assert first.equation == "BP1" and not first.ok and first.n_wrong == first.n_entries == 10
-    idx, want, got = first.entries[0]
+    _, want, got = first.entries[0]
     assert want != pytest.approx(got)
     assert f"expected {want:.6g}  got {got:.6g}" in report.text()
     assert report.mistakes == ["a_form_on_z"]

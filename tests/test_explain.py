@@ -6,7 +6,6 @@ import pytest
 import json
 
 from glassnet import Dense, Layer, Network, Residual, explain, gradcheck, input_gradient, mlp
-from glassnet.layers import Dropout
 from test_derivation import X, Y, make_net
 
 

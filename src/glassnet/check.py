@@ -166,7 +166,8 @@ def load_student(path: Any) -> tuple[dict[str, Callable[..., Any]], dict[str, An
         raise StudentError(f"{path} could not be loaded: {type(err).__name__}: {err}"
                          + (f" (line {line})" if line else "") + ". Fix it and run the check "
                          "again.") from None
-    pieces = {name: getattr(module, name) for name in PIECES if callable(getattr(module, name, None))}
+    pieces = {name: getattr(module, name) for name in PIECES
+              if callable(getattr(module, name, None))}
     if not pieces:
         raise ValueError(f"{path} defines none of {', '.join(f'{p}()' for p in PIECES)}; define "
                          "one, e.g. 'def derivative(z, a): return a * (1 - a)'.")
@@ -187,7 +188,8 @@ def _line_of(err: BaseException, path: Path) -> int | None:
 # ---------------------------------------------------------------------- the check
 def check_backprop(source: Any = None, *, derivative: Callable[..., Any] | None = None,
                    loss_grad: Callable[..., Any] | None = None,
-                   backward: Callable[..., Any] | None = None, jvp: Callable[..., Any] | None = None,
+                   backward: Callable[..., Any] | None = None,
+                   jvp: Callable[..., Any] | None = None,
                    activation: str | None = None, loss: str | None = None,
                    sizes: tuple[int, ...] = (3, 4, 4, 2), n_samples: int = 5, seed: int = 0,
                    rtol: float = 1e-6) -> list[BackpropCheck]:
@@ -388,8 +390,8 @@ class _Harness:
     def _loss_grad(self, fn: Callable[..., Any]) -> tuple[list[EquationCheck], Any, str]:
         last, c = self.views[-1], self.ctx(self.L - 1)
         g = _call(fn, last.a.copy(), self.Y.copy())
-        checks = [self.compare("dC/da", self.L - 1, f"dC/da^{self.L} = ∇_a C  ({self.net.loss_fn.name}, "
-                               "the mean over the batch)", "grad_a", self.g[-1], g, c)]
+        rule = f"dC/da^{self.L} = ∇_a C  ({self.net.loss_fn.name}, the mean over the batch)"
+        checks = [self.compare("dC/da", self.L - 1, rule, "grad_a", self.g[-1], g, c)]
         if isinstance(g, Exception) or np.shape(g) != last.a.shape:
             return checks, [], ""
         delta = _call(last.activation.backward, last.z, last.a, np.asarray(g, dtype=np.float64))
@@ -399,7 +401,8 @@ class _Harness:
         def run() -> list[np.ndarray]:
             net = self.net.copy()
             a = net.forward(self.X)
-            grad_X = net.vjp(np.asarray(fn(np.array(a, copy=True), self.Y.copy()), dtype=np.float64))
+            seed = fn(np.array(a, copy=True), self.Y.copy())
+            grad_X = net.vjp(np.asarray(seed, dtype=np.float64))
             return [layer.dW for layer in net.layers] + [grad_X]
         return checks, *self.end_to_end(run)
 
@@ -424,7 +427,7 @@ class _Harness:
             checks.append(self.compare("BP3", i, f"db^{l} = delta^{l} summed over the samples",
                                        "db", layer.db, parts[2], c,
                                        None if own is None else own.sum(axis=0)))
-            rule = (f"dC/dx = (W^1)^T delta^1" if i == 0 else
+            rule = ("dC/dx = (W^1)^T delta^1" if i == 0 else
                     f"dC/da^{i} = (W^{l})^T delta^{l}  (rows: delta @ W)")
             checks.append(self.compare("input" if i == 0 else "down", i, rule, "down",
                                        self.grad_X if i == 0 else self.g[i - 1], parts[3], c,

@@ -22,9 +22,11 @@ def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 2,3,2; got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers like 2,3,2; got {text!r}") from None
     if len(sizes) < 2 or any(s <= 0 for s in sizes):
-        raise argparse.ArgumentTypeError(f"expected at least two sizes > 0 like 2,3,2; got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected at least two sizes > 0 like 2,3,2; got {text!r}")
     return sizes
 
 
@@ -32,7 +34,7 @@ def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0; got {text}")
     return value
@@ -42,7 +44,7 @@ def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0; got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number > 0; got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0; got {text}")
     return value

@@ -58,7 +58,7 @@ _NETWORK_HEADER = ["layer", "type", "shape", "activation", "params"]
 
 
 def network_rows(net: "Network") -> list[list[str]]:
-    """One row per layer (inner layers of blocks indented): layer, type, shape, activation, params."""
+    """One row per layer, inner layers of blocks after theirs: type, shape, activation, params."""
     rows = []
 
     def row(label: str, layer: Any) -> list[str]:

@@ -128,6 +128,11 @@ def candidates(kind: str, c: dict[str, Any]) -> list[tuple[tuple[str, ...], np.n
     return out
 
 
+def _times_variant(names: tuple[str, ...]) -> Any:
+    """``delta`` with the true ``dC/da`` times f'(z) as the mistake ``names`` computes it."""
+    return lambda c: c["g"] * _fprime_variants(c)[names]
+
+
 def _sum_k(g: np.ndarray) -> np.ndarray:
     return np.broadcast_to(g.sum(axis=1, keepdims=True), g.shape)
 
@@ -145,7 +150,7 @@ _CANDIDATES: dict[str, list[tuple[tuple[str, ...], Any]]] = {
         (("loss_over_output", "extra_1_over_n"), lambda c: c["C"] / (c["a"] * c["n"])),
     ],
     "delta": [
-        *((names, (lambda f: lambda c: c["g"] * _fprime_variants(c)[f])(names))
+        *((names, _times_variant(names))
           for names in [("sigma_prime_of_a",), ("activation_for_derivative",), ("forgot_fprime",),
                         ("sign",), ("a_form_on_z",), ("tanh_for_sigmoid",)]),
         (("sum_not_elementwise",), lambda c: c["g"].sum(axis=1, keepdims=True) * c["fprime"]),

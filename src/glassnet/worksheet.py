@@ -75,7 +75,8 @@ def make_worksheet(seed: int = 0, sizes: Any = (2, 3, 2), activation: str = "sig
         raise ValueError(f"A worksheet needs 2 to 5 layer sizes of 1 to 6 units (the numbers "
                          f"are worked by hand); got {','.join(map(str, sizes))}. Try 2,3,2.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"The 'seed' parameter of make_worksheet must be an int >= 0; got {seed!r}.")
+        raise ValueError(f"The 'seed' parameter of make_worksheet must be an int >= 0; "
+                         f"got {seed!r}.")
     rng = np.random.default_rng(seed)
     out = _output(activation, loss)
 
@@ -156,7 +157,8 @@ class Worksheet:
                                    f"+ b^{{{t.label}}}", t.z))
             forward.append(_vector(f"a^{{{t.label}}} = {s}(z^{{{t.label}}})", t.a))
         loss = _LOSS[e.loss_name].replace("{L}", f"{{{L}}}")
-        forward.append((f"{loss} = {nt.fmt(e.loss, DIGITS)}", [f"{loss} = {nt.fmt(e.loss, DIGITS)}"]))
+        value = f"{loss} = {nt.fmt(e.loss, DIGITS)}"
+        forward.append((value, [value]))
         out = ts[-1]
         s_out = f.get(out.activation, out.activation)
         if e.fused:
@@ -285,7 +287,8 @@ class Worksheet:
             "W": [t.W.tolist() for t in layers], "b": [t.b.tolist() for t in layers],
             "solution": {"z": [t.z.tolist() for t in layers], "a": [t.a.tolist() for t in layers],
                          "C": e.loss, "delta": [t.delta.tolist() for t in layers],
-                         "dW": [t.dW.tolist() for t in layers], "db": [t.db.tolist() for t in layers],
+                         "dW": [t.dW.tolist() for t in layers],
+                         "db": [t.db.tolist() for t in layers],
                          "W_new": [t.W_new.tolist() for t in layers],
                          "b_new": [t.b_new.tolist() for t in layers], "C_after": e.loss_after},
         }
