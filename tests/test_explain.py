@@ -271,3 +271,37 @@ def test_penalty_is_left_out_and_said():
     for trace, layer in zip(e.layers, plain.layers):
         np.testing.assert_allclose(trace.dW, layer.dW, rtol=1e-14)
         np.testing.assert_allclose(trace.dW_numeric, layer.dW, rtol=1e-8)
+
+
+# ---------------------------------------------------------------------- through the real producers
+@pytest.mark.parametrize("layers,residual", [
+    ([{"units": 8, "activation": "sigmoid"}] * 9, True),   # the 9-layer sigmoid stack with skips
+    ([{"units": 128, "activation": "relu"}] * 2, True),    # wider than explain writes in full
+    ([{"units": 4, "activation": "tanh"}, {"units": 2, "activation": "tanh"}], False),
+])
+def test_every_network_the_playground_builds(layers, residual):
+    from glassnet.web.session import Session
+    from glassnet.web.settings import parse_settings
+
+    session = Session(parse_settings({"layers": layers, "residual": residual}), now=0.0)
+    out = session.explain(0, explain)
+    assert out["source"] == "glassnet.explain" and "Back-propagation worked out" in out["text"]
+    x, y, _ = session.point(0)
+    e = explain(session.net, x, y)
+    assert any(s.quantity == "skip" for s in e.steps()) == residual
+    session.net.backprop(x[None], [y], input_grad=True)
+    np.testing.assert_allclose(e.input_grad, session.net.grad_X[0], rtol=1e-12, atol=1e-300)
+    json.dumps(e.to_dict(), allow_nan=False)
+
+
+def test_explain_a_model_written_by_train(tmp_path, capsys):
+    from glassnet.cli import main
+
+    model = tmp_path / "m.npz"
+    assert main(["train", "--data", "iris", "--hidden", "32", "--epochs", "1", "--quiet",
+                 "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["explain", "--from-model", str(model), "--data", "iris", "--sample", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "network 4-32-3, loss cross_entropy" in out
+    assert "W^1: 32x4, ||W^1|| = " in out and "largest of 32" in out
