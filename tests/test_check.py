@@ -6,6 +6,7 @@ mistake's name, the hint) is asserted. The known slips of classic derivations ar
 
 import textwrap
 
+import numpy as np
 import pytest
 
 from glassnet import check_backprop
@@ -235,3 +236,33 @@ def test_api_errors():
 def test_every_mistake_has_a_title_and_hint():
     for name, mistake in MISTAKES.items():
         assert mistake.name == name and mistake.hint
+
+
+def test_nan_and_inf_from_the_student_are_wrong_entries():
+    (report,) = check_backprop(derivative=lambda z, a: np.where(z > 0, np.nan, a * (1 - a)))
+    first = report.equations[0]
+    assert not first.ok and first.max_abs_error == np.inf and 0 < first.n_wrong < first.n_entries
+    (report,) = check_backprop(loss_grad=lambda a, y: (a - y) / 0.0)
+    assert not report.passed and "Traceback" not in report.text()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"n_samples": 0}, r"The 'n_samples' parameter of check_backprop must be an int >= 1; got 0"),
+    ({"seed": -2}, r"The 'seed' parameter of check_backprop must be an int >= 0; got -2"),
+    ({"rtol": 0}, r"The 'rtol' parameter of check_backprop must be a float in \(0, 1\); got 0"),
+    ({"rtol": True}, r"'rtol' parameter .* got True"),
+])
+def test_parameter_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        check_backprop(derivative=lambda z, a: a * (1 - a), **kwargs)
+
+
+@pytest.mark.parametrize("sizes", [(2, 1), (1, 3, 1), (4, 6, 6, 6, 2)])
+def test_other_network_shapes(sizes):
+    def backward(layer, grad_a):
+        delta = grad_a * layer.activation.derivative(layer.z, layer.a)
+        return delta, delta.T @ layer.a_prev, delta.sum(axis=0), delta @ layer.W
+    reports = check_backprop(backward=backward, derivative=lambda z, a: 1 - a * a,
+                             activation="tanh", sizes=sizes, n_samples=3)
+    assert [r.passed for r in reports] == [True, True]
+    assert len(reports[1].equations) == 4 * (len(sizes) - 1)

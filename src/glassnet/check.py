@@ -231,6 +231,13 @@ def check_backprop(source: Any = None, *, derivative: Callable[..., Any] | None 
     if not pieces:
         raise ValueError(f"check_backprop needs a piece to check: a student file or one of "
                          f"{', '.join(f'{p}=' for p in PIECES)}.")
+    for name, value, low in (("n_samples", n_samples, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"The {name!r} parameter of check_backprop must be an int >= {low}; "
+                             f"got {value!r}.")
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 < rtol < 1:
+        raise ValueError(f"The 'rtol' parameter of check_backprop must be a float in (0, 1); "
+                         f"got {rtol!r}.")
     activation = activation or settings.get("activation") or "sigmoid"
     loss = loss or settings.get("loss") or "mse"
     for name, value in (("activation", activation), ("loss", loss)):
@@ -309,13 +316,16 @@ class _Harness:
             return self.wrong_shape(equation, label, rule, kind, expected, got, ctx)
         if self.close(got, expected):
             return EquationCheck(equation, label, rule, True, n_entries=expected.size)
-        diff = np.abs(got - expected)
+        with np.errstate(invalid="ignore", over="ignore"):
+            diff = np.abs(got - expected)
+        diff = np.where(np.isfinite(diff), diff, np.inf)  # a NaN or inf entry is wrong
         scale = max(float(np.max(np.abs(expected))), 1e-300)
-        bad = ~np.isclose(got, expected, rtol=self.rtol, atol=self.rtol * 1e-3 * scale)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isclose(got, expected, rtol=self.rtol, atol=self.rtol * 1e-3 * scale)
         worst = [tuple(int(k) for k in np.unravel_index(o, diff.shape))
                  for o in np.argsort(-np.where(bad, diff, -1).ravel(), kind="stable")[:3]]
-        check = EquationCheck(equation, label, rule, False, float(np.nanmax(diff)),
-                              float(np.nanmax(diff)) / scale, int(bad.sum()), expected.size,
+        check = EquationCheck(equation, label, rule, False, float(diff.max()),
+                              float(diff.max()) / scale, int(bad.sum()), expected.size,
                               [(i, float(expected[i]), float(got[i])) for i in worst if bad[i]])
         if inherited_from is not None and self.close(got, inherited_from):
             check.inherited = True
@@ -381,6 +391,9 @@ class _Harness:
 
         def run() -> list[np.ndarray]:
             net = Network.from_config(_with_activation(self.net.config(), student.name, Student()))
+            if not any(isinstance(getattr(layer, "activation", None), Student)
+                       for layer in net.layers):
+                raise RuntimeError("the derivative could not be placed inside the network")
             for key, p in net.params().items():
                 p[...] = self.net.params()[key]
             net.backprop(self.X, self.Y, input_grad=True)
