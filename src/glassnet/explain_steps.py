@@ -261,7 +261,7 @@ class _Steps:
             rule = (f"dC/d{name}^{l} = delta^{l} ({src})^T" if name == "W" else
                     f"dC/db^{l} = delta^{l}")
             rhs = rf"{dx} ({srcx})^{{T}}" if name == "W" else dx
-            shown = [i for i in np.ndindex(grad.shape) if np.isfinite(numeric[i])]
+            shown = [tuple(int(k) for k in i) for i in np.argwhere(np.isfinite(numeric))]
             lines = [f"{rule}:" if nt.is_small(grad) else
                      f"{rule}: ||dC/d{name}^{l}|| = {nt.fmt(np.linalg.norm(grad))}; the "
                      f"{len(shown)} largest of {'x'.join(map(str, grad.shape))} entries:"]
