@@ -140,3 +140,14 @@ def test_stepper_without_ipywidgets(monkeypatch):
                                           r"'glassnet\[notebook\]'"):
         stepper(explain())
     assert glassnet.explain is explain
+
+
+def test_a_users_own_layer_without_config_still_displays():
+    class Scale(glassnet.Layer):
+        n_in = n_out = 2
+
+        def forward(self, a_prev):
+            return 2 * a_prev
+
+    net = Network([Dense(2, 2, "tanh"), Scale()])
+    assert "| 1 | Scale | 2 -> 2 |  | 0 |" in net._repr_markdown_()

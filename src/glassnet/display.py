@@ -62,7 +62,10 @@ def network_rows(net: "Network") -> list[list[str]]:
     rows = []
 
     def row(label: str, layer: Any) -> list[str]:
-        config = layer.config()
+        try:
+            config = layer.config()
+        except NotImplementedError:  # a user's own layer without a config
+            config = {"type": type(layer).__name__}
         shape = f"{layer.n_in} -> {layer.n_out}"
         if config["type"] == "Residual":
             shape += " (+ identity skip)"
