@@ -149,5 +149,8 @@ def test_a_users_own_layer_without_config_still_displays():
         def forward(self, a_prev):
             return 2 * a_prev
 
+        def astype(self, dtype):
+            return self
+
     net = Network([Dense(2, 2, "tanh"), Scale()])
     assert "| 1 | Scale | 2 -> 2 |  | 0 |" in net._repr_markdown_()
