@@ -19,7 +19,7 @@ def test_network_table_in_html_and_markdown():
                          "float32, l2=0.001, inputs scaled by StandardScaler**")
     rows = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert len(rows) == len(net.layers) + 1  # the residual block's inner layer indented
-    assert "| 2 | Residual | 8 -> 8 (+ identity skip) | identity | 72 |" in md
+    assert "| 2 | Residual | 8 -> 8 (+ identity skip) |  | 72 |" in md
     assert "| 2.0 | Dense | 8 -> 8 | tanh | 72 |" in md
     assert "| 1 | Dropout | 8 -> 8 (p=0.2) |  | 0 |" in md
     html = net._repr_html_()

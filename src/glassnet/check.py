@@ -375,12 +375,15 @@ class _Harness:
                                        self.layers[i].delta, got, c))
         student = get_activation(self.views[0].activation.name)
 
+        calls = []
+
         class Student:  # the activation protocol, with the student's f'
             name = student.name
             forward = staticmethod(student.forward)
 
             @staticmethod
             def derivative(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+                calls.append(1)
                 return np.asarray(fn(z.copy(), a.copy()), dtype=np.float64)
 
             def backward(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -391,12 +394,11 @@ class _Harness:
 
         def run() -> list[np.ndarray]:
             net = Network.from_config(_with_activation(self.net.config(), student.name, Student()))
-            if not any(isinstance(getattr(layer, "activation", None), Student)
-                       for layer in net.layers):
-                raise RuntimeError("the derivative could not be placed inside the network")
             for key, p in net.params().items():
                 p[...] = self.net.params()[key]
             net.backprop(self.X, self.Y, input_grad=True)
+            if not calls:
+                raise RuntimeError("the derivative could not be placed inside the network")
             return [layer.dW for layer in net.layers] + [net.grad_X]
         return checks, *self.end_to_end(run)
 

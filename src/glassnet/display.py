@@ -72,6 +72,8 @@ def network_rows(net: "Network") -> list[list[str]]:
         elif "p" in config:
             shape += f" (p={config['p']})"
         activation = getattr(getattr(layer, "activation", None), "name", "")
+        if config["type"] == "Residual" and activation == "identity":
+            activation = ""  # a = x + F(x): nothing after the sum
         return [label, config["type"], shape, activation, str(layer.n_params)]
 
     for i, layer in enumerate(net.layers):
