@@ -49,7 +49,7 @@ def test_finite_and_silent_at_extremes(name, dtype):
 
 
 def test_sigmoid_range_is_zero_to_one_not_minus_one():
-    """Text 002 says (-1, 1); sigmoid's range is (0, 1), tanh's is (-1, 1)."""
+    """A classic slip gives (-1, 1); sigmoid's range is (0, 1), tanh's is (-1, 1)."""
     z = np.linspace(-30, 30, 101)[None, :]
     a = get_activation("sigmoid").forward(z)
     assert a.min() >= 0 and a.max() <= 1 and a.min() < 1e-12

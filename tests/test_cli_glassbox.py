@@ -28,10 +28,11 @@ def test_explain_from_model(tmp_path, capsys):
     assert "--sample must be in 0..499" in capsys.readouterr().err
 
 
-def test_explain_too_big_model(tmp_path, capsys):
+def test_explain_wide_model_is_summarised(tmp_path, capsys):
     save(Network([Dense(2, 20), Dense(20, 1)]), tmp_path / "big.npz", extra={"data": "plane"})
-    assert main(["explain", "--from-model", str(tmp_path / "big.npz")]) == 2
-    assert "at most 16 units per layer" in capsys.readouterr().err
+    assert main(["explain", "--from-model", str(tmp_path / "big.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "W^1: 20x2, ||W^1|| = " in out and "the 3 largest of 20x2 entries:" in out
 
 
 def test_vanishing_writes_tables_and_plots(tmp_path, capsys):

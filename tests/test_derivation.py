@@ -86,7 +86,7 @@ def test_element_wise_four_equations():
 
 
 def test_derivation_slip_sign_of_dC_da_is_caught():
-    """Text 003 writes dC/da = (y - a); with that sign the gradient points uphill."""
+    """A classic slip writes dC/da = (y - a) (docs/derivation.md); with it the gradient points uphill."""
     net = make_net()
     net.backprop(X, Y)
     l2 = net.layers[1]

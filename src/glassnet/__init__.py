@@ -7,6 +7,7 @@ Forward: ``z = a_prev @ W.T + b``, ``a = f(z)``. Backward: ``delta = dC/dz``, ou
 """
 
 from .activations import ACTIVATIONS, get_activation
+from .check import check_backprop
 from .device import get_device, set_device
 from .diagnostics import (ExplodingGradientWarning, GradientMonitor, VanishingGradientWarning,
                           explain)
@@ -18,6 +19,7 @@ from .layers import Dense, Layer, Residual
 from .losses import LOSSES, get_loss
 from .network import Network, input_gradient, mlp
 from .training import Callback, History
+from .worksheet import make_worksheet
 
 __version__ = "0.1.0"
 
@@ -35,6 +37,7 @@ __all__ = [
     "Network",
     "Residual",
     "VanishingGradientWarning",
+    "check_backprop",
     "explain",
     "get_activation",
     "get_device",
@@ -43,6 +46,7 @@ __all__ = [
     "input_gradient",
     "jacobian",
     "load",
+    "make_worksheet",
     "mlp",
     "save",
     "set_device",

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import __version__
 from .activations import ACTIVATIONS
+from .cli_teach import add_teaching_commands
 from .distributed import RankFailedError
 from .gradcheck import gradcheck
 from .io import load, save
@@ -229,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(run=_cmd_gradcheck)
     _add_glassbox_commands(sub)
+    add_teaching_commands(sub)
 
     play = sub.add_parser("playground", help="the interactive playground in the browser",
                           description="Serve the playground page (needs the web extra: "
@@ -591,8 +593,8 @@ def _add_glassbox_commands(sub: Any) -> None:
         "finite differences, one gradient-descent step) for one sample. Default: the 2-3-2 "
         "sigmoid network with fixed weights; or a small saved model and a sample of its data.")
     expl.add_argument("--format", choices=["text", "markdown"], default="text")
-    expl.add_argument("--from-model", metavar="FILE", help="a saved model (at most 16 units "
-                      "per layer and 6 layers)")
+    expl.add_argument("--from-model", metavar="FILE", help="a saved model (layers wider than "
+                      "16 units are summarised)")
     expl.add_argument("--sample", type=int, default=0, help="index of the sample (default: 0)")
     expl.add_argument("--data", default=None, help="data spec (default: the model's own)")
     expl.add_argument("--lr", type=_positive(float), default=0.5,

@@ -67,7 +67,7 @@ SATURATION = {"sigmoid": 0.01, "tanh": 0.01}
 
 class VanishingGradientWarning(UserWarning):
     """``||dW^1|| / ||dW^L||`` fell below the monitor's ``vanish_ratio``: the first layer learns
-    orders of magnitude more slowly than the last (see derivation 002)."""
+    orders of magnitude more slowly than the last (see docs/derivation.md)."""
 
 
 class ExplodingGradientWarning(UserWarning):
@@ -231,7 +231,7 @@ def lab_network(n_in: int, n_out: int, depth: int, activation: str, residual: bo
 
     Without ``residual``: ``a^l = f(W^l a^{l-1} + b^l)`` for every hidden layer. With it, the
     first hidden layer is that Dense layer and each following one is an identity skip as in
-    derivation 002, ``x^{l+1} = x^l + f(W^l x^l + b^l)``: ``Residual(Dense(width, width, f))``
+    docs/derivation.md, ``x^{l+1} = x^l + f(W^l x^l + b^l)``: ``Residual(Dense(width, width, f))``
     with no activation after the sum, so that ``dC/dx^l = dC/dx^{l+1} + (W^l)^T delta`` keeps
     the "1 +" path free of any ``f'`` factor. The branch weights ``W^l`` of the blocks start
     scaled by ``1 / sqrt(depth)``: unscaled, each relu block multiplies the gradient's norm by

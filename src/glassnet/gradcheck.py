@@ -112,6 +112,14 @@ class GradcheckReport:
     def __str__(self) -> str:
         return self.table()
 
+    def _repr_html_(self) -> str:
+        from .display import gradcheck_html
+        return gradcheck_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from .display import gradcheck_markdown
+        return gradcheck_markdown(self)
+
 
 def gradcheck(
     net: "Network",

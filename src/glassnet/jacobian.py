@@ -17,9 +17,9 @@ forward mode (Jacobian-vector products, one per input unit)
     ``a * (dz - sum(dz * a))``). The result is column ``k`` of ``J``. Cost: ``n_in`` forward
     tangent passes.
 
-Forward mode is the correct form of the "forward propagation of derivatives" that derivation
-004 attempts by inverting ``sigma`` and dividing by ``W``: tangents move forward by the same
-chain rule, multiplied in the other order; nothing is ever inverted.
+Forward mode is the correct form of a "forward propagation of derivatives" (docs/derivation.md):
+tangents move forward by the same chain rule, multiplied in the other order; nothing is ever
+inverted, nor divided by ``W``.
 
 Both modes batch over samples: a seed is the same unit vector for every row of ``X``, and rows
 never mix in a fully connected network.

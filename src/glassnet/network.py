@@ -504,6 +504,14 @@ class Network:
         return (f"Network({sizes}, loss={self.loss_fn.name!r}, dtype={self.dtype.name!r}, "
                 f"params={self.n_params}{device})")
 
+    def _repr_html_(self) -> str:
+        from .display import network_html
+        return network_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from .display import network_markdown
+        return network_markdown(self)
+
 
 def _check_penalty(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \

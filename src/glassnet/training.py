@@ -156,6 +156,18 @@ class History:
     def __repr__(self) -> str:
         return f"History({len(self)} epochs, keys={self.keys()})"
 
+    def _repr_html_(self) -> str:
+        from .display import history_html
+        return history_html(self)
+
+    def _repr_png_(self) -> bytes | None:
+        from .display import history_png
+        return history_png(self)
+
+    def _repr_markdown_(self) -> str:
+        from .display import history_markdown
+        return history_markdown(self)
+
 
 class EarlyStopping:
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.

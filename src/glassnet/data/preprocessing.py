@@ -88,6 +88,10 @@ class _Scaler:
             raise ValueError("X contains NaN or infinite values; clean the data before fitting.")
         return arr
 
+    def __repr__(self) -> str:
+        from ..display import scaler_summary
+        return scaler_summary(self)
+
     def fit_transform(self, X: Any) -> np.ndarray:
         """Fit to ``X`` and return ``X`` transformed; see :meth:`fit` and :meth:`transform`."""
         return self.fit(X).transform(X)  # type: ignore[attr-defined, no-any-return]
