@@ -7,17 +7,26 @@ The maths is the same everywhere: ``W`` has shape (n_out, n_in), exactly as
 transposed.
 
 ``to_torch(net)``
-    An ``nn.Sequential`` computing the same function; ``from_torch`` reads one back.
+    An ``nn.Sequential`` computing ``net.predict_output`` on raw inputs (the input scaler
+    included); ``from_torch`` reads one back, also a logits classifier trained with
+    ``nn.CrossEntropyLoss``.
 ``to_onnx(net, path)``
-    An ONNX file (opset 17, any batch size) built node by node with ``onnx.helper``.
+    An ONNX file (opset 17, any batch size) built node by node with ``onnx.helper``, the input
+    scaler included as its first nodes.
 ``from_sklearn(fitted_mlp)``
     A fitted ``MLPClassifier`` / ``MLPRegressor`` as a glassnet network, so that its
     gradients, Jacobians and finite-difference checks can be looked at with glassnet's tools.
 
 PyTorch, ONNX and scikit-learn are imported inside these functions only: ``import glassnet``
 never needs them, and a missing one raises an ImportError that names the extra to install.
-A residual block ``a = f(x + F(x))`` becomes :class:`TorchResidual` in PyTorch, a torch module
-class that is created on first use (``glassnet.interop.TorchResidual`` imports torch).
+A residual block ``a = f(x + F(x))`` becomes :class:`TorchResidual` in PyTorch and the input
+scaler :class:`TorchScaler`, torch module classes created on first use
+(``glassnet.interop.TorchResidual`` imports torch). ``Dropout`` exports as nothing: it is the
+identity at inference.
+
+The exporters dispatch on ``layer.config()["type"]`` through one registry per target
+(:data:`TORCH_LAYERS`, :data:`ONNX_LAYERS`); a layer type, activation or scaler with no entry
+is refused with a message naming it, never dropped.
 """
 
 from __future__ import annotations
@@ -33,10 +42,12 @@ import numpy as np
 from .activations import ACTIVATIONS, ActivationLike
 from .device import to_numpy
 from .io import atomic_write
-from .layers import Dense, Layer, Residual
+from .layers import Dense, Dropout, Layer, Residual
+from .losses import get_loss
 from .network import Network
 
-__all__ = ["ONNX_OPSET", "from_sklearn", "from_torch", "to_onnx", "to_torch"]
+__all__ = ["ONNX_LAYERS", "ONNX_OPSET", "TORCH_LAYERS", "from_sklearn", "from_torch", "to_onnx",
+           "to_torch"]
 
 ONNX_OPSET = 17
 """The ONNX operator set of exported models (its Gelu op needs 20, so GELU is written out)."""
@@ -65,28 +76,63 @@ def _require(module: str, caller: str) -> Any:
         ) from None
 
 
-def _check_network(net: Any, caller: str) -> None:
-    """Every layer a Dense or Residual, every activation a built-in one."""
+def _layer_type(layer: Any) -> str:
+    """The registry key of a layer: ``layer.config()["type"]`` (its class name without one)."""
+    try:
+        kind = layer.config().get("type")
+    except (NotImplementedError, AttributeError, TypeError):
+        kind = None
+    return kind if isinstance(kind, str) else type(layer).__name__
+
+
+def _check_network(net: Any, caller: str, registry: dict[str, Any]) -> None:
+    """Every layer in ``registry``, every activation a built-in one, the scaler exportable."""
     if not isinstance(net, Network):
         raise TypeError(f"{caller} takes a glassnet Network; got {type(net).__name__}.")
-    _check_layers(net.layers, caller, "")
+    _check_layers(net.layers, caller, "", registry)
+    if net.scaler is not None:
+        _scaler_form(net.scaler, caller)
 
 
-def _check_layers(layers: list[Layer], caller: str, prefix: str) -> None:
+def _check_layers(layers: list[Layer], caller: str, prefix: str, registry: dict[str, Any]) -> None:
     for i, layer in enumerate(layers):
-        if not isinstance(layer, (Dense, Residual)):
+        kind = _layer_type(layer)
+        if kind not in registry:
             raise TypeError(
-                f"{caller} cannot export layer {prefix}{i} of type {type(layer).__name__}; "
-                "supported layers: Dense, Residual."
+                f"{caller} cannot export layer {prefix}{i} of type {kind}; supported layers: "
+                f"{', '.join(registry)} (Dropout exports as nothing: the identity at inference)."
             )
-        act = layer.activation
-        if type(act) is not ACTIVATIONS.get(act.name):
+        act = getattr(layer, "activation", None)
+        if act is not None and type(act) is not ACTIVATIONS.get(act.name):
             raise ValueError(
                 f"{caller} cannot export the custom activation {act.name!r} of layer {prefix}{i}; "
                 f"supported activations: {', '.join(ACTIVATIONS)}."
             )
-        if isinstance(layer, Residual):
-            _check_layers(layer.layers, caller, f"{prefix}{i}.")
+        _check_layers(getattr(layer, "layers", []), caller, f"{prefix}{i}.", registry)
+
+
+def _minmax_form(scaler: Any) -> tuple[str, np.ndarray, np.ndarray]:
+    scale, offset = scaler._scale_offset()
+    return "mul_add", scale, offset
+
+
+_SCALER_FORMS: dict[str, Callable[[Any], tuple[str, np.ndarray, np.ndarray]]] = {
+    "StandardScaler": lambda scaler: ("sub_div", scaler.mean_, scaler.scale_),
+    "MinMaxScaler": _minmax_form,
+}
+"""Scaler type -> ``(form, p, q)``: ``'sub_div'`` is ``(x - p) / q``, ``'mul_add'`` is ``x * p + q``,
+the operations (and order) of the scaler's own ``transform``."""
+
+
+def _scaler_form(scaler: Any, caller: str) -> tuple[str, np.ndarray, np.ndarray]:
+    kind = scaler.to_dict().get("type") if hasattr(scaler, "to_dict") else type(scaler).__name__
+    if kind not in _SCALER_FORMS:
+        raise ValueError(
+            f"{caller} cannot export the network's input scaler of type {kind!r}; supported: "
+            f"{', '.join(_SCALER_FORMS)}. Set net.scaler = None to export the network alone "
+            "(it then takes scaled inputs)."
+        )
+    return _SCALER_FORMS[kind](scaler)
 
 
 # ---------------------------------------------------------------------------- PyTorch
@@ -133,23 +179,97 @@ def _torch_residual_class() -> Any:
     return TorchResidual
 
 
+@functools.cache
+def _torch_scaler_class() -> Any:
+    torch = _require("torch", "TorchScaler")
+
+    class TorchScaler(torch.nn.Module):  # type: ignore[name-defined]
+        """glassnet's input scaler as a torch module: the operations of its ``transform``.
+
+        ``(x - mean) / scale`` for a ``StandardScaler``, ``x * scale + offset`` for a
+        ``MinMaxScaler``; ``p`` and ``q`` are buffers (not parameters) in the network's dtype.
+
+        Parameters
+        ----------
+        config : dict
+            The scaler's ``to_dict()``; ``from_torch`` rebuilds the scaler from it.
+        form : {'sub_div', 'mul_add'}
+        p, q : torch.Tensor of shape (n_in,)
+        """
+
+        def __init__(self, config: dict[str, Any], form: str, p: Any, q: Any):
+            super().__init__()
+            self.config, self.form = config, form
+            self.register_buffer("p", p)
+            self.register_buffer("q", q)
+
+        def forward(self, x: Any) -> Any:
+            if self.form == "sub_div":
+                return (x - self.p) / self.q
+            return x * self.p + self.q
+
+        def extra_repr(self) -> str:
+            return f"{self.config['type']}, n_features={len(self.p)}"
+
+    TorchScaler.__module__ = __name__
+    TorchScaler.__qualname__ = "TorchScaler"
+    return TorchScaler
+
+
+_TORCH_CLASSES = {"TorchResidual": _torch_residual_class, "TorchScaler": _torch_scaler_class}
+
+
 def __getattr__(name: str) -> Any:
-    if name == "TorchResidual":
-        return _torch_residual_class()
+    if name in _TORCH_CLASSES:
+        return _TORCH_CLASSES[name]()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def to_torch(net: Network) -> Any:
-    """The network as ``torch.nn.Sequential``: each ``Dense`` a ``Linear`` and its activation.
+def _torch_tensor(torch: Any, array: Any, dtype: Any) -> Any:
+    return torch.from_numpy(np.array(to_numpy(array))).to(dtype)
 
-    ``Linear.weight`` is ``W`` itself (shape (n_out, n_in)) and ``Linear.bias`` is ``b``, both
-    copied; a ``Residual`` becomes a :class:`TorchResidual`. The parameters are in the network's
-    dtype (float32 or float64), in the order of ``net.params()``.
+
+def _torch_activation(nn: Any, layer: Any) -> Any:
+    activation: ActivationLike | None = getattr(layer, "activation", None)
+    return None if activation is None else _TORCH_ACTIVATIONS[activation.name](nn, activation)
+
+
+def _torch_dense(torch: Any, layer: Any, dtype: Any) -> list[Any]:
+    linear = torch.nn.Linear(layer.n_in, layer.n_out, dtype=dtype)
+    with torch.no_grad():
+        linear.weight.copy_(_torch_tensor(torch, layer.W, dtype))
+        linear.bias.copy_(_torch_tensor(torch, layer.b, dtype))
+    act = _torch_activation(torch.nn, layer)
+    return [linear] if act is None else [linear, act]
+
+
+def _torch_residual(torch: Any, layer: Any, dtype: Any) -> list[Any]:
+    body = torch.nn.Sequential(*_torch_modules(torch, layer.layers, dtype))
+    return [_torch_residual_class()(body, _torch_activation(torch.nn, layer))]
+
+
+TORCH_LAYERS: dict[str, Callable[[Any, Any, Any], list[Any]]] = {
+    "Dense": _torch_dense,
+    "Residual": _torch_residual,
+    "Dropout": lambda torch, layer, dtype: [],  # the identity at inference
+}
+"""Layer type (``layer.config()["type"]``) -> the torch modules it exports to."""
+
+
+def to_torch(net: Network) -> Any:
+    """The network as ``torch.nn.Sequential``: ``module(X)`` is ``net.predict_output(X)``.
+
+    First, when ``net.scaler`` is set, a :class:`TorchScaler` applying it to the raw inputs;
+    then each ``Dense`` as a ``Linear`` and its activation (``Linear.weight`` is ``W`` itself,
+    shape (n_out, n_in), and ``Linear.bias`` is ``b``, both copied), each ``Residual`` as a
+    :class:`TorchResidual`, and each ``Dropout`` as nothing (it is the identity at
+    inference). The parameters are in the network's dtype (float32 or float64), in the order
+    of ``net.params()``; the scaler's constants are buffers, not parameters.
 
     Parameters
     ----------
     net : Network
-        Made of ``Dense`` and ``Residual`` layers with built-in activations.
+        Made of the layers in :data:`TORCH_LAYERS` with built-in activations.
 
     Returns
     -------
@@ -163,9 +283,9 @@ def to_torch(net: Network) -> Any:
     ImportError
         Without PyTorch (``pip install 'glassnet[torch]'``).
     TypeError
-        For a layer other than Dense and Residual.
+        For a layer type with no torch form (the message names it).
     ValueError
-        For a custom activation, which has no torch counterpart.
+        For a custom activation or an input scaler with no torch form.
 
     Notes
     -----
@@ -183,29 +303,20 @@ def to_torch(net: Network) -> Any:
     )
     """
     torch = _require("torch", "to_torch")
-    _check_network(net, "to_torch")
+    _check_network(net, "to_torch", TORCH_LAYERS)
     dtype = torch.float64 if net.dtype == np.float64 else torch.float32
-    return torch.nn.Sequential(*_torch_modules(torch, net.layers, dtype))
+    modules = _torch_modules(torch, net.layers, dtype)
+    if net.scaler is not None:
+        form, p, q = _scaler_form(net.scaler, "to_torch")
+        scaler = _torch_scaler_class()(net.scaler.to_dict(), form, _torch_tensor(torch, p, dtype),
+                                       _torch_tensor(torch, q, dtype))
+        modules.insert(0, scaler)
+    return torch.nn.Sequential(*modules)
 
 
 def _torch_modules(torch: Any, layers: list[Layer], dtype: Any) -> list[Any]:
-    nn = torch.nn
-    modules: list[Any] = []
-    for layer in layers:
-        activation: ActivationLike = layer.activation  # type: ignore[attr-defined]
-        act = _TORCH_ACTIVATIONS[activation.name](nn, activation)
-        if isinstance(layer, Dense):
-            linear = nn.Linear(layer.n_in, layer.n_out, dtype=dtype)
-            with torch.no_grad():
-                linear.weight.copy_(torch.from_numpy(to_numpy(layer.W).copy()))
-                linear.bias.copy_(torch.from_numpy(to_numpy(layer.b).copy()))
-            modules.append(linear)
-            if act is not None:
-                modules.append(act)
-        else:
-            body = nn.Sequential(*_torch_modules(torch, layer.layers, dtype))  # type: ignore[attr-defined]
-            modules.append(_torch_residual_class()(body, act))
-    return modules
+    return [module for layer in layers
+            for module in TORCH_LAYERS[_layer_type(layer)](torch, layer, dtype)]
 
 
 def from_torch(module: Any, loss: Any = "mse") -> Network:
@@ -213,15 +324,28 @@ def from_torch(module: Any, loss: Any = "mse") -> Network:
 
     Each ``Linear`` becomes a ``Dense`` (``W = weight``, ``b = bias`` or zeros) whose
     activation is the module right after it, if that is an activation module; a
-    :class:`TorchResidual` becomes a ``Residual``. ``nn.Identity`` and nested
+    :class:`TorchResidual` becomes a ``Residual``, an ``nn.Dropout(p)`` a ``Dropout(p)`` and a
+    leading :class:`TorchScaler` the network's input scaler. ``nn.Identity`` and nested
     ``nn.Sequential`` are allowed. The dtype is that of the first ``Linear``.
+
+    A logits classifier, the usual torch classifier trained with ``nn.CrossEntropyLoss``
+    (it ends in an ``nn.Linear`` and the loss applies the softmax), is detected: with
+    ``loss='cross_entropy'`` (or ``loss=nn.CrossEntropyLoss()``) and a last ``Linear`` with no
+    activation after it, that last layer gets glassnet's softmax, so ``net.forward(X)`` is
+    ``softmax(module(X))``, ``net.predict(X)`` is ``module(X).argmax(1)``, and training goes on
+    with the same loss. Likewise ``loss='binary_cross_entropy'`` (or
+    ``nn.BCEWithLogitsLoss()``) gives a last ``Linear`` a sigmoid.
 
     Parameters
     ----------
     module : torch.nn.Sequential
-    loss : str or Loss, default='mse'
-        The loss of the returned network; ``cross_entropy`` needs an ``nn.Softmax(dim=1)``
-        at the end and ``binary_cross_entropy`` an ``nn.Sigmoid``.
+    loss : str, dict, Loss or torch loss module, default='mse'
+        The loss of the returned network. A torch loss module is read as its glassnet
+        counterpart: ``nn.CrossEntropyLoss`` as ``cross_entropy`` (logits, above),
+        ``nn.BCEWithLogitsLoss`` and ``nn.BCELoss`` as ``binary_cross_entropy``, ``nn.MSELoss``
+        as ``mse``, ``nn.HuberLoss(delta)`` as ``huber``. ``cross_entropy`` needs an
+        ``nn.Softmax(dim=1)`` or a ``Linear`` at the end, ``binary_cross_entropy`` an
+        ``nn.Sigmoid`` or a ``Linear``.
 
     Returns
     -------
@@ -237,13 +361,14 @@ def from_torch(module: Any, loss: Any = "mse") -> Network:
         For a module glassnet has no layer for (the message names it and lists the supported
         ones), an activation with no ``Linear`` before it, options glassnet does not have
         (``nn.GELU()`` in its erf form, ``nn.Softplus(beta != 1)``, ``nn.Softmax(dim=0)``),
-        parameters that are not float32 or float64, or a loss that does not fit the output.
+        parameters that are not float32 or float64 or hold NaN or inf (the message names the
+        parameter), or a loss that does not fit the output.
 
     Examples
     --------
     >>> import torch.nn as nn  # doctest: +SKIP
-    >>> from_torch(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.Softmax(dim=1)),
-    ...            loss="cross_entropy")  # doctest: +SKIP
+    >>> from_torch(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)),
+    ...            loss=nn.CrossEntropyLoss())  # doctest: +SKIP
     Network(4-8-3, loss='cross_entropy', dtype='float32', params=67)
     """
     torch = _require("torch", "from_torch")
@@ -262,8 +387,42 @@ def from_torch(module: Any, loss: Any = "mse") -> Network:
             "Convert the module first with module.float() or module.double()."
         )
     np_dtype = "float64" if dtype == torch.float64 else "float32"
-    layers = _layers_from_torch(torch, _children(module, "module"), np_dtype)
-    return Network(layers, loss=loss, dtype=np_dtype)
+    loss = _loss_from_torch(torch, loss)
+    children = _children(module, "module")
+    scaler = None
+    if children and type(children[0][1]) is _torch_scaler_class():
+        from .data import scaler_from_dict
+
+        scaler = scaler_from_dict(children[0][1].config)
+        children = children[1:]
+    layers = _layers_from_torch(torch, children, np_dtype)
+    output = get_loss(loss).output_activation
+    last = layers[-1] if layers else None
+    if output is not None and _layer_type(last) == "Dense" and last.activation.name == "identity":
+        layers[-1] = _dense_from_arrays(last.W, last.b, output, np_dtype, "the last Linear")
+    net = Network(layers, loss=loss, dtype=np_dtype)
+    net.scaler = scaler
+    return net
+
+
+_TORCH_LOSSES: dict[str, Callable[[Any], Any]] = {
+    "CrossEntropyLoss": lambda m: "cross_entropy",
+    "BCEWithLogitsLoss": lambda m: "binary_cross_entropy",
+    "BCELoss": lambda m: "binary_cross_entropy",
+    "MSELoss": lambda m: "mse",
+    "HuberLoss": lambda m: {"name": "huber", "delta": float(m.delta)},
+}
+"""torch loss module class name -> the glassnet loss spec."""
+
+
+def _loss_from_torch(torch: Any, loss: Any) -> Any:
+    if not isinstance(loss, torch.nn.Module):
+        return loss
+    kind = type(loss).__name__
+    if kind not in _TORCH_LOSSES:
+        raise ValueError(f"from_torch cannot read the torch loss {kind}; supported: "
+                         f"{', '.join(_TORCH_LOSSES)}, or a glassnet loss name.")
+    return _TORCH_LOSSES[kind](loss)
 
 
 def _torch_activation_spec(nn: Any, module: Any, where: str) -> Any:
@@ -301,8 +460,9 @@ def _torch_activation_spec(nn: Any, module: Any, where: str) -> Any:
 
 
 _SUPPORTED_TORCH = (
-    "Linear, Sequential, Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus (beta=1), "
-    "GELU (approximate='tanh'), Softmax (dim=1), glassnet.interop.TorchResidual"
+    "Linear, Sequential, Identity, Dropout, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus "
+    "(beta=1), GELU (approximate='tanh'), Softmax (dim=1), glassnet.interop.TorchResidual, "
+    "glassnet.interop.TorchScaler (first only)"
 )
 
 
@@ -321,7 +481,7 @@ def _layers_from_torch(torch: Any, children: list[tuple[str, Any]], dtype: str) 
     def flush(activation: Any = "identity") -> None:
         nonlocal pending
         if pending is not None:
-            layers.append(_dense_from(pending.weight, pending.bias, activation, dtype))
+            layers.append(_dense_from(*pending, activation, dtype))
             pending = None
 
     def visit(children: list[tuple[str, Any]]) -> None:
@@ -330,7 +490,10 @@ def _layers_from_torch(torch: Any, children: list[tuple[str, Any]], dtype: str) 
             spec = _torch_activation_spec(nn, child, here)
             if type(child) is nn.Linear:
                 flush()
-                pending = child
+                pending = (child, here)
+            elif type(child) is nn.Dropout:
+                flush()
+                layers.append(Dropout(float(child.p)))
             elif type(child) is nn.Sequential:
                 visit(_children(child, here))
             elif type(child) is residual_class:
@@ -364,11 +527,11 @@ def _unsupported(module: Any, where: str) -> ValueError:
     )
 
 
-def _dense_from(weight: Any, bias: Any, activation: Any, dtype: str) -> Dense:
+def _dense_from(linear: Any, where: str, activation: Any, dtype: str) -> Dense:
     """A Dense layer holding copies of a Linear's ``weight`` (n_out, n_in) and ``bias`` (or 0)."""
-    W = weight.detach().cpu().numpy()
-    b = np.zeros(len(W)) if bias is None else bias.detach().cpu().numpy()
-    return _dense_from_arrays(W, b, activation, dtype)
+    W = linear.weight.detach().cpu().numpy()
+    b = np.zeros(len(W)) if linear.bias is None else linear.bias.detach().cpu().numpy()
+    return _dense_from_arrays(W, b, activation, dtype, where)
 
 
 # ---------------------------------------------------------------------------- ONNX
@@ -459,14 +622,40 @@ _ONNX_ACTIVATIONS: dict[str, Callable[[_OnnxGraph, str, Any, str], str]] = {
 """glassnet activation name -> writer of its ONNX nodes: (graph, z, activation, scope) -> a."""
 
 
-def to_onnx(net: Network, path: str | os.PathLike) -> Any:
-    """Write the network to ``path`` as an ONNX model; ``output = net.forward(input)``.
+def _onnx_dense(g: "_OnnxGraph", layer: Any, a: str, scope: str) -> str:
+    return g.op("Gemm", [a, f"{scope}.W", f"{scope}.b"], scope, transB=1)
 
-    Each ``Dense`` is ``Gemm(a_prev, W, b, transB=1)`` (``W`` stored as (n_out, n_in)) followed
-    by its activation: ``Sigmoid``, ``Tanh``, ``Relu``, ``LeakyRelu(alpha=slope)``,
-    ``Elu(alpha)``, ``Softplus``, ``Softmax(axis=1)``; GELU is written out in its tanh form
-    from ``Pow``, ``Mul``, ``Add`` and ``Tanh``, because the ``Gelu`` op needs opset 20. A
-    ``Residual`` adds its input to its inner layers' output with ``Add`` before its activation.
+
+def _onnx_residual(g: "_OnnxGraph", layer: Any, a: str, scope: str) -> str:
+    return g.op("Add", [a, _onnx_layers(g, layer.layers, a, f"{scope}.")], scope)
+
+
+ONNX_LAYERS: dict[str, Callable[[Any, Any, str, str], str]] = {
+    "Dense": _onnx_dense,
+    "Residual": _onnx_residual,
+    "Dropout": lambda g, layer, a, scope: a,  # the identity at inference: no node
+}
+"""Layer type (``layer.config()["type"]``) -> writer of its ONNX nodes before the activation:
+(graph, layer, input value, scope) -> z."""
+
+_ONNX_SCALER_OPS = {"sub_div": ("Sub", "Div", "mean", "scale"),
+                    "mul_add": ("Mul", "Add", "scale", "offset")}
+"""Scaler form -> (first op, second op, names of its two constants)."""
+
+
+def to_onnx(net: Network, path: str | os.PathLike) -> Any:
+    """Write the network to ``path`` as an ONNX model; ``output = net.predict_output(input)``.
+
+    The input is raw: when ``net.scaler`` is set, the graph starts with its preprocessing
+    nodes in the scaler's own operations, ``Sub(input, scaler.mean)`` then
+    ``Div(., scaler.scale)`` for a ``StandardScaler``, ``Mul(input, scaler.scale)`` then
+    ``Add(., scaler.offset)`` for a ``MinMaxScaler`` (nodes and constants in the ``scaler``
+    scope). Each ``Dense`` is ``Gemm(a_prev, W, b, transB=1)`` (``W`` stored as (n_out,
+    n_in)) followed by its activation: ``Sigmoid``, ``Tanh``, ``Relu``,
+    ``LeakyRelu(alpha=slope)``, ``Elu(alpha)``, ``Softplus``, ``Softmax(axis=1)``; GELU is
+    written out in its tanh form from ``Pow``, ``Mul``, ``Add`` and ``Tanh``, because the
+    ``Gelu`` op needs opset 20. A ``Residual`` adds its input to its inner layers' output with
+    ``Add`` before its activation. A ``Dropout`` writes no node (the identity at inference).
 
     The graph has opset 17, one input ``input`` of shape (batch, n_in) and one output
     ``output`` of shape (batch, n_out), with a dynamic batch dimension; initialisers are named
@@ -488,9 +677,9 @@ def to_onnx(net: Network, path: str | os.PathLike) -> Any:
     ImportError
         Without the onnx package (``pip install 'glassnet[onnx]'``).
     TypeError
-        For a layer other than Dense and Residual.
+        For a layer type with no ONNX form (the message names it).
     ValueError
-        For a custom activation, which has no ONNX form.
+        For a custom activation or an input scaler with no ONNX form.
 
     Notes
     -----
@@ -510,12 +699,20 @@ def to_onnx(net: Network, path: str | os.PathLike) -> Any:
     importlib.import_module("onnx.numpy_helper")  # onnx.numpy_helper, also on old onnx
     from . import __version__
 
-    _check_network(net, "to_onnx")
+    _check_network(net, "to_onnx", ONNX_LAYERS)
     g = _OnnxGraph(onnx, net.dtype)
+    a = "input"
+    if net.scaler is not None:
+        form, p, q = _scaler_form(net.scaler, "to_onnx")
+        first, second, p_name, q_name = _ONNX_SCALER_OPS[form]
+        a = g.op(first, [a, g.constant(f"scaler.{p_name}", to_numpy(p))], "scaler")
+        a = g.op(second, [a, g.constant(f"scaler.{q_name}", to_numpy(q))], "scaler")
     for key, param in net.params().items():
         g.constant(key, to_numpy(param))
 
-    output = _onnx_layers(g, net.layers, "input", "")
+    output = _onnx_layers(g, net.layers, a, "")
+    if output == "input":  # nothing but Dropout: the graph still needs a node
+        output = g.op("Identity", [output], "output")
     for node in g.nodes:  # the last value computed becomes the graph's output
         node.output[:] = ["output" if name == output else name for name in node.output]
 
@@ -544,13 +741,9 @@ def to_onnx(net: Network, path: str | os.PathLike) -> Any:
 def _onnx_layers(g: _OnnxGraph, layers: list[Layer], a: str, prefix: str) -> str:
     for i, layer in enumerate(layers):
         scope = f"{prefix}{i}"
-        if isinstance(layer, Dense):
-            z = g.op("Gemm", [a, f"{scope}.W", f"{scope}.b"], scope, transB=1)
-        else:
-            h = _onnx_layers(g, layer.layers, a, f"{scope}.")  # type: ignore[attr-defined]
-            z = g.op("Add", [a, h], scope)
-        act: ActivationLike = layer.activation  # type: ignore[attr-defined]
-        a = _ONNX_ACTIVATIONS[act.name](g, z, act, scope)
+        z = ONNX_LAYERS[_layer_type(layer)](g, layer, a, scope)
+        act: ActivationLike | None = getattr(layer, "activation", None)
+        a = z if act is None else _ONNX_ACTIVATIONS[act.name](g, z, act, scope)
     return a
 
 
@@ -654,18 +847,25 @@ def from_sklearn(fitted_mlp: Any, *, dtype: Any = None) -> Network:
     hidden = _SKLEARN_HIDDEN[fitted_mlp.activation]
     pairs = list(zip(fitted_mlp.coefs_, fitted_mlp.intercepts_))
     layers: list[Layer] = [
-        _dense_from_arrays(coef.T, intercept, output if i == len(pairs) - 1 else hidden, dtype)
+        _dense_from_arrays(coef.T, intercept, output if i == len(pairs) - 1 else hidden, dtype,
+                           f"coefs_[{i}] / intercepts_[{i}]")
         for i, (coef, intercept) in enumerate(pairs)
     ]
     return Network(layers, loss=loss, dtype=dtype)
 
 
-def _dense_from_arrays(W: np.ndarray, b: np.ndarray, activation: Any, dtype: str) -> Dense:
-    """A Dense layer holding copies of ``W`` (n_out, n_in) and ``b`` (n_out,).
+def _dense_from_arrays(W: np.ndarray, b: np.ndarray, activation: Any, dtype: str,
+                       where: str) -> Dense:
+    """A Dense layer holding copies of ``W`` (n_out, n_in) and ``b`` (n_out,): every import's way in.
 
-    Its recorded initialiser is the usual one for the activation, so that a network rebuilt
-    from its config trains from a sensible start.
+    Non-finite weights are refused here, naming ``where`` they come from: a network glassnet
+    could not save is not imported. The recorded initialiser is the usual one for the
+    activation, so that a network rebuilt from its config trains from a sensible start.
     """
+    for name, value in (("weight", W), ("bias", b)):
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"The {name} of {where} contains NaN or inf; glassnet imports only "
+                             "finite weights (training diverged, or the weights are damaged).")
     n_out, n_in = W.shape
     layer = Dense(n_in, n_out, activation, seed=0, dtype=dtype)
     layer.W[...] = W
