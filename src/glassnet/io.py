@@ -363,7 +363,10 @@ def _build(path: Path, header: dict[str, Any], shapes: dict[str, tuple[int, ...]
     if built != shapes:
         raise ValueError(f"{path}: the architecture in the header is invalid: it builds the "
                          f"parameters {built}, not the declared {shapes}.")
-    _check_header(header, net)
+    try:
+        _check_header(header, net)
+    except HeaderError as err:
+        raise ValueError(f"{path}: {_part_problem(err)}.") from None
     return net
 
 

@@ -98,6 +98,8 @@ def _check_depth(data: Any) -> None:
 
 # ---------------------------------------------------------------------------- building blocks
 def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)) and len(repr(value)) <= 60:
+        return repr(value)
     if isinstance(value, dict):
         return f"an object with keys {_short(sorted(map(str, value)))}"
     if isinstance(value, list):
