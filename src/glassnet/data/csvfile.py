@@ -127,7 +127,7 @@ def read_csv(
                 f"check the delimiter (now {delimiter!r})."
             )
         t = _target_index(p, target, names, has_header)
-        table = _Table(p, names if has_header else None, first_line)
+        table = _Table(p, n_cols, names if has_header else None, first_line)
         if not has_header:
             table.append(first_line, first_row)
         for line, row in rows:
@@ -233,15 +233,12 @@ def _rows(p: Any, fh: BinaryIO, delimiter: str, max_line_bytes: int,
 class _Table:
     """Rows of floats collected in float64 blocks of about 4 MiB, each row checked as it comes."""
 
-    def __init__(self, p: Any, names: list[str] | None, first_line: int):
-        self.p, self.names, self.first_line = p, names, first_line
-        self.n_cols = 0
+    def __init__(self, p: Any, n_cols: int, names: list[str] | None, first_line: int):
+        self.p, self.n_cols, self.names, self.first_line = p, n_cols, names, first_line
         self.blocks: list[np.ndarray] = []
         self.filled = 0
 
     def append(self, line: int, row: list[str]) -> None:
-        if not self.n_cols:
-            self.n_cols = len(row)
         if len(row) != self.n_cols:
             raise ValueError(
                 f"{self.p}, line {line}: expected {self.n_cols} fields (as in line "

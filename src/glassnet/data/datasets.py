@@ -141,21 +141,21 @@ def _load_csv_spec(spec: str, rest: str) -> Data:
     if not rest:
         raise ValueError(f"data spec {spec!r}: expected csv:FILE[:TARGET], the FILE is empty.")
     path, target = rest, "-1"
-    if not Path(rest).is_file() and ":" in rest:
+    if not Path(rest).exists() and ":" in rest:
         path, target = rest.rsplit(":", 1)
     tgt: int | str
     try:
         tgt = int(target)
     except ValueError:
         tgt = target
-    if not Path(path).is_file():
+    if not Path(path).exists():  # read_csv refuses what is not a regular file
         raise FileNotFoundError(f"data spec {spec!r}: CSV file {path!r} not found.")
     X, y, names = read_csv(path, target=tgt)
     return Data(X, y, infer_task(y), spec, feature_names=names)
 
 
 def _load_npz_spec(spec: str, rest: str) -> Data:
-    if not Path(rest).is_file():
+    if not Path(rest).exists():
         raise FileNotFoundError(f"data spec {spec!r}: file {rest!r} not found.")
     arrays = _read_npz(Path(rest), ["X", "y"], optional=("X_test", "y_test"))
     X, y = arrays["X"], arrays["y"]
