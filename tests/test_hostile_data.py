@@ -17,8 +17,16 @@ import pytest
 
 import glassnet
 from glassnet.cli import main
-from glassnet.data import (check_real_dtype, encode_labels, load_arrays, load_data, load_npz,
-                           open_memmap_dataset, read_csv, read_idx)
+from glassnet.data import (
+    check_real_dtype,
+    encode_labels,
+    load_arrays,
+    load_data,
+    load_npz,
+    open_memmap_dataset,
+    read_csv,
+    read_idx,
+)
 from glassnet.data.csvfile import MAX_FIELDS, MAX_LINE_BYTES
 
 
@@ -250,7 +258,7 @@ def test_real_dtypes_pass_everywhere(tmp_path, dtype):
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y.npy", np.arange(3))
     Xm, ym = open_memmap_dataset(tmp_path / "X.npy", tmp_path / "y.npy")
-    assert isinstance(Xm, np.memmap) and Xm.dtype == dtype
+    assert isinstance(Xm, np.memmap) and Xm.dtype == dtype and ym.tolist() == [0, 1, 2]
     np.testing.assert_array_equal(load_arrays(tmp_path / "X.npy")[0], X)
     assert check_real_dtype(X.dtype) == X.dtype
 
@@ -416,7 +424,7 @@ def test_readers_name_the_file_for_garbage(tmp_path):
     for name, read in READERS.values():
         path = tmp_path / ("garbage-" + name)
         path.write_bytes(garbage)
-        error, _ = bounded(lambda: read(path), megabytes=16)
+        error, _ = bounded(lambda read=read, path=path: read(path), megabytes=16)
         assert isinstance(error, ValueError) and str(path) in str(error), (name, error)
 
 
@@ -425,3 +433,4 @@ def test_a_real_file_reads_as_before(tmp_path):
     path.write_text("a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
     X, y, names = read_csv(path)
     assert X.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]] and y.tolist() == [0, 1, 0, 1]
+    assert names == ["a", "b"]

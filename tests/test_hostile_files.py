@@ -24,7 +24,6 @@ import numpy as np
 import numpy.lib.format as npy_format
 import pytest
 
-import glassnet
 from glassnet import load, mlp, save
 from glassnet.cli import main
 from glassnet.io import load_with_extra, remove_stale_temporaries
@@ -453,11 +452,10 @@ def test_encrypted_members_are_value_errors(trained, tmp_path):
 def test_duplicate_member_names_are_refused(trained, tmp_path):
     members = members_of(trained)
     path = tmp_path / "dup.npz"
-    with pytest.warns(UserWarning, match="Duplicate name"):
-        with zipfile.ZipFile(path, "w") as zf:
-            for name, data in members.items():
-                zf.writestr(name, data)
-            zf.writestr("0.W.npy", members["0.W.npy"])
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        zf.writestr("0.W.npy", members["0.W.npy"])
     refused(path, "appear more than once")
 
 
@@ -680,7 +678,7 @@ SKLEARN_CHANGES = {
 def test_the_estimators_load_only_known_and_consistent_attributes(classifier_file, tmp_path, case):
     from glassnet.sklearn import MLPClassifier
 
-    src, X, clf = classifier_file
+    src = classifier_file[0]
     change, pattern = SKLEARN_CHANGES[case]
     path = changed(src, tmp_path / "sk.npz", change)
     with pytest.raises(ValueError, match="the saved MLPClassifier is invalid") as info:

@@ -169,7 +169,7 @@ def test_unexportable_parts_are_refused_by_name_never_dropped(export, tmp_path):
     with pytest.raises(TypeError, match=rf"to_{export} cannot export layer 1 of type Odd; "
                                         r"supported layers: Dense, Residual, Dropout"):
         write(Network([Dense(3, 3), Odd()]))
-    with pytest.raises(TypeError, match=rf"layer 0\.1 of type Odd"):
+    with pytest.raises(TypeError, match=r"layer 0\.1 of type Odd"):
         write(Network([Residual(Dense(3, 3), Odd())]))
     net = mlp([3, 4, 2], seed=0)
     net.scaler = RobustScaler()

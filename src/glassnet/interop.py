@@ -622,11 +622,11 @@ _ONNX_ACTIVATIONS: dict[str, Callable[[_OnnxGraph, str, Any, str], str]] = {
 """glassnet activation name -> writer of its ONNX nodes: (graph, z, activation, scope) -> a."""
 
 
-def _onnx_dense(g: "_OnnxGraph", layer: Any, a: str, scope: str) -> str:
+def _onnx_dense(g: _OnnxGraph, layer: Any, a: str, scope: str) -> str:
     return g.op("Gemm", [a, f"{scope}.W", f"{scope}.b"], scope, transB=1)
 
 
-def _onnx_residual(g: "_OnnxGraph", layer: Any, a: str, scope: str) -> str:
+def _onnx_residual(g: _OnnxGraph, layer: Any, a: str, scope: str) -> str:
     return g.op("Add", [a, _onnx_layers(g, layer.layers, a, f"{scope}.")], scope)
 
 

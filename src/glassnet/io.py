@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,14 +41,24 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .archive import NpzArchive
+from .atomic import atomic_write, remove_stale_temporaries
 from .device import to_numpy
-from .io_schema import FORMAT_VERSION, HeaderError, parameter_shapes, parse_header, validate_header
+from .io_schema import (
+    FORMAT_VERSION,
+    HeaderError,
+    check_against_network,
+    check_members,
+    parameter_shapes,
+    parse_header,
+    validate_header,
+)
 from .layers import iter_layers
 
 if TYPE_CHECKING:
     from .network import Network
 
-__all__ = ["FORMAT_VERSION", "atomic_write", "load", "load_with_extra", "save"]
+__all__ = ["FORMAT_VERSION", "atomic_write", "load", "load_with_extra",
+           "remove_stale_temporaries", "save"]
 
 _HEADER_KEY = "__glassnet__"
 MAX_HEADER_BYTES = 64 << 20
@@ -58,96 +67,8 @@ _WHAT = "glassnet model file (.npz)"
 
 
 # ---------------------------------------------------------------------------- writing
-def atomic_write(path: str | os.PathLike, write: Any) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync, then rename it to ``path``.
-
-    The temporary file is ``.<name>.<pid>.<random>.tmp``; those left by saves whose process
-    was killed are removed first (see :func:`remove_stale_temporaries`).
-    """
-    path = Path(path)
-    folder = path.parent
-    remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_folder(folder)
-
-
-def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
-    """Remove the temporary files that killed saves to ``path`` left beside it.
-
-    A temporary file of :func:`atomic_write` is named ``.<name>.<pid>.<random>.tmp``; it is
-    stale when process ``pid`` no longer runs (a save still running elsewhere keeps its file).
-    Names without a pid (from older versions) are always stale. Only files and symlinks are
-    removed, never what they point to.
-
-    Returns
-    -------
-    list of str
-        The names removed.
-    """
-    path = Path(path)
-    prefix = f".{path.name}."
-    removed = []
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return removed
-    for entry in entries:
-        name = entry.name
-        if not (name.startswith(prefix) and name.endswith(".tmp")):
-            continue
-        pid = name[len(prefix):-len(".tmp")].split(".")[0]
-        if pid.isdigit() and _running(int(pid)):
-            continue
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                continue
-            os.unlink(entry.path)
-            removed.append(name)
-        except OSError:
-            pass
-    return removed
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True  # another thread of this process may be saving
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, OSError):
-        return True
-    return True
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save(
-    net: "Network",
+    net: Network,
     path: str | os.PathLike,
     *,
     extra: dict[str, Any] | None = None,
@@ -210,7 +131,7 @@ def save(
         arrays.update({f"optim.{k}": v for k, v in optim_arrays.items()})
     try:
         text = json.dumps(header)
-        _check_header(validate_header(parse_header(text)), net)
+        check_against_network(validate_header(parse_header(text)), net)
     except (TypeError, ValueError) as err:
         raise ValueError(f"Cannot save the network to {path}: {_part_problem(err)} "
                          "(the file could not be loaded back). Nothing was written.") from None
@@ -228,7 +149,7 @@ def _host_array(value: Any) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- reading
-def load(path: str | os.PathLike) -> "Network":
+def load(path: str | os.PathLike) -> Network:
     """Read a network written by :func:`save`.
 
     Raises
@@ -244,7 +165,7 @@ def load(path: str | os.PathLike) -> "Network":
     return load_with_extra(path)[0]
 
 
-def load_with_extra(path: str | os.PathLike) -> tuple["Network", dict[str, Any], dict[str, np.ndarray]]:
+def load_with_extra(path: str | os.PathLike) -> tuple[Network, dict[str, Any], dict[str, np.ndarray]]:
     """Like :func:`load`, and also return the header's ``extra`` and the extra arrays."""
     path = Path(path)
     try:
@@ -255,7 +176,7 @@ def load_with_extra(path: str | os.PathLike) -> tuple["Network", dict[str, Any],
         header = _read_header(path, archive)
         shapes = parameter_shapes(header["network"]["layers"])
         dtype = np.dtype(header["network"].get("dtype", "float32"))
-        optim_keys, extra_keys = _check_members(path, archive, shapes, dtype,
+        optim_keys, extra_keys = check_members(path, archive.members, _HEADER_KEY, shapes, dtype,
                                                 header.get("optimizer") is not None)
         net = _build(path, header, shapes)
         for key, param in net.params().items():
@@ -306,52 +227,7 @@ def _part_problem(err: Exception) -> str:
     return f"the model header's {err}"
 
 
-def _check_members(path: Path, archive: NpzArchive, shapes: dict[str, tuple[int, ...]],
-                   dtype: np.dtype, has_optimizer: bool) -> tuple[list[str], list[str]]:
-    """Compare every member's npy header with the header's declarations; nothing is read."""
-    members = archive.members
-    optim_keys = [k for k in members if k.startswith("optim.")]
-    extra_keys = [k for k in members if k.startswith("extra.")]
-    missing = set(shapes) - set(members)
-    unexpected = set(members) - set(shapes) - {_HEADER_KEY} - set(optim_keys) - set(extra_keys)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: the arrays do not match the architecture in the header "
-            f"(missing: {sorted(missing) or 'none'}, unexpected: {sorted(unexpected) or 'none'})."
-        )
-    for key, shape in shapes.items():
-        m = members[key]
-        if m.shape != shape or m.dtype != dtype:
-            raise ValueError(
-                f"{path}: array {key!r} has shape {m.shape} and dtype {m.dtype}; the "
-                f"header's architecture needs {shape} and {dtype}."
-            )
-    if optim_keys and not has_optimizer:
-        raise ValueError(f"{path}: the file has optimiser state ({optim_keys[0]!r}, ...) but "
-                         "its header names no optimiser.")
-    for key in optim_keys:
-        m = members[key]
-        slot, _, param = key[len("optim."):].partition(".")
-        if param not in shapes:
-            raise ValueError(f"{path}: the optimiser state {key!r} belongs to no parameter of "
-                             f"the architecture (its parameters: {', '.join(shapes)}).")
-        if m.shape != shapes[param] or m.dtype != dtype:
-            raise ValueError(
-                f"{path}: the optimiser state {key!r} has shape {m.shape} and dtype {m.dtype}; "
-                f"its parameter {param!r} needs {shapes[param]} and {dtype}."
-            )
-    for key in extra_keys:
-        if members[key].dtype.kind not in "biuf":
-            raise ValueError(f"{path}: the extra array {key!r} has dtype {members[key].dtype}; "
-                             "extra arrays hold numbers.")
-    for key in [_HEADER_KEY, *shapes, *optim_keys, *extra_keys]:
-        if members[key].fortran_order and len(members[key].shape) > 1:
-            raise ValueError(f"{path}: array {key!r} is stored in Fortran order; glassnet "
-                             "writes C order.")
-    return optim_keys, extra_keys
-
-
-def _build(path: Path, header: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> "Network":
+def _build(path: Path, header: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> Network:
     """The network of the validated header (its size already matched by the file's members)."""
     from .network import Network
 
@@ -364,29 +240,13 @@ def _build(path: Path, header: dict[str, Any], shapes: dict[str, tuple[int, ...]
         raise ValueError(f"{path}: the architecture in the header is invalid: it builds the "
                          f"parameters {built}, not the declared {shapes}.")
     try:
-        _check_header(header, net)
+        check_against_network(header, net)
     except HeaderError as err:
         raise ValueError(f"{path}: {_part_problem(err)}.") from None
     return net
 
 
-def _check_header(header: dict[str, Any], net: "Network") -> None:
-    """The parts of the header that must agree with the network (save and load both check)."""
-    scaler = header.get("scaler")
-    if scaler:
-        width = len(scaler["mean"] if "mean" in scaler else scaler["data_min"])
-        if width != net.n_in:
-            raise HeaderError("scaler", f"scales {width} features; the network has {net.n_in} "
-                                        "inputs")
-    classes = header.get("classes")
-    if classes is not None and len(classes) != net.n_out \
-            and not (net.n_out == 1 and len(classes) == 2):
-        raise HeaderError("classes", f"lists {len(classes)} labels for a network of "
-                                     f"{net.n_out} outputs; there must be one per output (or "
-                                     "2 for a single sigmoid output)")
-
-
-def _restore_training_state(net: "Network", header: dict[str, Any],
+def _restore_training_state(net: Network, header: dict[str, Any],
                             optim_arrays: dict[str, np.ndarray]) -> None:
     from .data import scaler_from_dict
     from .optim import Optimizer

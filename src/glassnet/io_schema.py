@@ -8,7 +8,9 @@ size (layer widths at most :data:`MAX_WIDTH`, at most :data:`MAX_LAYERS` layers)
 ``glassnet.load`` compares with the file's arrays before it allocates a network.
 
 A failure raises :class:`HeaderError`, a ``ValueError`` whose ``where`` names the part
-(``network.layers[1].n_out``, ``scaler.mean[3]``, ...).
+(``network.layers[1].n_out``, ``scaler.mean[3]``, ...). :func:`check_members` then compares the
+file's members with the declarations, and :func:`check_against_network` the parts that depend on
+the built network (the scaler's width, one class label per output).
 
 Layout (``?`` marks an optional key; ``null`` is allowed where a part is absent)::
 
@@ -36,8 +38,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "MAX_LAYERS", "MAX_WIDTH", "HeaderError", "parameter_shapes",
-           "parse_header", "validate_header"]
+__all__ = ["MAX_DEPTH", "MAX_LAYERS", "MAX_WIDTH", "HeaderError", "check_against_network",
+           "check_members", "parameter_shapes", "parse_header", "validate_header"]
 
 FORMAT_VERSION = 1
 MAX_DEPTH = 64
@@ -229,7 +231,7 @@ def json_value(value: Any, where: str) -> Any:
 
 
 def _label(value: Any, where: str) -> Any:
-    if isinstance(value, str) or isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float) and math.isfinite(value):
         return value
@@ -410,3 +412,100 @@ def parameter_shapes(layers: list[dict[str, Any]]) -> dict[str, tuple[int, ...]]
     return {f"{i}.{key}": shape
             for i, config in enumerate(layers)
             for key, shape in PARAMETER_SHAPES[config["type"]](config).items()}
+
+
+# ---------------------------------------------------------------------------- the header against the file
+def check_members(path: Any, members: dict[str, Any], header_key: str,
+                  shapes: dict[str, tuple[int, ...]], dtype: Any,
+                  has_optimizer: bool) -> tuple[list[str], list[str]]:
+    """Compare every member's ``.npy`` header with what the header declares; nothing is read.
+
+    Parameters
+    ----------
+    path : path-like
+        The file, for the messages.
+    members : dict of str to archive.Member
+        The archive's members (shape, dtype and order from their ``.npy`` headers).
+    header_key : str
+        The member that holds the header.
+    shapes : dict of str to tuple
+        :func:`parameter_shapes` of the validated header.
+    dtype : numpy.dtype
+        The network's dtype.
+    has_optimizer : bool
+        Whether the header names an optimiser.
+
+    Returns
+    -------
+    optim_keys, extra_keys : list of str
+        The members holding optimiser state (``optim.<slot>.<key>``) and extra arrays.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the member: a missing or unexpected member, a parameter or
+        optimiser state of another shape or dtype, state that belongs to no parameter, extra
+        arrays that are not numbers, arrays in Fortran order.
+    """
+    optim_keys = [k for k in members if k.startswith("optim.")]
+    extra_keys = [k for k in members if k.startswith("extra.")]
+    missing = set(shapes) - set(members)
+    unexpected = set(members) - set(shapes) - {header_key} - set(optim_keys) - set(extra_keys)
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: the arrays do not match the architecture in the header "
+            f"(missing: {sorted(missing) or 'none'}, unexpected: {sorted(unexpected) or 'none'})."
+        )
+    for key, shape in shapes.items():
+        m = members[key]
+        if m.shape != shape or m.dtype != dtype:
+            raise ValueError(
+                f"{path}: array {key!r} has shape {m.shape} and dtype {m.dtype}; the "
+                f"header's architecture needs {shape} and {dtype}."
+            )
+    if optim_keys and not has_optimizer:
+        raise ValueError(f"{path}: the file has optimiser state ({optim_keys[0]!r}, ...) but "
+                         "its header names no optimiser.")
+    for key in optim_keys:
+        m = members[key]
+        param = key[len("optim."):].partition(".")[2]
+        if param not in shapes:
+            raise ValueError(f"{path}: the optimiser state {key!r} belongs to no parameter of "
+                             f"the architecture (its parameters: {', '.join(shapes)}).")
+        if m.shape != shapes[param] or m.dtype != dtype:
+            raise ValueError(
+                f"{path}: the optimiser state {key!r} has shape {m.shape} and dtype {m.dtype}; "
+                f"its parameter {param!r} needs {shapes[param]} and {dtype}."
+            )
+    for key in extra_keys:
+        if members[key].dtype.kind not in "biuf":
+            raise ValueError(f"{path}: the extra array {key!r} has dtype {members[key].dtype}; "
+                             "extra arrays hold numbers.")
+    for key in [header_key, *shapes, *optim_keys, *extra_keys]:
+        if members[key].fortran_order and len(members[key].shape) > 1:
+            raise ValueError(f"{path}: array {key!r} is stored in Fortran order; glassnet "
+                             "writes C order.")
+    return optim_keys, extra_keys
+
+
+def check_against_network(header: dict[str, Any], net: Any) -> None:
+    """The parts of the header that must agree with the network: save and load both check.
+
+    Raises
+    ------
+    HeaderError
+        When the scaler's width is not the network's input width, or the class labels are not
+        one per output (or 2 for a single sigmoid output).
+    """
+    scaler = header.get("scaler")
+    if scaler:
+        width = len(scaler["mean"] if "mean" in scaler else scaler["data_min"])
+        if width != net.n_in:
+            raise HeaderError("scaler", f"scales {width} features; the network has {net.n_in} "
+                                        "inputs")
+    classes = header.get("classes")
+    if classes is not None and len(classes) != net.n_out \
+            and not (net.n_out == 1 and len(classes) == 2):
+        raise HeaderError("classes", f"lists {len(classes)} labels for a network of "
+                                     f"{net.n_out} outputs; there must be one per output (or "
+                                     "2 for a single sigmoid output)")

@@ -31,10 +31,10 @@ dtype: an integer (or bool) ``y`` is classification, a floating ``y`` is
 regression (see :func:`infer_task`).
 """
 
-from .batches import iter_batches
-from .datasets import SKLEARN_DATASETS, Data, load_data, load_sklearn
 from ._checks import check_real_dtype
+from .batches import iter_batches
 from .csvfile import read_csv
+from .datasets import SKLEARN_DATASETS, Data, load_data, load_sklearn
 from .files import load_arrays, load_mnist, load_npz, open_memmap_dataset, read_idx
 from .labels import encode_labels
 from .preprocessing import MinMaxScaler, StandardScaler, infer_task, one_hot, scaler_from_dict
@@ -42,11 +42,11 @@ from .splits import train_test_split, train_val_test_split
 from .synthetic import SYNTHETIC_2D, SYNTHETIC_TASKS, make_2d
 
 __all__ = [
-    "Data",
-    "MinMaxScaler",
     "SKLEARN_DATASETS",
     "SYNTHETIC_2D",
     "SYNTHETIC_TASKS",
+    "Data",
+    "MinMaxScaler",
     "StandardScaler",
     "check_real_dtype",
     "encode_labels",

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import csv
 import math
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import numpy as np
 
