@@ -42,11 +42,11 @@ from .splits import train_test_split, train_val_test_split
 from .synthetic import SYNTHETIC_2D, SYNTHETIC_TASKS, make_2d
 
 __all__ = [
+    "Data",
+    "MinMaxScaler",
     "SKLEARN_DATASETS",
     "SYNTHETIC_2D",
     "SYNTHETIC_TASKS",
-    "Data",
-    "MinMaxScaler",
     "StandardScaler",
     "check_real_dtype",
     "encode_labels",

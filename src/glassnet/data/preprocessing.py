@@ -284,7 +284,7 @@ class MinMaxScaler(_Scaler):
         return obj
 
 
-_SCALERS: dict[str, type[StandardScaler | MinMaxScaler]] = {
+_SCALERS: dict[str, type[StandardScaler] | type[MinMaxScaler]] = {
     "StandardScaler": StandardScaler,
     "MinMaxScaler": MinMaxScaler,
 }

@@ -76,7 +76,7 @@ def _check_xy(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_test_split(
-    X: Any, y: Any, test_size: float = 0.2, stratify: bool = True, seed: SeedLike = 0
+    X: Any, y: Any, test_size: float | int = 0.2, stratify: bool = True, seed: SeedLike = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Shuffle and split into train and test parts.
 
@@ -108,8 +108,8 @@ def train_test_split(
 def train_val_test_split(
     X: Any,
     y: Any,
-    val_size: float = 0.1,
-    test_size: float = 0.2,
+    val_size: float | int = 0.1,
+    test_size: float | int = 0.2,
     stratify: bool = True,
     seed: SeedLike = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
