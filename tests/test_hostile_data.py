@@ -413,6 +413,14 @@ def test_every_reader_refuses_non_regular_files_at_once(tmp_path, reader, make):
     refused(lambda: read(path), str(path), "regular", megabytes=4)
 
 
+def test_mnist_files_that_are_fifos_are_named(tmp_path):
+    from glassnet.data import load_mnist
+
+    os.mkfifo(tmp_path / "train-images-idx3-ubyte")
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_header(0x08, (1,)) + b"\0")
+    refused(lambda: load_mnist(tmp_path), "train-images-idx3-ubyte is a FIFO", megabytes=4)
+
+
 def test_missing_files_stay_file_not_found(tmp_path):
     for name, read in READERS.values():
         with pytest.raises(FileNotFoundError):

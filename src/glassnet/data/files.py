@@ -207,7 +207,7 @@ _MNIST_FILES = {
 def _find_plain_or_gz(folder: Path, name: str) -> Path | None:
     for candidate in (name, name + ".gz"):
         p = folder / candidate
-        if p.is_file():
+        if p.exists():  # read_idx refuses what is not a regular file, saying what it is
             return p
     return None
 
