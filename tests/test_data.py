@@ -652,11 +652,17 @@ def test_load_data_csv(tmp_path):
     d = load_data(f"csv:{p}")
     assert d.task == "classification" and d.feature_names == ["a", "b"]
     np.testing.assert_array_equal(d.y, [0, 1, 1])
+    np.testing.assert_array_equal(d.classes, [0, 1])
     d = load_data(f"csv:{p}:b")
     assert d.task == "regression" and d.feature_names == ["a", "kind"]
     np.testing.assert_array_equal(d.y, [2.5, 4.5, 6.5])
+    assert d.classes is None
+    with pytest.raises(ValueError, match=r"3 distinct values over 3 samples.*look like IDs"):
+        load_data(f"csv:{p}:0")  # column a: 1, 3, 5
+    p.write_text("a,b,kind\n1,2.5,0\n3,4.5,1\n1,6.5,1\n3,1.5,0\n")
     d = load_data(f"csv:{p}:0")
-    np.testing.assert_array_equal(d.y, [1, 3, 5])
+    np.testing.assert_array_equal(d.y, [0, 1, 0, 1])  # labels 1 and 3 as class indices
+    np.testing.assert_array_equal(d.classes, [1, 3])
     assert d.feature_names == ["b", "kind"]
     d = load_data(f"csv:{p}:-2")
     assert d.feature_names == ["a", "kind"]

@@ -165,9 +165,9 @@ def test_torch_residual_module_pickles(torch):
     "make, error, match",
     [
         (
-            lambda nn: nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5)),
+            lambda nn: nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)),
             ValueError,
-            r"module\[1\], a Dropout: glassnet has no layer for it\. Supported modules: Linear",
+            r"module\[1\], a BatchNorm1d: glassnet has no layer for it\. Supported modules: Linear",
         ),
         (
             lambda nn: nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Conv1d(1, 1, 1))),
@@ -225,9 +225,9 @@ def test_from_torch_reads_residual_modules(torch):
         from_torch(after_sum)
 
     inner = nn.Sequential(
-        nn.Linear(3, 4), TorchResidual(nn.Sequential(nn.Linear(4, 4), nn.Dropout()))
+        nn.Linear(3, 4), TorchResidual(nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4)))
     )
-    with pytest.raises(ValueError, match=r"module\[1\]\.body\[1\], a Dropout: glassnet has no"):
+    with pytest.raises(ValueError, match=r"module\[1\]\.body\[1\], a LayerNorm: glassnet has no"):
         from_torch(inner)
     after = nn.Sequential(nn.Linear(3, 4), TorchResidual(nn.Linear(4, 4), nn.Dropout()))
     with pytest.raises(ValueError, match=r"module\[1\]\.activation, a Dropout"):
@@ -236,9 +236,11 @@ def test_from_torch_reads_residual_modules(torch):
 
 @pytest.mark.torch
 def test_from_torch_checks_the_loss(torch):
-    module = torch.nn.Sequential(torch.nn.Linear(3, 4))
+    module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU())
     with pytest.raises(ValueError, match="cross_entropy loss needs a softmax output layer"):
         from_torch(module, loss="cross_entropy")
+    with pytest.raises(ValueError, match="cannot read the torch loss L1Loss; supported: Cross"):
+        from_torch(module, loss=torch.nn.L1Loss())
     with pytest.raises(ValueError, match="Unknown loss 'l1'"):
         from_torch(module, loss="l1")
 

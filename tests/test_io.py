@@ -349,16 +349,26 @@ def test_custom_activation_refuses_to_save(tmp_path, activation, name, inside_re
     assert not path.exists() and os.listdir(tmp_path) == []
 
 
-def test_loading_never_needs_allow_pickle(saved, monkeypatch):
+def test_loading_never_unpickles(saved, monkeypatch):
+    """No pickle function runs while loading, and every .npy read refuses pickles."""
+    import pickle
+
+    import numpy.lib.format as npy_format
+
     path, net = saved
     calls = []
-    real_load = np.load
+    real_read_array = npy_format.read_array
 
     def spy(*args, **kwargs):
         calls.append(kwargs.get("allow_pickle", False))
-        return real_load(*args, **kwargs)
+        return real_read_array(*args, **kwargs)
 
-    monkeypatch.setattr(np, "load", spy)
+    def forbidden(*args, **kwargs):
+        raise AssertionError("pickle used while loading a model")
+
+    monkeypatch.setattr(npy_format, "read_array", spy)
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "loads", forbidden)
     loaded = glassnet.load(path)
     assert calls and not any(calls)
     monkeypatch.undo()

@@ -1,10 +1,14 @@
 """Safe model files: one ``.npz`` with a JSON header and the parameter arrays, no pickle.
 
-Layout of the archive:
+Layout of the archive (each member an ``.npy`` array, stored as ``numpy.savez`` stores them):
 
 ``__glassnet__``
-    A 0-d unicode array holding JSON: ``{"format": "glassnet", "version": 1, "network": {...
-    architecture, loss, dtype}, "extra": {...}}``.
+    A 0-d unicode array holding the JSON header: ``{"format": "glassnet", "version": 1,
+    "network": {... architecture, loss, dtype}, ...}``; :mod:`glassnet.io_schema` has the
+    whole schema. Beside the architecture it carries, when present, the optimiser's settings,
+    the training history, the input scaler, the original class labels (``classes``, read back
+    into ``net.info["classes"]``), the network's ``info`` notes and ``extra`` data, so a loaded
+    model predicts on raw inputs and can continue training where it stopped.
 ``<key>``
     One array per parameter, keyed as ``Network.params()`` (``0.W``, ``0.b``, ``2.1.W``, ...).
 ``optim.<slot>.<key>``
@@ -12,60 +16,59 @@ Layout of the archive:
 ``extra.<name>``
     Optional arrays that other parts of glassnet store beside the model (checkpoints).
 
-The header also carries, when present, the optimiser's settings, the training history, the
-input scaler and the network's ``info`` notes, so a loaded model predicts on raw inputs and can
-continue training where it stopped.
+Writing checks that the network can be read back (finite weights, a header that passes the
+schema), goes to a temporary file in the same folder, flushed to disk, then renamed over the
+target: a crash mid-save leaves the previous file as it was, and the temporary files of saves
+that were killed are removed by the next save to the same path.
 
-Writing goes to a temporary file in the same folder, flushed to disk, then renamed over the
-target: a crash mid-save leaves the previous file as it was. Loading uses
-``allow_pickle=False``, so no code from a file ever runs, and checks the header against the
-arrays before building anything.
+Loading trusts nothing in the file. It opens regular files only; reads the zip directory and
+the ``.npy`` header of every member (never data) and refuses objects, sizes that disagree with
+the headers and archives that would decompress far beyond their size
+(:class:`~glassnet.archive.NpzArchive`); validates the whole JSON header against the schema;
+compares the shape and dtype of every member with what the header declares; and only then
+builds the network and reads the members the format defines. Every failure is a
+``ValueError`` that names the file and the part.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .archive import NpzArchive
+from .atomic import atomic_write, remove_stale_temporaries
 from .device import to_numpy
+from .io_schema import (
+    FORMAT_VERSION,
+    HeaderError,
+    check_against_network,
+    check_members,
+    parameter_shapes,
+    parse_header,
+    validate_header,
+)
 from .layers import iter_layers
 
 if TYPE_CHECKING:
     from .network import Network
 
-__all__ = ["FORMAT_VERSION", "atomic_write", "load", "load_with_extra", "save"]
+__all__ = ["FORMAT_VERSION", "atomic_write", "load", "load_with_extra",
+           "remove_stale_temporaries", "save"]
 
-FORMAT_VERSION = 1
 _HEADER_KEY = "__glassnet__"
+MAX_HEADER_BYTES = 64 << 20
+"""The largest header member read (its JSON is stored as UTF-32: 4 bytes a character)."""
+_WHAT = "glassnet model file (.npz)"
 
 
-def atomic_write(path: str | os.PathLike, write: Any) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync, then rename it to ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
+# ---------------------------------------------------------------------------- writing
 def save(
-    net: "Network",
+    net: Network,
     path: str | os.PathLike,
     *,
     extra: dict[str, Any] | None = None,
@@ -81,13 +84,16 @@ def save(
     extra : dict, optional
         JSON-able data stored in the header (training settings, history, scaler, ...).
     extra_arrays : dict of str to ndarray, optional
-        Arrays stored beside the parameters (optimizer state, ...).
+        Numeric arrays stored beside the parameters (optimizer state, ...).
 
     Raises
     ------
     ValueError
-        When the network uses an activation that is not in the registry: its code could not be
-        restored without running code from the file.
+        When the file could not be read back, and nothing is written: a parameter holds NaN or
+        inf (the message names it), the network uses an activation that is not in the registry
+        (its code could not be restored without running code from the file), or a part of the
+        header does not fit the schema (``net.info`` nested too deep, class labels that do
+        not match the output width, ...).
     """
     for layer in iter_layers(net.layers):
         act = getattr(layer, "activation", None)
@@ -97,30 +103,53 @@ def save(
                 "hold no code. Use a built-in activation, or save the weights with "
                 "numpy.savez(path, **net.params())."
             )
+    params = {key: _host_array(value) for key, value in net.params().items()}
+    for key, value in params.items():
+        if not np.all(np.isfinite(value)):
+            raise ValueError(
+                f"Cannot save the network to {path}: parameter {key!r} contains NaN or inf, and "
+                "glassnet refuses to write a model it would refuse to load. Training diverged: "
+                "lower the learning rate, or save the weights from before."
+            )
+    info = dict(net.info)
+    classes = info.pop("classes", None)
     header: dict[str, Any] = {
         "format": "glassnet",
         "version": FORMAT_VERSION,
         "network": net.config(),
-        "info": net.info,
+        "info": info,
         "scaler": net.scaler.to_dict() if net.scaler is not None else None,
         "history": net.history.to_dict() if net.history is not None else None,
         "optimizer": None,
         "extra": extra or {},
+        "classes": None if classes is None else np.asarray(classes).tolist(),
     }
     arrays: dict[str, np.ndarray] = {}
     if net.optimizer is not None:
         config, optim_arrays = net.optimizer.state_dict()
         header["optimizer"] = config
         arrays.update({f"optim.{k}": v for k, v in optim_arrays.items()})
-    arrays[_HEADER_KEY] = np.array(json.dumps(header))
-    arrays.update(net.params())
+    try:
+        text = json.dumps(header)
+        check_against_network(validate_header(parse_header(text)), net)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"Cannot save the network to {path}: {_part_problem(err)} "
+                         "(the file could not be loaded back). Nothing was written.") from None
+    arrays[_HEADER_KEY] = np.array(text)
+    arrays.update(params)
     for key, value in (extra_arrays or {}).items():
         arrays[f"extra.{key}"] = value
-    arrays = {key: to_numpy(value) for key, value in arrays.items()}  # host copies of GPU arrays
+    arrays = {key: _host_array(value) for key, value in arrays.items()}
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def load(path: str | os.PathLike) -> "Network":
+def _host_array(value: Any) -> np.ndarray:
+    """A C-ordered NumPy array (a host copy of a GPU array); what load reads back."""
+    return np.require(to_numpy(value), requirements="C")
+
+
+# ---------------------------------------------------------------------------- reading
+def load(path: str | os.PathLike) -> Network:
     """Read a network written by :func:`save`.
 
     Raises
@@ -128,90 +157,104 @@ def load(path: str | os.PathLike) -> "Network":
     FileNotFoundError
         When ``path`` does not exist.
     ValueError
-        For a file that is not a glassnet model, is truncated or corrupt, carries pickled
-        objects, or whose arrays do not match its header. The message names the file.
+        For anything else that is not a glassnet model as :func:`save` writes it: not a
+        regular file, not a zip, truncated or damaged, pickled objects, a header that does not
+        fit the schema, arrays that do not match the header. The message names the file and
+        the part.
     """
     return load_with_extra(path)[0]
 
 
-def load_with_extra(path: str | os.PathLike) -> tuple["Network", dict[str, Any], dict[str, np.ndarray]]:
+def load_with_extra(path: str | os.PathLike) -> tuple[Network, dict[str, Any], dict[str, np.ndarray]]:
     """Like :func:`load`, and also return the header's ``extra`` and the extra arrays."""
-    from .network import Network
-
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No model file at {path}.")
     try:
-        # Our own handle: np.load leaks its own when a zip is corrupt. A file that is no zip at
-        # all would otherwise reach np.load's pickle branch and be reported as pickled.
-        with open(path, "rb") as f:
-            if not zipfile.is_zipfile(f):
-                raise zipfile.BadZipFile("not a zip archive (truncated, or not written by save())")
-            f.seek(0)
-            with np.load(f, allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as err:
-        raise ValueError(f"{path} is not a readable glassnet model file (.npz): {err}.") from None
-    except ValueError as err:
-        if "pickle" in str(err):
-            raise ValueError(
-                f"{path} holds pickled objects; glassnet refuses to load them because unpickling "
-                "can run code. Only files written by glassnet's save() can be loaded."
-            ) from None
-        raise ValueError(f"{path} is not a readable glassnet model file: {err}.") from None
-
-    header_array = arrays.pop(_HEADER_KEY, None)
-    if header_array is None:
-        raise ValueError(f"{path} is not a glassnet model file: it has no '{_HEADER_KEY}' header.")
-    try:
-        header = json.loads(str(header_array))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: the model header is not valid JSON ({err}).") from None
-    if not isinstance(header, dict) or header.get("format") != "glassnet":
-        raise ValueError(f"{path} is not a glassnet model file (its header names another format).")
-    if header.get("version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has model format version {header.get('version')!r}; this glassnet reads "
-            f"version {FORMAT_VERSION}. Upgrade glassnet to read it."
-        )
-    try:
-        net = Network.from_config(header["network"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: the architecture in the header is invalid: {err}") from None
-
-    extra_arrays = {k[len("extra."):]: arrays.pop(k) for k in list(arrays) if k.startswith("extra.")}
-    optim_arrays = {k[len("optim."):]: arrays.pop(k) for k in list(arrays) if k.startswith("optim.")}
-    params = net.params()
-    missing, unexpected = set(params) - set(arrays), set(arrays) - set(params)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: the arrays do not match the architecture in the header "
-            f"(missing: {sorted(missing) or 'none'}, unexpected: {sorted(unexpected) or 'none'})."
-        )
-    for key, param in params.items():
-        value = arrays[key]
-        if value.shape != param.shape or value.dtype != param.dtype:
-            raise ValueError(
-                f"{path}: array {key!r} has shape {value.shape} and dtype {value.dtype}; the "
-                f"header's architecture needs {param.shape} and {param.dtype}."
-            )
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"{path}: array {key!r} contains NaN or inf.")
-        param[...] = net.to_device(value)
+        archive = NpzArchive(path, _WHAT, "Only files written by glassnet's save() can be loaded.")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No model file at {path}.") from None
+    with archive:
+        header = _read_header(path, archive)
+        shapes = parameter_shapes(header["network"]["layers"])
+        dtype = np.dtype(header["network"].get("dtype", "float32"))
+        optim_keys, extra_keys = check_members(path, archive.members, _HEADER_KEY, shapes, dtype,
+                                                header.get("optimizer") is not None)
+        net = _build(path, header, shapes)
+        for key, param in net.params().items():
+            value = archive.read(key)
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"{path}: array {key!r} contains NaN or inf.")
+            param[...] = net.to_device(value)
+        optim_arrays = {key[len("optim."):]: archive.read(key) for key in optim_keys}
+        extra_arrays = {key[len("extra."):]: archive.read(key) for key in extra_keys}
     try:
         _restore_training_state(net, header, optim_arrays)
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: the saved training state is invalid: {err}") from None
-    return net, header.get("extra", {}), extra_arrays
+    return net, header.get("extra") or {}, extra_arrays
 
 
-def _restore_training_state(net: "Network", header: dict[str, Any],
+def _read_header(path: Path, archive: NpzArchive) -> dict[str, Any]:
+    member = archive.members.get(_HEADER_KEY)
+    if member is None:
+        raise ValueError(f"{path} is not a glassnet model file: it has no '{_HEADER_KEY}' header.")
+    if member.dtype.kind != "U" or member.shape != () or member.size > MAX_HEADER_BYTES:
+        raise ValueError(
+            f"{path}: the '{_HEADER_KEY}' header must be one string of at most "
+            f"{MAX_HEADER_BYTES} bytes; got shape {member.shape} of {member.dtype} "
+            f"({member.size} bytes)."
+        )
+    try:
+        header = validate_header(parse_header(str(archive.read(_HEADER_KEY)[()])))
+    except HeaderError as err:
+        if err.part == "format":
+            raise ValueError(f"{path} is not a glassnet model file (its header names another "
+                             "format).") from None
+        if err.part == "version":
+            raise ValueError(f"{path} has model format version {err.value!r}; this glassnet reads "
+                             f"version {FORMAT_VERSION}. Upgrade glassnet to read it.") from None
+        raise ValueError(f"{path}: {_part_problem(err)}.") from None
+    return header
+
+
+def _part_problem(err: Exception) -> str:
+    """A schema error in words: which part of the header, and what is wrong with it."""
+    if not isinstance(err, HeaderError):
+        return str(err).rstrip(".")
+    if not err.where:
+        return f"the model header {err.problem}"
+    if err.part == "network":
+        return f"the architecture in the header is invalid: {err}"
+    return f"the model header's {err}"
+
+
+def _build(path: Path, header: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> Network:
+    """The network of the validated header (its size already matched by the file's members)."""
+    from .network import Network
+
+    try:
+        net = Network.from_config(header["network"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: the architecture in the header is invalid: {err}") from None
+    built = {key: tuple(p.shape) for key, p in net.params().items()}
+    if built != shapes:
+        raise ValueError(f"{path}: the architecture in the header is invalid: it builds the "
+                         f"parameters {built}, not the declared {shapes}.")
+    try:
+        check_against_network(header, net)
+    except HeaderError as err:
+        raise ValueError(f"{path}: {_part_problem(err)}.") from None
+    return net
+
+
+def _restore_training_state(net: Network, header: dict[str, Any],
                             optim_arrays: dict[str, np.ndarray]) -> None:
     from .data import scaler_from_dict
     from .optim import Optimizer
     from .training import History
 
     net.info = dict(header.get("info") or {})
+    if header.get("classes") is not None:
+        net.info["classes"] = list(header["classes"])
     if header.get("scaler"):
         net.scaler = scaler_from_dict(header["scaler"])
     if header.get("history"):

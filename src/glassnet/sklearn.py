@@ -561,11 +561,7 @@ class _BaseMLP(BaseEstimator):
 
         params = {k: (list(v) if isinstance(v, tuple) else v)
                   for k, v in self.get_params().items() if k != "optimizer"}
-        state = {k: getattr(self, k) for k in ("n_iter_", "t_", "n_layers_", "n_outputs_",
-                                               "out_activation_", "loss_", "best_loss_",
-                                               "best_validation_score_", "loss_curve_",
-                                               "validation_scores_", "n_features_in_")
-                 if hasattr(self, k)}
+        state = {k: getattr(self, k) for k in _SAVED_STATE if hasattr(self, k)}
         tuples = [k for k, v in self.get_params().items() if isinstance(v, tuple)]
         info: dict[str, Any] = {"estimator": self._name, "params": params, "tuples": tuples,
                                 "state": _jsonable(state)}
@@ -583,32 +579,68 @@ class _BaseMLP(BaseEstimator):
     def load(cls, path):
         """Read an estimator written by :meth:`save`.
 
+        Only the estimator's own parameters and the fitted attributes that :meth:`save` writes
+        are set (a file cannot add or replace methods), and they are checked against the
+        network: the number of features, the outputs, and one class per output.
+
         Raises
         ------
         ValueError
-            When the file holds a plain Network or another estimator class.
+            When the file holds a plain Network or another estimator class, or its
+            estimator part does not fit the network (the message names the file and the part).
         """
         from .io import load
 
         net = load(path)
         info = net.info.get("sklearn")
-        if not info or info.get("estimator") != cls.__name__:
-            found = info.get("estimator") if info else "a plain glassnet Network"
+        if not isinstance(info, dict) or info.get("estimator") != cls.__name__:
+            found = info.get("estimator") if isinstance(info, dict) else None
+            found = repr(found) if found is not None else "a plain glassnet Network"
             raise ValueError(f"{path} holds {found}, not a {cls.__name__}. Use "
                              f"glassnet.load(path) for networks, or the matching class.")
-        params = {k: tuple(v) if k in info.get("tuples", ()) else v
-                  for k, v in info["params"].items()}
-        est = cls(**params)
-        for key, value in info["state"].items():
+        try:
+            est = cls._from_saved(net, info)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: the saved {cls.__name__} is invalid: {err}") from None
+        return est
+
+    @classmethod
+    def _from_saved(cls, net: Network, info: dict[str, Any]):
+        """The estimator of a loaded network and its ``info['sklearn']``, every part checked."""
+        known = cls().get_params()
+        unknown = set(info) - {"estimator", "params", "tuples", "state", "feature_names_in",
+                               "classes", "classes_dtype", "y_type"}
+        params, tuples, state = info.get("params"), info.get("tuples", []), info.get("state")
+        if unknown or not isinstance(params, dict) or not isinstance(state, dict) \
+                or not isinstance(tuples, list):
+            raise ValueError(f"info['sklearn'] must hold 'params' and 'state' objects"
+                             f"{f' and no {sorted(unknown)}' if unknown else ''}")
+        bad = sorted(set(params) - set(known)) + sorted(set(state) - set(_SAVED_STATE))
+        if bad or not set(tuples) <= set(params):
+            raise ValueError(f"unknown attribute {(bad or sorted(set(tuples) - set(params)))[0]!r}"
+                             f"; {cls.__name__} has the parameters {', '.join(known)}")
+        est = cls(**{k: tuple(v) if k in tuples else v for k, v in params.items()})
+        for key, value in state.items():
             setattr(est, key, value)
         if getattr(est, "best_loss_", 0) is None and not est.early_stopping:
             est.best_loss_ = np.inf  # JSON has no inf
+        if getattr(est, "n_features_in_", net.n_in) != net.n_in:
+            raise ValueError(f"n_features_in_ is {est.n_features_in_!r}; the network has "
+                             f"{net.n_in} inputs")
+        if getattr(est, "n_outputs_", net.n_out) != net.n_out:
+            raise ValueError(f"n_outputs_ is {est.n_outputs_!r}; the network has {net.n_out} "
+                             "outputs")
+        if isinstance(est, ClassifierMixin) != net.loss_fn.classifier:
+            raise ValueError(f"a {cls.__name__} cannot hold a network trained with the "
+                             f"{net.loss_fn.name} loss")
         if "feature_names_in" in info:
-            est.feature_names_in_ = np.asarray(info["feature_names_in"], dtype=object)
-        if "classes" in info:
-            dtype = object if info["classes_dtype"] == "object" else np.dtype(info["classes_dtype"])
-            est.classes_ = np.asarray(info["classes"], dtype=dtype)
-            est._label_binarizer = _binarizer(est.classes_, info["y_type"])
+            names = info["feature_names_in"]
+            if not isinstance(names, list) or len(names) != net.n_in \
+                    or not all(isinstance(n, str) for n in names):
+                raise ValueError(f"feature_names_in must be {net.n_in} strings, one per input")
+            est.feature_names_in_ = np.asarray(names, dtype=object)
+        if isinstance(est, ClassifierMixin):
+            est.classes_, est._label_binarizer = _saved_classes(info, net.n_out)
         est.network_ = net
         est.history_ = net.history or History()
         est._optimizer = net.optimizer
@@ -1054,6 +1086,39 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+_SAVED_STATE = ("n_iter_", "t_", "n_layers_", "n_outputs_", "out_activation_", "loss_",
+                "best_loss_", "best_validation_score_", "loss_curve_", "validation_scores_",
+                "n_features_in_")
+"""The fitted attributes ``save`` writes and ``load`` sets (nothing else from a file)."""
+
+_Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
+
+
+def _saved_classes(info: dict[str, Any], n_out: int) -> tuple[np.ndarray, LabelBinarizer]:
+    """``classes_`` and its binarizer from a saved classifier, checked against the outputs."""
+    classes, kind, y_type = info.get("classes"), info.get("classes_dtype"), info.get("y_type")
+    if not isinstance(classes, list) or len(classes) < 1 or y_type not in _Y_TYPES:
+        raise ValueError(f"a classifier needs a list 'classes' and a 'y_type' in "
+                         f"{', '.join(_Y_TYPES)}")
+    if kind == "object":
+        dtype: Any = object
+    elif isinstance(kind, str) and len(kind) <= 8 and np.dtype(kind).kind in "biufU":
+        dtype = np.dtype(kind)
+    else:
+        raise ValueError(f"classes_dtype must be 'object' or a number or string dtype; got "
+                         f"{kind!r}")
+    if not all(isinstance(c, (str, int, float)) for c in classes):
+        raise ValueError("classes must be numbers or strings")
+    values = np.asarray(classes, dtype=dtype)
+    if values.ndim != 1 or len(np.unique(values.astype(str))) != len(values):
+        raise ValueError("classes must be distinct labels in a flat list")
+    width = 1 if y_type == "binary" else len(values)
+    if (y_type == "binary" and len(values) != 2) or width != n_out:
+        raise ValueError(f"{len(values)} {y_type} classes need {width} outputs; the network has "
+                         f"{n_out}")
+    return values, _binarizer(values, y_type)
 
 
 def _binarizer(classes: np.ndarray, y_type: str) -> LabelBinarizer:

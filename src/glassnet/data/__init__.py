@@ -2,7 +2,9 @@
 
 What lives where:
 
-* :mod:`.files`: readers for IDX (MNIST), CSV and NPZ/NPY files, ``.npy`` files as memory maps;
+* :mod:`.files`: readers for IDX (MNIST) and NPZ/NPY files, ``.npy`` files as memory maps;
+* :mod:`.csvfile`: the CSV reader, which checks as it streams;
+* :mod:`.labels`: class labels to indices ``0..k-1`` (:func:`encode_labels`), the originals kept;
 * :mod:`.datasets`: scikit-learn's bundled sets, the :class:`Data` record and :func:`load_data`,
   which loads a data set from a command-line spec;
 * :mod:`.synthetic`: the Playground's 2-D sets (:func:`make_2d`);
@@ -22,15 +24,19 @@ Conventions used throughout this package:
 * The only runtime dependency is NumPy.  :func:`load_sklearn` imports
   scikit-learn lazily (``pip install glassnet[data]``).
 
-Classification labels are always ``int64`` class indices ``0 .. n_classes-1``;
+Classification labels are always ``int64`` class indices ``0 .. n_classes-1``
+(:func:`load_data` maps a file's labels there and keeps the originals in ``Data.classes``);
 regression targets are ``float64``.  The task of a target is inferred from its
 dtype: an integer (or bool) ``y`` is classification, a floating ``y`` is
 regression (see :func:`infer_task`).
 """
 
+from ._checks import check_real_dtype
 from .batches import iter_batches
+from .csvfile import read_csv
 from .datasets import SKLEARN_DATASETS, Data, load_data, load_sklearn
-from .files import load_arrays, load_mnist, load_npz, open_memmap_dataset, read_csv, read_idx
+from .files import load_arrays, load_mnist, load_npz, open_memmap_dataset, read_idx
+from .labels import encode_labels
 from .preprocessing import MinMaxScaler, StandardScaler, infer_task, one_hot, scaler_from_dict
 from .splits import train_test_split, train_val_test_split
 from .synthetic import SYNTHETIC_2D, SYNTHETIC_TASKS, make_2d
@@ -42,6 +48,8 @@ __all__ = [
     "SYNTHETIC_2D",
     "SYNTHETIC_TASKS",
     "StandardScaler",
+    "check_real_dtype",
+    "encode_labels",
     "infer_task",
     "iter_batches",
     "load_arrays",

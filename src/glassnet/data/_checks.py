@@ -30,3 +30,41 @@ def _check_positive_int(value: Any, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be a positive int, got {value}; pass a value >= 1.")
     return int(value)
+
+
+REAL_KINDS = "iuf"
+"""dtype kinds of real numbers: signed and unsigned integers and floats (no bool, complex, dates,
+strings or objects)."""
+
+
+def check_real_dtype(dtype: Any, name: str = "X", source: Any = None) -> np.dtype:
+    """Refuse any dtype but real numbers: the one dtype check for in-memory and file data.
+
+    Parameters
+    ----------
+    dtype : dtype-like
+        The dtype of an array, or of a file's array (a memory map's is known before any data
+        is read).
+    name : str, default='X'
+        What the array is, for the message.
+    source : str or path-like, optional
+        The file the array comes from. Then the error is a ValueError naming it (a file with
+        the wrong content); without a file it is a TypeError (an argument of the wrong type).
+
+    Returns
+    -------
+    numpy.dtype
+
+    Raises
+    ------
+    TypeError, ValueError
+        For complex, bool, string, bytes, datetime, timedelta, structured or object dtypes.
+    """
+    dt = np.dtype(dtype)
+    if dt.kind in REAL_KINDS and dt.fields is None:
+        return dt
+    message = (f"{name} must hold real numbers (integers or floats); got dtype {dt}. Convert "
+               f"it first, e.g. {name}.astype('float32') for numbers stored as another type.")
+    if source is None:
+        raise TypeError(message)
+    raise ValueError(f"{source}: {message}")

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import _np_load, load_mnist, load_npz, read_csv
+from .csvfile import read_csv
+from .files import _check_lengths, _read_npz, load_mnist
+from .labels import encode_labels
 from .preprocessing import infer_task
 from .synthetic import SYNTHETIC_2D, SYNTHETIC_TASKS, make_2d
 
@@ -99,7 +101,7 @@ class Data:
     ----------
     X : ndarray, shape (n_samples, n_features)
     y : ndarray, shape (n_samples,)
-        ``int64`` labels for classification, ``float64`` for regression.
+        ``int64`` class indices ``0 .. k-1`` for classification, ``float64`` for regression.
     task : {"classification", "regression"}
     name : str
         The spec it was loaded from.
@@ -107,6 +109,9 @@ class Data:
     X_test, y_test : ndarray, optional
         A test split shipped with the data (MNIST, or ``X_test``/``y_test``
         arrays in an ``.npz``); ``None`` otherwise.
+    classes : ndarray of shape (k,), optional
+        For classification, the original label of each class index: ``classes[y]`` are the
+        labels in the file. Store it with a model as ``net.info["classes"]``.
     """
 
     X: np.ndarray
@@ -116,6 +121,7 @@ class Data:
     feature_names: list[str] | None = None
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    classes: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -135,28 +141,30 @@ def _load_csv_spec(spec: str, rest: str) -> Data:
     if not rest:
         raise ValueError(f"data spec {spec!r}: expected csv:FILE[:TARGET], the FILE is empty.")
     path, target = rest, "-1"
-    if not Path(rest).is_file() and ":" in rest:
+    if not Path(rest).exists() and ":" in rest:
         path, target = rest.rsplit(":", 1)
     tgt: int | str
     try:
         tgt = int(target)
     except ValueError:
         tgt = target
-    if not Path(path).is_file():
+    if not Path(path).exists():  # read_csv refuses what is not a regular file
         raise FileNotFoundError(f"data spec {spec!r}: CSV file {path!r} not found.")
     X, y, names = read_csv(path, target=tgt)
     return Data(X, y, infer_task(y), spec, feature_names=names)
 
 
 def _load_npz_spec(spec: str, rest: str) -> Data:
-    if not Path(rest).is_file():
+    if not Path(rest).exists():
         raise FileNotFoundError(f"data spec {spec!r}: file {rest!r} not found.")
-    X, y = load_npz(rest)
-    assert y is not None
-    X_test = y_test = None
-    with _np_load(Path(rest)) as archive:
-        if "X_test" in archive.files and "y_test" in archive.files:
-            X_test, y_test = archive["X_test"], archive["y_test"]
+    arrays = _read_npz(Path(rest), ["X", "y"], optional=("X_test", "y_test"))
+    X, y = arrays["X"], arrays["y"]
+    _check_lengths(rest, X, y, "X", "y")
+    X_test, y_test = arrays.get("X_test"), arrays.get("y_test")
+    if X_test is None or y_test is None:
+        X_test = y_test = None
+    else:
+        _check_lengths(rest, X_test, y_test, "X_test", "y_test")
     return Data(X, y, infer_task(y), spec, X_test=X_test, y_test=y_test)
 
 
@@ -198,23 +206,44 @@ def load_data(spec: str) -> Data:
     Returns
     -------
     Data
-        ``task`` is ``"classification"`` for integer labels, else ``"regression"``.
+        ``task`` is ``"classification"`` for integer labels, else ``"regression"``. Class
+        labels are mapped to ``0 .. k-1`` (train and test splits alike) with the original
+        labels in ``Data.classes``.
 
     Raises
     ------
     ValueError
-        For an unknown spec (the message lists the accepted forms).
+        For an unknown spec (the message lists the accepted forms), a file that cannot be
+        read (naming it), or class labels that are not class labels: a single class, or
+        values most of which occur once (IDs, a quantity stored as whole numbers); see
+        :func:`~glassnet.data.encode_labels`.
     """
     if not isinstance(spec, str):
         raise TypeError(f"spec must be a str, got {type(spec).__name__}.")
     s = spec.strip()
     if s in SKLEARN_DATASETS:
         X, y, names = _sklearn_bunch(s)
-        return Data(X, y, SKLEARN_DATASETS[s], s, feature_names=names)
-    if s in SYNTHETIC_2D:
+        data = Data(X, y, SKLEARN_DATASETS[s], s, feature_names=names)
+    elif s in SYNTHETIC_2D:
         X, y = make_2d(s)
-        return Data(X, y, SYNTHETIC_TASKS[s], s, feature_names=["x1", "x2"])
-    prefix, sep, rest = s.partition(":")
-    if sep and prefix.lower() in _PREFIXED:
-        return _PREFIXED[prefix.lower()](s, rest)
-    raise ValueError(f"unknown data spec {spec!r}; expected one of: {_SPEC_FORMS}.")
+        data = Data(X, y, SYNTHETIC_TASKS[s], s, feature_names=["x1", "x2"])
+    else:
+        prefix, sep, rest = s.partition(":")
+        if not (sep and prefix.lower() in _PREFIXED):
+            raise ValueError(f"unknown data spec {spec!r}; expected one of: {_SPEC_FORMS}.")
+        data = _PREFIXED[prefix.lower()](s, rest)
+    return _with_class_indices(data)
+
+
+def _with_class_indices(data: Data) -> Data:
+    """Classification labels (train and test together) as ``0 .. k-1``, the originals kept."""
+    if data.task != "classification" or np.ndim(data.y) != 1:
+        return data
+    n = len(data.y)
+    has_test = data.y_test is not None and np.ndim(data.y_test) == 1
+    both = np.concatenate([data.y, data.y_test]) if has_test else data.y  # type: ignore[list-item]
+    indices, data.classes = encode_labels(both, f"data {data.name!r}")
+    data.y = indices[:n]
+    if has_test:
+        data.y_test = indices[n:]
+    return data

@@ -1,28 +1,42 @@
-"""Readers for data files: IDX (MNIST), CSV, NPZ/NPY, and ``.npy`` files as memory maps.
+"""Readers for data files: IDX (MNIST), NPZ/NPY, and ``.npy`` files as memory maps.
 
-Errors name the file (for CSV also the line and column), what was expected and what came.
-NumPy files are loaded with ``allow_pickle=False``.
+(CSV files: :mod:`.csvfile`.) Every reader opens regular files only (not FIFOs, devices or
+directories), checks what a file's header declares against the file before reading its data,
+reads into memory only what it returns, and raises a ``ValueError`` naming the file for
+anything wrong in it. NumPy files are never unpickled; their arrays must hold real numbers
+(:func:`~glassnet.data._checks.check_real_dtype`, the check the in-memory path makes too).
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import gzip
 import math
 import os
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Union
+from typing import IO, Any, Union
 
 import numpy as np
 
+from ..archive import NpzArchive, open_regular, read_npy
+from ._checks import check_real_dtype
+
 __all__ = [
+    "MAX_IN_MEMORY_BYTES",
     "load_arrays",
     "load_mnist",
     "load_npz",
     "open_memmap_dataset",
-    "read_csv",
     "read_idx",
 ]
+
+MAX_IN_MEMORY_BYTES = 1 << 34
+"""The most data bytes an IDX file may declare (16 GiB); larger data sets go as memory maps."""
+_CHUNK = 1 << 20
+_PICKLE_FIX = ("glassnet never loads pickled (object) arrays; save plain numeric arrays with "
+               "np.save / np.savez.")
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -48,26 +62,41 @@ _IDX_DTYPES: dict[int, np.dtype] = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_bytes_maybe_gzip(path: Path) -> bytes:
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    if raw[:2] == _GZIP_MAGIC:
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise ValueError(
-                f"{path}: starts with the gzip magic bytes 1f 8b but could not be "
-                f"decompressed ({exc}); the file is probably truncated or corrupt, "
-                f"download it again."
-            ) from exc
-    return raw
+@contextlib.contextmanager
+def _gzip_errors(path: Path, gz: bool) -> Iterator[None]:
+    """A damaged gzip stream raises many kinds of errors; each becomes one ValueError."""
+    try:
+        yield
+    except (OSError, EOFError, zlib.error) as exc:
+        if not gz:
+            raise ValueError(f"{path}: could not read the file ({exc}).") from None
+        raise ValueError(
+            f"{path}: starts with the gzip magic bytes 1f 8b but could not be "
+            f"decompressed ({exc}); the file is probably truncated or corrupt, "
+            f"download it again."
+        ) from None
+
+
+def _read_up_to(stream: IO[bytes], n: int) -> bytes:
+    """At most ``n`` bytes, read in chunks: memory grows only with what the stream holds."""
+    chunks, left = [], n
+    while left > 0:
+        chunk = stream.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def read_idx(path: PathLike) -> np.ndarray:
     """Read an IDX file (the MNIST / Fashion-MNIST format), plain or gzipped.
 
     Compression is detected from the gzip magic bytes ``1f 8b``, not from the
-    file name.
+    file name. The header is read first and the data size it declares is checked against
+    the file (a plain file's size is known before any data is read; a gzipped one is read in
+    chunks and stops at the declared size), so a file whose header lies is refused without
+    reading more than it holds.
 
     Parameters
     ----------
@@ -86,23 +115,55 @@ def read_idx(path: PathLike) -> np.ndarray:
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the magic number is wrong, the dtype code is unknown, or the file
-        has fewer (or more) data bytes than its header says.
+        If the path is not a regular file, the magic number is wrong, the dtype code is
+        unknown, the header declares more than :data:`MAX_IN_MEMORY_BYTES`, or the file has
+        fewer (or more) data bytes than its header says.
     """
     p = _as_path(path)
-    data = _read_bytes_maybe_gzip(p)
-    if len(data) < 4:
+    with open_regular(p, "IDX file") as raw:
+        gz = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        size = os.fstat(raw.fileno()).st_size
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw  # type: ignore[assignment]
+        with _gzip_errors(p, gz):
+            head = _read_up_to(stream, 4)
+            shape, dtype = _idx_header(p, head, stream)
+            header_len = 4 + 4 * len(shape)
+            expected = math.prod(shape) * dtype.itemsize
+            if expected > MAX_IN_MEMORY_BYTES:
+                raise ValueError(
+                    f"{p}: the IDX header declares shape {shape} of {dtype.name} ({expected} "
+                    f"bytes), more than glassnet reads into memory ({MAX_IN_MEMORY_BYTES}); the "
+                    "file is corrupt, or convert it to .npy and open it as a memory map."
+                )
+            if not gz:
+                _check_idx_size(p, shape, dtype, expected, size - header_len)
+            data = _read_up_to(stream, expected)
+            if len(data) < expected:
+                _check_idx_size(p, shape, dtype, expected, len(data))
+            if stream.read(1):  # a gzip stream: read to its end, where its CRC is checked
+                raise ValueError(
+                    f"{p}: IDX file has more bytes than its header says (shape {shape} of "
+                    f"{dtype.name} needs {expected} data bytes); the file is corrupt, download "
+                    "it again."
+                )
+    arr = np.frombuffer(data, dtype=dtype, count=math.prod(shape))
+    return arr.astype(dtype.newbyteorder("=")).reshape(shape)
+
+
+def _idx_header(p: Path, head: bytes, stream: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
+    if len(head) < 4:
         raise ValueError(
             f"{p}: truncated IDX file: expected at least a 4-byte header, got "
-            f"{len(data)} bytes; download the file again."
+            f"{len(head)} bytes; download the file again."
         )
-    if data[0] != 0 or data[1] != 0:
+    if head[0] != 0 or head[1] != 0:
         raise ValueError(
             f"{p}: not an IDX file: expected a magic number starting with two zero "
-            f"bytes, got {data[:4].hex(' ')}; check that this is an MNIST-style "
+            f"bytes, got {head[:4].hex(' ')}; check that this is an MNIST-style "
             f"idx file (e.g. train-images-idx3-ubyte[.gz])."
         )
-    code, ndim = data[2], data[3]
+    code, ndim = head[2], head[3]
     if code not in _IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
         raise ValueError(
@@ -111,16 +172,18 @@ def read_idx(path: PathLike) -> np.ndarray:
         )
     if ndim == 0:
         raise ValueError(f"{p}: IDX header says 0 dimensions; expected at least 1.")
-    header_len = 4 + 4 * ndim
-    if len(data) < header_len:
+    dims = _read_up_to(stream, 4 * ndim)
+    if len(dims) < 4 * ndim:
         raise ValueError(
-            f"{p}: truncated IDX file: header needs {header_len} bytes for {ndim} "
-            f"dimensions, got {len(data)}; download the file again."
+            f"{p}: truncated IDX file: header needs {4 + 4 * ndim} bytes for {ndim} "
+            f"dimensions, got {4 + len(dims)}; download the file again."
         )
-    shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    dtype = _IDX_DTYPES[code]
-    expected = math.prod(shape) * dtype.itemsize
-    got = len(data) - header_len
+    shape = tuple(int(s) for s in np.frombuffer(dims, dtype=">u4", count=ndim))
+    return shape, _IDX_DTYPES[code]
+
+
+def _check_idx_size(p: Path, shape: tuple[int, ...], dtype: np.dtype, expected: int,
+                    got: int) -> None:
     if got < expected:
         raise ValueError(
             f"{p}: truncated IDX file: header says shape {shape} of {dtype.name} "
@@ -133,8 +196,6 @@ def read_idx(path: PathLike) -> np.ndarray:
             f"(shape {shape} of {dtype.name} needs {expected} data bytes); the file "
             f"is corrupt, download it again."
         )
-    arr = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=header_len)
-    return arr.astype(dtype.newbyteorder("=")).reshape(shape)
 
 
 _MNIST_FILES = {
@@ -146,7 +207,7 @@ _MNIST_FILES = {
 def _find_plain_or_gz(folder: Path, name: str) -> Path | None:
     for candidate in (name, name + ".gz"):
         p = folder / candidate
-        if p.is_file():
+        if p.exists():  # read_idx refuses what is not a regular file, saying what it is
             return p
     return None
 
@@ -218,189 +279,34 @@ def load_mnist(folder: PathLike, kind: str = "train") -> tuple[np.ndarray, np.nd
 
 
 # --------------------------------------------------------------------------
-# CSV
-# --------------------------------------------------------------------------
-
-_MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
-
-
-def _is_number(field: str) -> bool:
-    try:
-        float(field)
-    except ValueError:
-        return False
-    return True
-
-
-def read_csv(
-    path: PathLike,
-    target: int | str | None = -1,
-    header: bool | str = "auto",
-    delimiter: str = ",",
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Read a numeric CSV file into features and a target.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        CSV file (UTF-8; a byte-order mark is ignored).  Blank lines are skipped.
-    target : int, str or None, default -1
-        Target column: a 0-based index (negative counts from the end) or a
-        column name (needs a header row). None: every column is a feature and
-        ``y`` is None (inputs for prediction).
-    header : {"auto", True, False}, default "auto"
-        Whether the first row holds column names.  ``"auto"`` treats the first
-        row as a header if any of its fields is non-numeric.
-    delimiter : str, default ","
-        Field separator.
-
-    Returns
-    -------
-    X : ndarray of float64, shape (n_samples, n_columns - 1)
-        All columns but the target.
-    y : ndarray, shape (n_samples,)
-        The target column: ``int64`` if every value is a whole number
-        (classification), else ``float64`` (regression).
-    feature_names : list of str, length n_columns - 1
-        Names from the header, or ``"col<i>"`` (``i`` the 0-based column index)
-        without one.
-
-    Raises
-    ------
-    ValueError
-        For a missing or non-numeric value (the message names the 1-based line
-        number and the column), a row with the wrong number of fields, an
-        unknown target, or a file with no data rows.
-    """
-    p = _as_path(path)
-    if target is not None and (
-            isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer, str))):
-        raise TypeError(
-            f"target must be a column index (int) or a column name (str), got "
-            f"{type(target).__name__}."
-        )
-    if not (isinstance(header, bool) or (isinstance(header, str) and header == "auto")):
-        raise ValueError(f"header must be 'auto', True or False, got {header!r}.")
-
-    rows: list[tuple[int, list[str]]] = []
-    with open(p, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        for row in reader:
-            if not row or all(not f.strip() for f in row):
-                continue
-            rows.append((reader.line_num, [f.strip() for f in row]))
-    if not rows:
-        raise ValueError(f"{p}: the file has no rows; expected a CSV file with data.")
-
-    first_line, first = rows[0]
-    has_header = (
-        any(f.lower() not in _MISSING_TOKENS and not _is_number(f) for f in first)
-        if header == "auto"
-        else bool(header)
-    )
-    n_cols = len(first)
-    if has_header:
-        names = first
-        data_rows = rows[1:]
-    else:
-        names = [f"col{i}" for i in range(n_cols)]
-        data_rows = rows
-    if not data_rows:
-        raise ValueError(f"{p}: only a header row was found; expected data rows below it.")
-    if n_cols < (1 if target is None else 2):
-        raise ValueError(
-            f"{p}: expected at least 2 columns (features and a target), got {n_cols}; "
-            f"check the delimiter (now {delimiter!r})."
-        )
-
-    def col_label(j: int) -> str:
-        return f"column {j} ({names[j]!r})" if has_header else f"column {j}"
-
-    # Resolve the target column.
-    listing = ", ".join(f"{j}: {n!r}" for j, n in enumerate(names))
-    if target is None:
-        t = n_cols  # no target column
-    elif isinstance(target, str):
-        if not has_header:
-            raise ValueError(
-                f"{p}: target {target!r} is a column name, but the file has no header "
-                f"row; pass a column index instead (0..{n_cols - 1}, or -1 for the last)."
-            )
-        matches = [j for j, n in enumerate(names) if n == target]
-        if not matches:
-            raise ValueError(
-                f"{p}: no column named {target!r}; the columns are {listing}."
-            )
-        if len(matches) > 1:
-            raise ValueError(
-                f"{p}: column name {target!r} appears {len(matches)} times (indices "
-                f"{matches}); pass a column index instead."
-            )
-        t = matches[0]
-    else:
-        t = int(target)
-        if not -n_cols <= t < n_cols:
-            raise ValueError(
-                f"{p}: target index {t} is out of range for {n_cols} columns; expected "
-                f"{-n_cols}..{n_cols - 1}; the columns are {listing}."
-            )
-        t %= n_cols
-
-    values = np.empty((len(data_rows), n_cols), dtype=np.float64)
-    for i, (line, row) in enumerate(data_rows):
-        if len(row) != n_cols:
-            raise ValueError(
-                f"{p}, line {line}: expected {n_cols} fields (as in line {first_line}), "
-                f"got {len(row)}; check for a stray or missing delimiter."
-            )
-        for j, field in enumerate(row):
-            if field.lower() in _MISSING_TOKENS:
-                raise ValueError(
-                    f"{p}, line {line}, {col_label(j)}: missing value {field!r}; "
-                    f"expected a number. Fill in or drop the row."
-                )
-            try:
-                v = float(field)
-            except ValueError:
-                raise ValueError(
-                    f"{p}, line {line}, {col_label(j)}: non-numeric value {field!r}; "
-                    f"expected a number. Encode categories as numbers first."
-                ) from None
-            if not math.isfinite(v):
-                raise ValueError(
-                    f"{p}, line {line}, {col_label(j)}: value {field!r} is not finite; "
-                    f"expected a finite number."
-                )
-            values[i, j] = v
-
-    keep = [j for j in range(n_cols) if j != t]
-    X = np.ascontiguousarray(values[:, keep])
-    if target is None:
-        return X, None, [names[j] for j in keep]  # type: ignore[return-value]
-    y_col = values[:, t]
-    y = y_col.astype(np.int64) if np.all(y_col == np.round(y_col)) else y_col.copy()
-    return X, y, [names[j] for j in keep]
-
-
-# --------------------------------------------------------------------------
 # NPZ / NPY
 # --------------------------------------------------------------------------
 
 
-def _np_load(p: Path, **kwargs: Any) -> Any:
-    try:
-        return np.load(p, allow_pickle=False, **kwargs)
-    except ValueError as exc:
-        raise ValueError(
-            f"{p}: could not load ({exc}); glassnet never loads pickled (object) "
-            f"arrays; save plain numeric arrays with np.save / np.savez."
-        ) from exc
+def _read_npz(p: Path, keys: list[str], optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` (and those of ``optional`` that are present) of an ``.npz``.
+
+    Each member's header is checked (real-number dtype) before its data is read; the other
+    members are never read.
+    """
+    with NpzArchive(p, pickle_fix=_PICKLE_FIX) as archive:
+        present = sorted(archive.members)
+        for key in keys:
+            if key not in archive.members:
+                raise ValueError(
+                    f"{p}: no array named {key!r}; the archive holds {present}; pass "
+                    f"x_key=/y_key= with one of those names."
+                )
+        wanted = [*keys, *(k for k in optional if k in archive.members)]
+        for key in wanted:
+            check_real_dtype(archive.members[key].dtype, key, source=p)
+        return {key: archive.read(key) for key in wanted}
 
 
 def load_npz(
     path: PathLike, x_key: str = "X", y_key: str | None = "y"
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Load features and targets from a ``.npz`` archive (``allow_pickle=False``).
+    """Load features and targets from a ``.npz`` archive (no pickles; only these two read).
 
     Parameters
     ----------
@@ -419,27 +325,24 @@ def load_npz(
     Raises
     ------
     ValueError
-        If a key is missing (the message lists the keys present) or the
-        lengths of X and y differ.
+        If a key is missing (the message lists the keys present), an array does not hold
+        real numbers, the lengths of X and y differ, or the archive is damaged, holds
+        objects, or would decompress far beyond its size.
     """
     p = _as_path(path)
-    with _np_load(p) as archive:
-        present = sorted(archive.files)
-        wanted = [x_key] + ([y_key] if y_key is not None else [])
-        for key in wanted:
-            if key not in archive.files:
-                raise ValueError(
-                    f"{p}: no array named {key!r}; the archive holds {present}; pass "
-                    f"x_key=/y_key= with one of those names."
-                )
-        X = archive[x_key]
-        y = archive[y_key] if y_key is not None else None
-    if y is not None and len(X) != len(y):
-        raise ValueError(
-            f"{p}: {x_key!r} has {len(X)} rows but {y_key!r} has {len(y)}; they must "
-            f"have one target per sample."
-        )
+    arrays = _read_npz(p, [x_key] + ([y_key] if y_key is not None else []))
+    X = arrays[x_key]
+    y = arrays[y_key] if y_key is not None else None
+    _check_lengths(p, X, y, x_key, y_key)
     return X, y
+
+
+def _check_lengths(p: Any, X: np.ndarray, y: np.ndarray | None, x_key: Any, y_key: Any) -> None:
+    if y is not None and (X.ndim == 0 or y.ndim == 0 or len(X) != len(y)):
+        raise ValueError(
+            f"{p}: {x_key!r} has {len(X) if X.ndim else 0} rows but {y_key!r} has "
+            f"{len(y) if y.ndim else 0}; they must have one target per sample."
+        )
 
 
 def load_arrays(path: PathLike) -> tuple[np.ndarray, np.ndarray | None]:
@@ -461,8 +364,16 @@ def load_arrays(path: PathLike) -> tuple[np.ndarray, np.ndarray | None]:
     if suffix == ".npz":
         return load_npz(p)
     if suffix == ".npy":
-        return _np_load(p), None
+        X = _open_npy(p, "X")
+        return np.array(X), None  # the data is read here, after the header was checked
     raise ValueError(f"{p}: expected a file ending in .npz or .npy, got {suffix or 'no suffix'!r}.")
+
+
+def _open_npy(p: Path, name: str) -> np.ndarray:
+    """A ``.npy`` file as a read-only memory map, its header and dtype checked."""
+    arr = read_npy(p, mmap=True, pickle_fix=_PICKLE_FIX)
+    check_real_dtype(arr.dtype, name, source=p)
+    return arr
 
 
 # --------------------------------------------------------------------------
@@ -474,6 +385,9 @@ def open_memmap_dataset(
     x_path: PathLike, y_path: PathLike | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Open ``.npy`` files read-only as memory maps (nothing is read yet).
+
+    The headers are checked against the files' sizes, and the dtypes with the same check as
+    in-memory data (real numbers only: no complex, bool, string, datetime or object arrays).
 
     Parameters
     ----------
@@ -487,6 +401,12 @@ def open_memmap_dataset(
     X : numpy.memmap, shape (n_samples, n_features)
     y : numpy.memmap, shape (n_samples,), or None
 
+    Raises
+    ------
+    ValueError
+        Naming the file: not a regular ``.npy`` file, a header that disagrees with the file's
+        size, a dtype other than real numbers, X not 2-D, or a different number of rows.
+
     Notes
     -----
     Pass the result to :func:`iter_batches` to train on data larger than RAM:
@@ -496,18 +416,21 @@ def open_memmap_dataset(
     if y_path is not None:
         paths.append(_as_path(y_path, "y_path"))
     arrays = []
-    for p in paths:
+    for p, name in zip(paths, ("X", "y")):
         if p.suffix.lower() != ".npy":
             raise ValueError(
                 f"{p}: memory mapping needs a .npy file, got {p.suffix or 'no suffix'!r}; "
                 f"save the array with np.save (a .npz archive cannot be memory-mapped)."
             )
-        arrays.append(_np_load(p, mmap_mode="r"))
+        arrays.append(_open_npy(p, name))
     X = arrays[0]
     y = arrays[1] if len(arrays) > 1 else None
-    if y is not None and len(X) != len(y):
+    if X.ndim != 2:
+        raise ValueError(f"{paths[0]}: X must be 2-D with shape (n_samples, n_features); got "
+                         f"shape {X.shape}.")
+    if y is not None and (y.ndim == 0 or len(X) != len(y)):
         raise ValueError(
-            f"{paths[0]} has {len(X)} rows but {paths[1]} has {len(y)}; they must have "
-            f"one target per sample."
+            f"{paths[0]} has {len(X)} rows but {paths[1]} has {len(y) if y.ndim else 0}; they "
+            f"must have one target per sample."
         )
     return X, y

@@ -173,13 +173,18 @@ class StandardScaler(_Scaler):
         self.scale_ = _floored(std, varies, self.floor)
         return self
 
+    def operations(self) -> tuple[str, np.ndarray, np.ndarray]:
+        """``('sub_mul', mean_, 1 / scale_)``: :meth:`transform` is ``(X - p) * q``, with
+        ``q = 0`` for a constant feature. The exporters write these same two operations."""
+        assert self.mean_ is not None and self.scale_ is not None
+        return "sub_mul", self.mean_, _reciprocal(self.scale_)
+
     def transform(self, X: Any) -> np.ndarray:
         """Return ``(X - mean_) / scale_`` (0 where ``scale_`` is 0), dtype of X."""
         arr = self._check_X(X)
-        assert self.mean_ is not None and self.scale_ is not None
+        _, mean, inv = self.operations()
         dt = arr.dtype
-        inv = _reciprocal(self.scale_).astype(dt)
-        return ((arr - self.mean_.astype(dt)) * inv).astype(dt, copy=False)
+        return ((arr - mean.astype(dt)) * inv.astype(dt)).astype(dt, copy=False)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Return ``X * scale_ + mean_``, shape (n_samples, n_features), dtype of X."""
@@ -293,16 +298,18 @@ class MinMaxScaler(_Scaler):
         span = self.data_max_ - self.data_min_
         return _floored(span, span > 0, self.floor)
 
-    def _scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
+    def operations(self) -> tuple[str, np.ndarray, np.ndarray]:
+        """``('mul_add', scale, offset)``: :meth:`transform` is ``X * p + q``. The exporters
+        write these same two operations."""
         assert self.data_min_ is not None
         low, high = self.feature_range
         scale = (high - low) * _reciprocal(self._span())
-        return scale, low - self.data_min_ * scale
+        return "mul_add", scale, low - self.data_min_ * scale
 
     def transform(self, X: Any) -> np.ndarray:
         """Return ``X * scale + offset``, shape (n_samples, n_features), dtype of X."""
         arr = self._check_X(X)
-        scale, offset = self._scale_offset()
+        _, scale, offset = self.operations()
         dt = arr.dtype
         return (arr * scale.astype(dt) + offset.astype(dt)).astype(dt, copy=False)
 

@@ -1,0 +1,104 @@
+"""Writing files so that nothing saved is lost: a temporary file beside the target, renamed over it.
+
+:func:`atomic_write` is how glassnet writes every file (models, checkpoints, ONNX exports,
+predictions): the previous file stays as it was until the new one is complete and on disk,
+and the temporary files of writes whose process was killed are removed by the next write to
+the same path (:func:`remove_stale_temporaries`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["atomic_write", "remove_stale_temporaries"]
+
+
+def atomic_write(path: str | os.PathLike, write: Any) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync, then rename it to ``path``.
+
+    The temporary file is ``.<name>.<pid>.<random>.tmp``; those left by saves whose process
+    was killed are removed first (see :func:`remove_stale_temporaries`).
+    """
+    path = Path(path)
+    folder = path.parent
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_folder(folder)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
+    """Remove the temporary files that killed saves to ``path`` left beside it.
+
+    A temporary file of :func:`atomic_write` is named ``.<name>.<pid>.<random>.tmp``; it is
+    stale when process ``pid`` no longer runs (a save still running elsewhere keeps its file).
+    Names without a pid (from older versions) are always stale. Only files and symlinks are
+    removed, never what they point to.
+
+    Returns
+    -------
+    list of str
+        The names removed.
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid = name[len(prefix):-len(".tmp")].split(".")[0]
+        if pid.isdigit() and _running(int(pid)):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                continue
+            os.unlink(entry.path)
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # another thread of this process may be saving
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

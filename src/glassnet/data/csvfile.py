@@ -1,0 +1,290 @@
+"""A numeric CSV reader that checks while it streams: bounded memory for any file.
+
+The file is read line by line, each line at most ``max_line_bytes`` long and split into at most
+``max_fields`` fields (counted before the line is split), so neither a 200 MB line of one field
+nor a line of a hundred million fields is ever held as strings: the reader stops at the limit
+with a ``ValueError``. Values go straight into float64 blocks of about 4 MiB; a row of the wrong
+length is refused at the line where it occurs. Every error names the file, the 1-based line and,
+where one is to blame, the 0-based column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ..archive import open_regular
+from ._checks import _check_positive_int
+from .files import PathLike, _as_path
+
+__all__ = ["MAX_FIELDS", "MAX_LINE_BYTES", "read_csv"]
+
+MAX_LINE_BYTES = 1 << 24
+"""Default longest line, in bytes (16 MiB)."""
+MAX_FIELDS = 1 << 20
+"""Default most fields in one line (1048576)."""
+MAX_EXACT_INT = 2**53
+"""Whole numbers up to this size are read as int64 targets; larger ones stay float64."""
+
+_MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+_BOM = b"\xef\xbb\xbf"
+_BLOCK_BYTES = 1 << 22
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv(
+    path: PathLike,
+    target: int | str | None = -1,
+    header: bool | str = "auto",
+    delimiter: str = ",",
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    max_fields: int = MAX_FIELDS,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read a numeric CSV file into features and a target.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        CSV file (UTF-8; a byte-order mark is ignored). Blank lines are skipped. A field may be
+        quoted, but may not span lines.
+    target : int, str or None, default -1
+        Target column: a 0-based index (negative counts from the end) or a
+        column name (needs a header row). None: every column is a feature and
+        ``y`` is None (inputs for prediction).
+    header : {"auto", True, False}, default "auto"
+        Whether the first row holds column names.  ``"auto"`` treats the first
+        row as a header if any of its fields is non-numeric.
+    delimiter : str, default ","
+        Field separator, one character.
+    max_line_bytes : int, default 16777216
+        Longest line accepted (without its line ending).
+    max_fields : int, default 1048576
+        Most fields accepted in a line.
+
+    Returns
+    -------
+    X : ndarray of float64, shape (n_samples, n_columns - 1)
+        All columns but the target.
+    y : ndarray, shape (n_samples,)
+        The target column: ``int64`` if every value is a whole number of magnitude at most
+        ``2**53`` (classification), else ``float64`` (regression).
+    feature_names : list of str, length n_columns - 1
+        Names from the header, or ``"col<i>"`` (``i`` the 0-based column index)
+        without one.
+
+    Raises
+    ------
+    FileNotFoundError
+        When nothing is at ``path``.
+    ValueError
+        Naming the file, the line and the column: a missing, non-numeric or non-finite value,
+        bytes that are not UTF-8, a row with the wrong number of fields, a line longer than
+        ``max_line_bytes`` or with more than ``max_fields`` fields, an unterminated quote; also
+        an unknown target, a path that is not a regular file, or a file with no data rows.
+    """
+    p = _as_path(path)
+    if target is not None and (
+            isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer, str))):
+        raise TypeError(
+            f"target must be a column index (int) or a column name (str), got "
+            f"{type(target).__name__}."
+        )
+    if not (isinstance(header, bool) or (isinstance(header, str) and header == "auto")):
+        raise ValueError(f"header must be 'auto', True or False, got {header!r}.")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
+        raise ValueError(f"delimiter must be one character other than a quote or a line end, "
+                         f"got {delimiter!r}.")
+    max_line_bytes = _check_positive_int(max_line_bytes, "max_line_bytes")
+    max_fields = _check_positive_int(max_fields, "max_fields")
+
+    with open_regular(p, "CSV file") as fh:
+        rows = _rows(p, fh, delimiter, max_line_bytes, max_fields)
+        first = next(rows, None)
+        if first is None:
+            raise ValueError(f"{p}: the file has no rows; expected a CSV file with data.")
+        first_line, first_row = first
+        has_header = (
+            any(f.lower() not in _MISSING_TOKENS and not _is_number(f) for f in first_row)
+            if header == "auto"
+            else bool(header)
+        )
+        n_cols = len(first_row)
+        names = first_row if has_header else [f"col{i}" for i in range(n_cols)]
+        if n_cols < (1 if target is None else 2):
+            raise ValueError(
+                f"{p}: expected at least 2 columns (features and a target), got {n_cols}; "
+                f"check the delimiter (now {delimiter!r})."
+            )
+        t = _target_index(p, target, names, has_header)
+        table = _Table(p, n_cols, names if has_header else None, first_line)
+        if not has_header:
+            table.append(first_line, first_row)
+        for line, row in rows:
+            table.append(line, row)
+    values = table.values()
+    if len(values) == 0:
+        raise ValueError(f"{p}: only a header row was found; expected data rows below it.")
+
+    keep = [j for j in range(n_cols) if j != t]
+    X = np.ascontiguousarray(values[:, keep])
+    if target is None:
+        return X, None, [names[j] for j in keep]  # type: ignore[return-value]
+    y_col = values[:, t]
+    whole = np.all(y_col == np.round(y_col)) and np.all(np.abs(y_col) <= MAX_EXACT_INT)
+    y = y_col.astype(np.int64) if whole else y_col.copy()
+    return X, y, [names[j] for j in keep]
+
+
+def _target_index(p: Any, target: int | str | None, names: list[str], has_header: bool) -> int:
+    n_cols = len(names)
+    listing = ", ".join(f"{j}: {n!r}" for j, n in enumerate(names[:50]))
+    listing += ", ..." if n_cols > 50 else ""
+    if target is None:
+        return n_cols  # no target column
+    if isinstance(target, str):
+        if not has_header:
+            raise ValueError(
+                f"{p}: target {target!r} is a column name, but the file has no header "
+                f"row; pass a column index instead (0..{n_cols - 1}, or -1 for the last)."
+            )
+        matches = [j for j, n in enumerate(names) if n == target]
+        if not matches:
+            raise ValueError(f"{p}: no column named {target!r}; the columns are {listing}.")
+        if len(matches) > 1:
+            raise ValueError(
+                f"{p}: column name {target!r} appears {len(matches)} times (indices "
+                f"{matches}); pass a column index instead."
+            )
+        return matches[0]
+    t = int(target)
+    if not -n_cols <= t < n_cols:
+        raise ValueError(
+            f"{p}: target index {t} is out of range for {n_cols} columns; expected "
+            f"{-n_cols}..{n_cols - 1}; the columns are {listing}."
+        )
+    return t % n_cols
+
+
+# ---------------------------------------------------------------------------- streaming
+def _lines(p: Any, fh: BinaryIO, max_line_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """``(line number, bytes without the line end)``; no line longer than the limit is kept."""
+    line_no = 0
+    while True:
+        raw = fh.readline(max_line_bytes + 2)  # room for "\r\n"
+        if not raw:
+            return
+        line_no += 1
+        if line_no == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM):]
+        content = raw.rstrip(b"\r\n") if raw.endswith(b"\n") else raw
+        if len(content) > max_line_bytes:
+            raise ValueError(
+                f"{p}, line {line_no}: the line is longer than {max_line_bytes} bytes; this is "
+                "not a CSV file of numbers (or pass a larger max_line_bytes)."
+            )
+        yield line_no, content
+
+
+def _rows(p: Any, fh: BinaryIO, delimiter: str, max_line_bytes: int,
+          max_fields: int) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, stripped fields)`` of every non-blank line."""
+    sep = delimiter.encode()
+    for line_no, content in _lines(p, fh, max_line_bytes):
+        n_fields = content.count(sep) + 1
+        if n_fields > max_fields:
+            raise ValueError(
+                f"{p}, line {line_no}: the line has more than {max_fields} fields "
+                f"({n_fields}); pass a larger max_fields if that is meant."
+            )
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError as err:
+            column = content[:err.start].count(sep)
+            raise ValueError(
+                f"{p}, line {line_no}, column {column}: the bytes "
+                f"{content[err.start:err.end].hex(' ')} (byte {err.start + 1} of the line) are "
+                "not UTF-8; save the file as UTF-8."
+            ) from None
+        if '"' in text:
+            try:
+                fields = next(csv.reader([text], delimiter=delimiter, strict=True))
+            except csv.Error as err:
+                raise ValueError(f"{p}, line {line_no}: {err}; a quoted field must close on "
+                                 "its own line.") from None
+        else:
+            fields = text.split(delimiter)
+        fields = [f.strip() for f in fields]
+        if not any(fields):
+            continue
+        yield line_no, fields
+
+
+class _Table:
+    """Rows of floats collected in float64 blocks of about 4 MiB, each row checked as it comes."""
+
+    def __init__(self, p: Any, n_cols: int, names: list[str] | None, first_line: int):
+        self.p, self.n_cols, self.names, self.first_line = p, n_cols, names, first_line
+        self.blocks: list[np.ndarray] = []
+        self.filled = 0
+
+    def append(self, line: int, row: list[str]) -> None:
+        if len(row) != self.n_cols:
+            raise ValueError(
+                f"{self.p}, line {line}: expected {self.n_cols} fields (as in line "
+                f"{self.first_line}), got {len(row)}; check for a stray or missing delimiter."
+            )
+        if not self.blocks or self.filled == len(self.blocks[-1]):
+            rows = max(1, _BLOCK_BYTES // (8 * self.n_cols))
+            self.blocks.append(np.empty((rows, self.n_cols)))
+            self.filled = 0
+        target = self.blocks[-1][self.filled]
+        try:
+            target[:] = [float(f) for f in row]
+            ok = bool(np.all(np.isfinite(target)))
+        except ValueError:
+            ok = False
+        if not ok:
+            self._explain(line, row)
+        self.filled += 1
+
+    def _explain(self, line: int, row: list[str]) -> None:
+        for j, field in enumerate(row):
+            where = f"{self.p}, line {line}, {self._column(j)}"
+            if field.lower() in _MISSING_TOKENS:
+                raise ValueError(f"{where}: missing value {field!r}; expected a number. Fill in "
+                                 "or drop the row.")
+            try:
+                v = float(field)
+            except ValueError:
+                raise ValueError(f"{where}: non-numeric value {_short(field)}; expected a "
+                                 "number. Encode categories as numbers first.") from None
+            if not math.isfinite(v):
+                raise ValueError(f"{where}: value {field!r} is not finite; expected a finite "
+                                 "number.")
+        raise AssertionError("unreachable: every field is a finite number")  # pragma: no cover
+
+    def _column(self, j: int) -> str:
+        return f"column {j} ({self.names[j]!r})" if self.names else f"column {j}"
+
+    def values(self) -> np.ndarray:
+        if not self.blocks:
+            return np.empty((0, self.n_cols))
+        self.blocks[-1] = self.blocks[-1][:self.filled]
+        return self.blocks[0] if len(self.blocks) == 1 else np.concatenate(self.blocks)
+
+
+def _short(field: str) -> str:
+    text = repr(field)
+    return text if len(text) <= 60 else text[:57] + "...'"
