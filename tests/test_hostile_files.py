@@ -551,11 +551,14 @@ def test_save_refuses_what_load_would_refuse(tmp_path, info, pattern):
 @pytest.mark.parametrize("classes", [[3, 7, 50000000], ["cat", "dog", "eel"], [0.5, 1.5, 2.5]])
 def test_class_labels_travel_in_their_own_header_entry(tmp_path, classes):
     net = mlp([4, 6, 3], loss="cross_entropy", seed=0)
-    net.info["classes"] = np.asarray(classes)
+    net.classes = list(np.asarray(classes).tolist())
     save(net, tmp_path / "m.npz")
     assert header_of(tmp_path / "m.npz")["classes"] == classes
     assert "classes" not in header_of(tmp_path / "m.npz")["info"]
-    assert load(tmp_path / "m.npz").info["classes"] == classes
+    loaded = load(tmp_path / "m.npz")
+    assert loaded.classes == classes
+    X = np.random.default_rng(0).normal(size=(5, 4))
+    assert list(loaded.predict(X)) == [classes[i] for i in net.predict_output(X).argmax(1)]
 
 
 def test_what_train_writes_reads_back_with_every_part(trained):

@@ -65,7 +65,7 @@ def test_bad_X_raises(X, message, method):
 
 
 def test_X_of_strings_raises_type_error():
-    with pytest.raises(TypeError, match=r"X must hold real numbers; got dtype <U1\."):
+    with pytest.raises(TypeError, match=r"X must hold real numbers \(integers or floats\); got dtype <U1\."):
         small_net().forward(np.array([["a", "b", "c"]]))
 
 

@@ -6,8 +6,8 @@ Layout of the archive (each member an ``.npy`` array, stored as ``numpy.savez`` 
     A 0-d unicode array holding the JSON header: ``{"format": "glassnet", "version": 1,
     "network": {... architecture, loss, dtype}, ...}``; :mod:`glassnet.io_schema` has the
     whole schema. Beside the architecture it carries, when present, the optimiser's settings,
-    the training history, the input scaler, the original class labels (``classes``, read back
-    into ``net.info["classes"]``), the network's ``info`` notes and ``extra`` data, so a loaded
+    the training history, the input scaler, the original class labels (``net.classes``), the
+    network's ``info`` notes and ``extra`` data, so a loaded
     model predicts on raw inputs and can continue training where it stopped.
 ``<key>``
     One array per parameter, keyed as ``Network.params()`` (``0.W``, ``0.b``, ``2.1.W``, ...).
@@ -112,7 +112,7 @@ def save(
                 "lower the learning rate, or save the weights from before."
             )
     info = dict(net.info)
-    classes = info.pop("classes", None)
+    classes = net.classes if net.classes is not None else info.pop("classes", None)
     header: dict[str, Any] = {
         "format": "glassnet",
         "version": FORMAT_VERSION,
@@ -254,7 +254,7 @@ def _restore_training_state(net: Network, header: dict[str, Any],
 
     net.info = dict(header.get("info") or {})
     if header.get("classes") is not None:
-        net.info["classes"] = list(header["classes"])
+        net.classes = list(header["classes"])
     if header.get("scaler"):
         net.scaler = scaler_from_dict(header["scaler"])
     if header.get("history"):

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .data._checks import check_real_dtype
 from .device import array_module, check_device, to_device, to_numpy
 from .init import make_rng
 from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, bind_parameters,
@@ -113,6 +114,7 @@ class Network:
         self.history: History | None = None  # of the last fit, saved with the model
         self.scaler: Any = None  # input scaling applied by predict and fit, saved with the model
         self.info: dict[str, Any] = {}  # free JSON-able notes (training settings), saved too
+        self.classes: list[Any] | None = None  # the original class labels, saved; see predict
         self.stop_training = False  # a training Callback sets it: fit ends after this epoch
         self.grad_X: np.ndarray | None = None
         self.dtype = _check_dtype(dtype)
@@ -219,8 +221,7 @@ class Network:
         ``forward`` family move it with :meth:`to_device`).
         """
         X = array_module(X).asarray(X)
-        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-            raise TypeError(f"X must hold real numbers; got dtype {X.dtype}.")
+        check_real_dtype(X.dtype)  # the one dtype check, shared with the data readers
         if X.ndim != 2:
             hint = (
                 "For one sample use X.reshape(1, -1); for one feature X.reshape(-1, 1)."
@@ -410,17 +411,25 @@ class Network:
         Returns
         -------
         ndarray
-            ``cross_entropy``: int labels of shape (n_samples,). ``binary_cross_entropy``:
-            0/1 labels, shape (n_samples,) for one output unit, else (n_samples, n_out).
+            ``cross_entropy``: the labels of shape (n_samples,): class indices ``0..n_out-1``,
+            or the original labels ``self.classes[i]`` when the network has them (a model
+            trained by ``glassnet train`` on labels such as 3 and 7 keeps them).
+            ``binary_cross_entropy``: 0/1 labels (or ``self.classes[0]`` / ``[1]`` for one
+            output unit), shape (n_samples,) for one output unit, else (n_samples, n_out).
             Other losses: outputs of shape (n_samples,) for one output unit, else
             (n_samples, n_out).
         """
         a = self.predict_output(X)
         if self.loss_fn.name == "cross_entropy":
-            return a.argmax(axis=1)
+            return self._labels(a.argmax(axis=1))
         if self.loss_fn.name == "binary_cross_entropy":
             a = (a > 0.5).astype(np.int64)
+            return self._labels(a[:, 0]) if self.n_out == 1 else a
         return a[:, 0] if self.n_out == 1 else a
+
+    def _labels(self, index: np.ndarray) -> np.ndarray:
+        """Class indices as the original labels, when the network has them."""
+        return index if self.classes is None else np.asarray(self.classes)[index]
 
     def scale_inputs(self, X: Any) -> Any:
         """``X`` as the first layer sees it: ``self.scaler`` applied when one is set.
@@ -471,7 +480,7 @@ class Network:
         """A copy with every parameter converted to ``dtype`` (the original is unchanged)."""
         new = Network([layer.astype(dtype) for layer in self.layers], self.loss_fn, dtype,
                       l2=self.l2, l1=self.l1, device=self.device)
-        new.scaler, new.info = self.scaler, dict(self.info)
+        new.scaler, new.info, new.classes = self.scaler, dict(self.info), self.classes
         return new
 
     def copy(self) -> "Network":

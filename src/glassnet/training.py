@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
+from .data._checks import check_real_dtype
 from .device import to_numpy
 from .init import make_rng
 from .metrics import get_metric
@@ -788,6 +789,7 @@ def _prepare(net: "Network", X: Any, y: Any, sample_weight: Any, class_weight: A
     """Checked inputs (scaled by ``net.scaler``), targets and per-sample weights."""
     memmapped = isinstance(X, np.memmap)
     if memmapped:  # check shape and dtype now; values batch by batch
+        check_real_dtype(X.dtype, "X", getattr(X, "filename", None))
         if X.ndim != 2 or X.shape[1] != net.n_in or X.shape[0] == 0:
             net.check_X(X[:1] if X.ndim == 2 and len(X) else X)
         n_y = len(y)
