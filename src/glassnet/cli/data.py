@@ -34,7 +34,7 @@ def _csv_default_target(spec: str) -> str | None:
 
 
 def _last_column(path: str) -> str:
-    """``"column 4 ('label')"`` from the header of ``path``, or ``"column 4"`` without one."""
+    """``"column 4 ('label'), the last one"`` (the name from the header of ``path``, if any)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             first = next(csv.reader([f.readline(1 << 20)]))
@@ -49,7 +49,7 @@ def _last_column(path: str) -> str:
             return False
 
     name = f" ({first[-1].strip()!r})" if any(not numeric(f) for f in first) else ""
-    return f"column {len(first) - 1}{name}, the last"
+    return f"column {len(first) - 1}{name}, the last one"
 
 
 def load_for_task(spec: str, task: str = "auto") -> tuple[Any, str, str | None]:
@@ -84,7 +84,7 @@ def load_for_task(spec: str, task: str = "auto") -> tuple[Any, str, str | None]:
             found = f"{k} distinct whole numbers in {n} rows look like a feature, not class labels"
             if column is not None:
                 raise UsageError(
-                    f"{spec}: no target column was named, so {column} was taken; its "
+                    f"{spec}: no target column was named, so {column}, was taken; its "
                     f"{found}. Name the target column: --data csv:{csv_file}:COLUMN (a name "
                     "or an index), or pass --task regression if this column is the target")
             raise UsageError(f"{spec}: the target's {found}. Pass --task regression to "
