@@ -95,6 +95,9 @@ def test_gradcheck_missing_model_file(tmp_path, capsys):
     (["train", "--epohcs", "3"], r"train: unknown flag --epohcs \(did you mean --epochs\?\)"),
     (["train", "--batchsize=3"], r"train: unknown flag --batchsize \(did you mean --batch-size\?\)"),
     (["--verison"], r"unknown flag --verison \(did you mean --version\?\)"),
+    (["train", "-x"], r"train: unknown flag -x \(see 'glassnet train --help'\)$"),
+    (["train", "--epochs", "-3"], r"train: argument --epochs: must be > 0; got -3"),
+    (["train", "--e", "3"], r"train: ambiguous option: --e could match --epochs, --early-stopping"),
     (["gradcheck", "--sizes", "0,3"], (r"gradcheck: argument --sizes: layer sizes must be integers > 0; "
                                        r"got '0,3' \(see 'glassnet gradcheck --help'\)$")),
     (["gradcheck", "--sizes", "3,x"], r"gradcheck: argument --sizes: expected comma-separated integers like 64,32; got '3,x'"),

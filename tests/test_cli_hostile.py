@@ -147,6 +147,36 @@ def test_missing_folder_for_checkpoints_and_plots_is_created(tmp_path):
     assert (tmp_path / "new" / "plots" / "history.json").is_file()
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["train", *TINY, "--out", "m.npz", "--history-json", "m.npz"],
+     "--history-json m.npz and --out m.npz are the same file"),
+    (["train", *TINY, "--out", "m.npz", "--history-json", "sub/../m.npz"], "the same file"),
+    (["train", *TINY, "--out", "p/history.json", "--plots", "p"],
+     "--plots p/history.json and --out p/history.json are the same file"),
+    (["train", *TINY, "--out", "h.json", "--history-json", "p/history.json", "--plots", "p"],
+     "are the same file"),
+    (["train", *TINY, "--out", "ck/checkpoint.npz", "--checkpoint-dir", "ck"],
+     "--checkpoint-dir ck/checkpoint.npz and --out ck/checkpoint.npz are the same file"),
+    (["train", "--data", "csv:data.csv", "--epochs", "1", "--out", "data.csv"],
+     "--out data.csv would overwrite the --data file data.csv"),
+    (["train", "--data", "csv:data.csv:label", "--epochs", "1", "--out", "data.csv"],
+     "would overwrite the --data file"),
+    (["train", "--config", "r.toml", "--out", "r.toml"], "would overwrite the --config file"),
+    (["predict", "m.npz", "--input", "X.npy", "--output", "X.npy"],
+     "--output X.npy would overwrite the --input file X.npy"),
+])
+def test_no_output_overwrites_another_output_or_an_input(tmp_path, capsys, no_training, argv,
+                                                         words):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "data.csv").write_text("a,label\n1,0\n2,1\n3,0\n4,1\n5,0\n")
+    (tmp_path / "r.toml").write_text('data = "circles"\n')
+    (tmp_path / "m.npz").write_bytes(b"not touched")
+    np.save(tmp_path / "X.npy", np.zeros((3, 2)))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert words in fails(capsys, argv, 2)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
 # ---------------------------------------------------------------------- full disk
 def _no_space(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -349,6 +379,23 @@ def test_unknown_and_bad_input_files(model, tmp_path, capsys, no_training, argv,
     assert words in line
 
 
+@pytest.mark.parametrize("toml, words", [
+    ('data = {x = 1}\n', "data in r.toml must be a string"),
+    ('[data]\nx = 1\n', "data in r.toml must be a string"),
+    ('out = 3\n', "out in r.toml must be a string"),
+    ('hidden = "abc"\n', "expected comma-separated integers"),
+    ('hidden = [-1]\n', "layer sizes must be integers > 0"),
+    ('epochs = 2.5\n', "expected a int"),
+    ('lr = true\n', "expected a float"),
+    ('quiet = 1\n', "must be true or false"),
+    ('colour = "red"\n', "unknown setting 'colour'"),
+    ('epochs = [\n', "is not valid TOML"),
+])
+def test_bad_toml_settings(tmp_path, capsys, no_training, toml, words):
+    (tmp_path / "r.toml").write_text(toml)
+    assert words in fails(capsys, ["train", "--config", "r.toml", "--out", "m.npz"], 2)
+
+
 # ---------------------------------------------------------------------- anything else
 @pytest.mark.parametrize("error, status, words", [
     (KeyError("boom"), 1, "internal error (KeyError: 'boom'); run again with --debug"),
@@ -365,6 +412,20 @@ def test_every_exception_becomes_one_line(model, capsys, monkeypatch, error, sta
         raise error
     monkeypatch.setattr(glassnet.Network, "summary", explode)
     assert words in fails(capsys, ["info", str(model)], status)
+
+
+def test_warnings_are_one_line_too(model, capsys, monkeypatch):
+    import warnings
+
+    def warn(self):
+        warnings.warn("something odd\n  on two lines", RuntimeWarning)
+        return "summary"
+    monkeypatch.setattr(glassnet.Network, "summary", warn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # the test suite turns warnings into errors
+        assert main(["info", str(model)]) == 0
+    assert capsys.readouterr().err == \
+        "glassnet: warning: something odd on two lines (RuntimeWarning)\n"
 
 
 @pytest.mark.parametrize("where", ["before", "after"])

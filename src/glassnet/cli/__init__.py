@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from typing import Sequence
 
 from .. import __version__
 from . import glassbox, models, playground, train
 from .args import Parser, check_flags
-from .errors import RunFailed, UsageError, failure
+from .errors import RunFailed, UsageError, failure, one_line_warning
 from .streams import pipe_safe
 from .train import TRAIN_DEFAULTS, build_recipe
 
@@ -52,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # read before parsing, so that parsing errors honour it too
-    with pipe_safe():
+    with pipe_safe(), warnings.catch_warnings():
+        warnings.showwarning = one_line_warning
         try:
             parser = build_parser()
             check_flags(parser, argv)

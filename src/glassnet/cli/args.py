@@ -26,16 +26,26 @@ class Parser(argparse.ArgumentParser):
 
 
 def _flags(parser: argparse.ArgumentParser) -> list[str]:
-    return [flag for action in parser._actions for flag in action.option_strings
-            if flag.startswith("--")]
+    return [flag for action in parser._actions for flag in action.option_strings]
+
+
+def _is_flag(token: str) -> bool:
+    """``--epochs``, ``-h``; not ``-5`` or ``-0.5`` (a negative value) nor ``-`` alone."""
+    if not token.startswith("-") or token in ("-", "--"):
+        return False
+    try:
+        float(token)
+        return False
+    except ValueError:
+        return True
 
 
 def check_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
     """Refuse an unknown command or ``--flag`` before argparse does, naming the closest valid one.
 
     argparse's own message lists the unknown words only; this one says, say,
-    ``unknown flag --epohcs (did you mean --epochs?)``. Unique prefixes of a flag are fine,
-    as argparse accepts them.
+    ``unknown flag --epohcs (did you mean --epochs?)``. Unique prefixes of a long flag are
+    fine, as argparse accepts them; negative numbers are values, not flags.
     """
     commands: dict[str, argparse.ArgumentParser] = {}
     for action in parser._actions:
@@ -50,7 +60,7 @@ def check_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
                 raise UsageError(f"unknown command {token!r}{closest(token, commands)}; "
                                  f"choose from {', '.join(commands)} (see 'glassnet --help')")
             current, name = commands[token], token
-        elif token.startswith("--"):
+        elif _is_flag(token):
             flag = token.split("=", 1)[0]
             known = _flags(current)
             if flag not in known and sum(k.startswith(flag) for k in known) != 1:

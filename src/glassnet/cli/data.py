@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import UsageError
 
-__all__ = ["load_for_task", "loss_targets", "model_labels", "n_outputs", "predicted_labels",
+__all__ = ["data_file", "load_for_task", "loss_targets", "model_labels", "n_outputs", "predicted_labels",
            "split_data", "task_of", "training_settings"]
 
 MANY_CLASSES = 20
@@ -31,6 +31,17 @@ def _csv_default_target(spec: str) -> str | None:
     rest = s[4:]
     named = not Path(rest).is_file() and ":" in rest  # as glassnet.data.load_data reads it
     return None if named else rest
+
+
+def data_file(spec: str) -> str | None:
+    """The file a ``csv:FILE[:TARGET]`` or ``npz:FILE`` spec reads (None for other specs)."""
+    csv_file = _csv_default_target(spec)
+    if csv_file is not None:
+        return csv_file
+    prefix, _, rest = spec.strip().partition(":")
+    if prefix.lower() == "csv":
+        return rest.rsplit(":", 1)[0]
+    return rest if prefix.lower() == "npz" else None
 
 
 def _last_column(path: str) -> str:
@@ -52,7 +63,8 @@ def _last_column(path: str) -> str:
     return f"column {len(first) - 1}{name}, the last one"
 
 
-def load_for_task(spec: str, task: str = "auto") -> tuple[Any, str, str | None]:
+def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classification"
+                  ) -> tuple[Any, str, str | None]:
     """Load ``spec`` and settle its task; returns ``(data, task, note)``.
 
     Parameters
@@ -62,6 +74,8 @@ def load_for_task(spec: str, task: str = "auto") -> tuple[Any, str, str | None]:
     task : {'auto', 'classification', 'regression'}
         ``auto``: integer targets are class labels, other targets quantities; integer targets
         that look like a feature (see :data:`MANY_CLASSES`) are refused.
+    asked_by : str
+        Who wants the task, for the message that refuses non-integer class labels.
 
     Returns
     -------
@@ -91,8 +105,8 @@ def load_for_task(spec: str, task: str = "auto") -> tuple[Any, str, str | None]:
                              f"predict it as a quantity, or --task classification to train {k} "
                              "classes anyway")
     elif task == "classification" and not integer:
-        raise UsageError(f"{spec}: --task classification needs whole-number class labels; "
-                         f"the target has values such as {_not_whole(data.y)}")
+        raise UsageError(f"{spec}: {asked_by} needs whole-number class labels; the target has "
+                         f"values such as {_not_whole(data.y)}")
     if task == "regression":
         data.y = data.y.astype(np.float64)
         if data.y_test is not None:

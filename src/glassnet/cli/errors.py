@@ -12,15 +12,17 @@ status and its one-line message:
   running out, a ``RuntimeError``, Ctrl+C, and anything unexpected (named as an internal
   error).
 
-``glassnet --debug ...`` prints the traceback as well.
+``glassnet --debug ...`` prints the traceback as well. Warnings are one line too
+(:func:`one_line_warning`): ``glassnet: warning: ... (RuntimeWarning)``.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+import sys
+from typing import Any, Iterable
 
-__all__ = ["RunFailed", "UsageError", "closest", "failure"]
+__all__ = ["RunFailed", "UsageError", "closest", "failure", "one_line_warning"]
 
 
 class UsageError(Exception):
@@ -75,3 +77,10 @@ def failure(err: BaseException) -> tuple[int, str]:
                 "traceback, and please report it")
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return status, " ".join(lines) or type(err).__name__
+
+
+def one_line_warning(message: Any, category: type[Warning], filename: str, lineno: int,
+                     file: Any = None, line: str | None = None) -> None:
+    """A ``warnings.showwarning`` that writes ``glassnet: warning: MESSAGE (CATEGORY)``."""
+    text = " ".join(str(message).split())
+    print(f"glassnet: warning: {text} ({category.__name__})", file=file or sys.stderr)

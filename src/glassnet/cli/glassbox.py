@@ -19,7 +19,11 @@ from .args import choice, int_list, name_list, on_off_list, positive
 from .data import load_for_task, loss_targets, split_data, task_of, training_settings
 from .errors import RunFailed, UsageError
 
-__all__ = ["add_parsers", "monitor_callbacks", "write_plots", "write_text"]
+__all__ = ["PLOT_FILES", "add_parsers", "monitor_callbacks", "write_plots", "write_text"]
+
+PLOT_FILES = ("history.json", "training_curves.png", "gradient_norms.png", "histograms.png",
+              "decision_boundary.png", "saliency.png")
+"""What ``train --plots DIR`` may write into DIR."""
 
 
 def add_parsers(sub: Any) -> None:
@@ -242,12 +246,13 @@ def _explained_sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarra
     settings = training_settings(net)
     classify = task_of(net) == "classification"
     task = "classification" if classify else "regression"
+    asked_by = "this model, a classifier,"
     if args.data is not None:
-        data, _, _ = load_for_task(args.data, task)
+        data, _, _ = load_for_task(args.data, task, asked_by)
         X, y, where = data.X, data.y, f"of {args.data}"
     elif settings.get("data"):
         spec, seed = settings["data"], settings.get("seed", 0)
-        data, _, _ = load_for_task(spec, task)
+        data, _, _ = load_for_task(spec, task, asked_by)
         _, X, _, y = split_data(data, seed)
         where = f"of the test split of {spec} (seed {seed}), held out from training"
     else:

@@ -58,6 +58,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     if not args.output.endswith((".npy", ".csv")):
         raise UsageError(f"predict: --output must end in .csv or .npy; got {args.output}")
+    preflight.distinct([("--output", args.output)], [("--input", args.input),
+                                                     ("model", args.model)])
     preflight.output_file(args.output, "--output")
     net = load(args.model)
     X = _load_inputs(args.input)
@@ -81,7 +83,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if spec is None:
         raise UsageError("evaluate: the model records no data set; pass --data")
     classify = task_of(net) == "classification"
-    data, _, _ = load_for_task(spec, "classification" if classify else "regression")
+    data, _, _ = load_for_task(spec, "classification" if classify else "regression",
+                               asked_by="this model, a classifier,")
     if args.all:
         X, y, part = data.X, data.y, "all samples"
     else:

@@ -2,6 +2,7 @@
 
 * :func:`output_file` and :func:`output_folder`: every path a command will write is writable
   now (a temporary file is created and removed beside the target);
+* :func:`distinct`: no two outputs are the same file, and no output is one of the inputs;
 * :func:`network_size`: a network must fit in memory before its weights are allocated;
 * :func:`port_free`: the playground's port can be listened on.
 
@@ -14,11 +15,13 @@ import os
 import socket
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from .errors import UsageError
 
-__all__ = ["network_size", "output_file", "output_folder", "port_free"]
+__all__ = ["distinct", "network_size", "output_file", "output_folder", "port_free"]
+
+Named = Sequence[tuple[str, Any]]  # (flag, path or None) pairs
 
 
 def _try_write(folder: Path, flag: str, target: str) -> None:
@@ -66,6 +69,29 @@ def output_folder(path: str | os.PathLike, flag: str) -> None:
     if not existing.is_dir():
         raise UsageError(f"{flag} {path}: {existing} is a file, not a folder; choose another path")
     _try_write(existing, flag, str(path))
+
+
+def distinct(outputs: Named, inputs: Named = ()) -> None:
+    """Refuse two outputs that are one file, and an output that would overwrite an input.
+
+    ``outputs`` and ``inputs`` are ``(flag, path)`` pairs; a path of None is skipped. Paths are
+    compared after resolving ``..`` and symbolic links.
+    """
+    seen: dict[str, tuple[str, Any]] = {}
+    for flag, path in outputs:
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            first = seen[key]
+            raise UsageError(f"{flag} {path} and {first[0]} {first[1]} are the same file: one "
+                             "would overwrite the other; choose different paths")
+        seen[key] = (flag, path)
+    for flag, path in inputs:
+        if path is not None and os.path.realpath(path) in seen:
+            out = seen[os.path.realpath(path)]
+            raise UsageError(f"{out[0]} {out[1]} would overwrite the {flag} file {path}; "
+                             "choose another output path")
 
 
 def _physical_memory() -> int | None:

@@ -133,6 +133,11 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
             if kind is bool and not isinstance(value, bool):
                 raise UsageError(f"train: {key} in {args.config} must be true or false; "
                                  f"got {value!r}")
+            if not isinstance(value, (bool, int, float, str, list)) or \
+                    (kind is str and not isinstance(value, str)):
+                raise UsageError(f"train: {key} in {args.config} must be "
+                                 f"{'a string' if kind is str else 'a value'}, as its flag "
+                                 f"takes; got {value!r}")
             try:
                 settings[name] = value if kind in (bool, str) or value is None else \
                     kind(",".join(map(str, value)) if isinstance(value, list) else str(value))
@@ -185,6 +190,16 @@ def build_recipe(s: dict[str, Any], X_train: np.ndarray, n_out: int,
 
 def _check_outputs(s: dict[str, Any], args: argparse.Namespace) -> None:
     """Every path the run will write, checked before any work starts."""
+    from ..training import CHECKPOINT_NAME
+    from .data import data_file
+    from .glassbox import PLOT_FILES
+
+    written = [("--out", s["out"]), ("--history-json", s["history_json"])]
+    if s["checkpoint_dir"] is not None:
+        written.append(("--checkpoint-dir", Path(s["checkpoint_dir"]) / CHECKPOINT_NAME))
+    if args.plots is not None:
+        written += [("--plots", Path(args.plots) / name) for name in PLOT_FILES]
+    preflight.distinct(written, [("--config", args.config), ("--data", data_file(s["data"]))])
     preflight.output_file(s["out"], "--out")
     if s["history_json"] is not None:
         preflight.output_file(s["history_json"], "--history-json")
