@@ -454,7 +454,8 @@ def _glassnet(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "glassnet", *args], env=env, **kwargs)
 
 
-@pytest.mark.parametrize("extra", [[], ["--quiet"], ["--monitor"]], ids=["lines", "quiet", "monitor"])
+@pytest.mark.parametrize("extra", [[], ["--quiet"], ["--monitor"]],
+                         ids=["lines", "quiet", "monitor"])
 def test_a_pipe_closed_before_the_first_line_does_not_stop_the_save(tmp_path, extra):
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before anything is written: every write fails

@@ -8,6 +8,7 @@ gradient clipping have flags; ``explain --from-model`` works on what ``train`` w
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def test_lbfgs_is_full_batch_and_prints_no_learning_rate(capsys):
     epochs = re.findall(r"^epoch .*$", out, re.MULTILINE)
     assert len(epochs) == 4 and not any(" lr " in line for line in epochs)
     losses = net.history["loss"]  # full batch: each step starts where the last one ended
-    assert all(b <= a * (1 + 1e-6) for a, b in zip(losses, losses[1:])), losses
+    assert all(b <= a * (1 + 1e-6) for a, b in itertools.pairwise(losses)), losses
     assert float(re.search(r"^test accuracy: (\S+)$", out, re.MULTILINE).group(1)) >= 0.95
     assert main(["info", "m.npz"]) == 0
     history = re.findall(r"^  epoch \d.*$", capsys.readouterr().out, re.MULTILINE)
@@ -145,7 +146,8 @@ def test_output_flag_and_regression_keep_their_meaning(capsys):
 def write_csv(path: Path, columns: dict[str, np.ndarray], header: bool = True) -> str:
     names = list(columns)
     rows = [",".join(names)] if header else []
-    rows += [",".join(f"{columns[n][i]:.17g}" for n in names) for i in range(len(columns[names[0]]))]
+    n_rows = len(columns[names[0]])
+    rows += [",".join(f"{columns[n][i]:.17g}" for n in names) for i in range(n_rows)]
     path.write_text("\n".join(rows) + "\n")
     return str(path)
 

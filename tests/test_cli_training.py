@@ -229,11 +229,11 @@ def test_unknown_flag(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--epochs", "-3"], "train: argument --epochs: must be > 0; got -3 "
-     "(see 'glassnet train --help')"),
+    (["train", "--epochs", "-3"], ("train: argument --epochs: must be > 0; got -3 "
+     "(see 'glassnet train --help')")),
     (["train", "--hidden", "8,0"],
-     "train: argument --hidden: layer sizes must be integers > 0; got '8,0' "
-     "(see 'glassnet train --help')"),
+     ("train: argument --hidden: layer sizes must be integers > 0; got '8,0' "
+     "(see 'glassnet train --help')")),
     (["train", "--val-split", "1.5"],
      "train: argument --val-split: must be in [0, 1); got 1.5 (see 'glassnet train --help')"),
     (["train", "--resume"], "train: --resume needs --checkpoint-dir, the folder of the checkpoint"),

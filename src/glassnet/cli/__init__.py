@@ -17,7 +17,7 @@ import argparse
 import sys
 import traceback
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import __version__
 from . import glassbox, models, playground, train

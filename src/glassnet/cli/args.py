@@ -7,7 +7,8 @@ one-line reason; :class:`Parser` turns every argparse complaint into a :class:`U
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from .errors import UsageError, closest
 

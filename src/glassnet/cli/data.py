@@ -15,8 +15,8 @@ import numpy as np
 
 from .errors import UsageError
 
-__all__ = ["data_file", "load_for_task", "loss_targets", "model_labels", "n_outputs", "predicted_labels",
-           "split_data", "task_of", "training_settings"]
+__all__ = ["data_file", "load_for_task", "loss_targets", "model_labels", "n_outputs",
+           "predicted_labels", "split_data", "task_of", "training_settings"]
 
 MANY_CLASSES = 20
 """Integer targets with more distinct values than this, and fewer than this many samples per

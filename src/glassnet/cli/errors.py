@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import difflib
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["RunFailed", "UsageError", "closest", "failure", "one_line_warning"]
 

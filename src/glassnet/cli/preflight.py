@@ -11,11 +11,13 @@ Each raises :class:`UsageError` with the flag, what is wrong and the fix.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import UsageError
 
@@ -118,7 +120,7 @@ def network_size(sizes: Sequence[int], batch_size: int, what: str, fix: str,
     and a buffer), each entry ``itemsize`` bytes. Nothing is allocated.
     """
     sizes = [int(s) for s in sizes]
-    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    n_params = sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
     need = itemsize * (4 * n_params + 4 * batch_size * sum(sizes))
     memory = _physical_memory() or 2 ** 40  # without a way to ask: assume 1 TB
     if need > memory:

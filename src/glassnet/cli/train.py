@@ -9,6 +9,7 @@ A failed gradient check still saves the model, then fails the run (exit status 1
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -44,30 +45,30 @@ DEFAULT_BATCH_SIZE = 64
 """The mini-batch size when none is given; L-BFGS, a full-batch method, takes the whole set."""
 
 _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
-    ("--data", str, "digits|iris|wine|breast_cancer|diabetes|circles|xor|gauss|spiral|moons|"
-     "mnist:DIR|fashion-mnist:DIR|csv:FILE[:TARGET]|npz:FILE"),
+    ("--data", str, ("digits|iris|wine|breast_cancer|diabetes|circles|xor|gauss|spiral|moons|"
+     "mnist:DIR|fashion-mnist:DIR|csv:FILE[:TARGET]|npz:FILE")),
     ("--task", choice(["auto", "classification", "regression"], "task"),
      "what the target is; auto: whole numbers are class labels, other numbers quantities"),
     ("--hidden", int_list, "hidden layer sizes, comma-separated"),
     ("--activation", choice(sorted(ACTIVATIONS), "activation"), "hidden activation"),
-    ("--output", choice(sorted(ACTIVATIONS), "activation"), "output activation; None: softmax "
-     "for cross_entropy, sigmoid for the other losses on class labels, identity for quantities"),
-    ("--loss", choice(sorted(LOSSES), "loss"), "loss; None: cross_entropy for classes, mse else; "
-     "the other losses take class labels one-hot encoded"),
-    ("--residual", bool, "make consecutive hidden layers of equal width identity-skip blocks "
-     "a = x + f(W x + b)"),
+    ("--output", choice(sorted(ACTIVATIONS), "activation"), ("output activation; None: softmax "
+     "for cross_entropy, sigmoid for the other losses on class labels, identity for quantities")),
+    ("--loss", choice(sorted(LOSSES), "loss"), ("loss; None: cross_entropy for classes, mse else; "
+     "the other losses take class labels one-hot encoded")),
+    ("--residual", bool, ("make consecutive hidden layers of equal width identity-skip blocks "
+     "a = x + f(W x + b)")),
     ("--optimizer", choice(sorted(OPTIMIZERS), "optimizer"), "optimiser"),
-    ("--lr", positive(float), "base learning rate (not used by lbfgs, whose line search chooses "
-     "the step)"),
+    ("--lr", positive(float), ("base learning rate (not used by lbfgs, whose line search chooses "
+     "the step)")),
     ("--schedule", choice(sorted(SCHEDULES), "schedule"), "learning-rate schedule over epochs"),
     ("--epochs", positive(int), "epochs"),
-    ("--batch-size", positive(int), f"mini-batch size; None: {DEFAULT_BATCH_SIZE}, or the whole "
-     "training set for lbfgs"),
+    ("--batch-size", positive(int), (f"mini-batch size; None: {DEFAULT_BATCH_SIZE}, or the whole "
+     "training set for lbfgs")),
     ("--weight-decay", non_negative, "L2 penalty on the weights (decoupled for adamw)"),
     ("--l1", non_negative, "L1 penalty on the weights"),
     ("--dropout", fraction, "dropout after each hidden layer"),
-    ("--clip-norm", positive(float), "rescale the gradients when their global L2 norm exceeds "
-     "this"),
+    ("--clip-norm", positive(float), ("rescale the gradients when their global L2 norm exceeds "
+     "this")),
     ("--early-stopping", positive(int), "stop after PATIENCE epochs without improvement"),
     ("--val-split", fraction, "share of the training data held out for validation"),
     ("--metrics", str, "comma-separated metrics"),
@@ -77,10 +78,10 @@ _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("--resume", bool, "continue from the checkpoint in --checkpoint-dir"),
     ("--quiet", bool, "no per-epoch lines, no progress bar"),
     ("--history-json", str, "also write the training history to this JSON file"),
-    ("--distributed", bool, "data-parallel over the ranks of mpiexec -n N (glassnet[mpi]); "
-     "--batch-size is the global batch"),
-    ("--device", choice(["cpu", "cuda"], "device"), "train on the CPU, or on a CUDA GPU with "
-     "CuPy (glassnet[gpu])"),
+    ("--distributed", bool, ("data-parallel over the ranks of mpiexec -n N (glassnet[mpi]); "
+     "--batch-size is the global batch")),
+    ("--device", choice(["cpu", "cuda"], "device"), ("train on the CPU, or on a CUDA GPU with "
+     "CuPy (glassnet[gpu])")),
 ]
 
 
@@ -236,7 +237,7 @@ def _check_resumable(folder: str | None) -> None:
 def _check_architecture(s: dict[str, Any], sizes: list[int], n_train: int) -> None:
     """Before any weight is allocated: --residual has blocks to make; the network fits."""
     hidden = s["hidden"]
-    if s["residual"] and not any(a == b for a, b in zip(hidden[:-1], hidden[1:])):
+    if s["residual"] and not any(a == b for a, b in itertools.pairwise(hidden)):
         raise UsageError(f"train: --residual makes blocks of consecutive hidden layers of equal "
                          f"width, and --hidden {show(hidden)} has none; try --hidden "
                          f"{hidden[0]},{hidden[0]},{hidden[0]}")
