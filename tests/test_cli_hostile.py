@@ -58,7 +58,7 @@ def no_training(monkeypatch):
 def bad_file_paths(tmp: Path) -> dict[str, str]:
     (tmp / "a_file").write_text("x")
     (tmp / "a_folder").mkdir()
-    return {"a folder": str(tmp / "a_folder"),
+    return {"a folder": str(tmp / "a_folder"), "a trailing slash": str(tmp / "new") + "/",
             "a missing folder": str(tmp / "missing" / "m.npz"),
             "under a file": str(tmp / "a_file" / "m.npz"),
             "a device": os.devnull,
@@ -71,8 +71,8 @@ FILE_FLAGS = [
 ]
 
 
-@pytest.mark.parametrize("kind", ["a folder", "a missing folder", "under a file", "a device",
-                                  "empty"])
+@pytest.mark.parametrize("kind", ["a folder", "a trailing slash", "a missing folder",
+                                  "under a file", "a device", "empty"])
 @pytest.mark.parametrize("flag, argv", FILE_FLAGS, ids=[f for f, _ in FILE_FLAGS])
 def test_train_checks_output_files_before_training(tmp_path, capsys, no_training, kind, flag,
                                                    argv):
@@ -484,6 +484,30 @@ def test_train_piped_into_head(tmp_path):
     assert first.startswith(b"data: circles")
     assert proc.returncode == 0 and b"Traceback" not in err and b"Exception ignored" not in err
     assert len(glassnet.load(tmp_path / "m.npz").history) == 40
+
+
+@pytest.mark.parametrize("stdout", ["closed", "full"])
+def test_output_that_cannot_be_written_does_not_stop_the_save(tmp_path, stdout):
+    """``glassnet train >&-`` (no descriptor 1 at all) and ``> /dev/full`` (ENOSPC)."""
+    if stdout == "full" and not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    code = ("import os, sys, runpy; os.close(1); sys.argv = ['glassnet'] + sys.argv[1:]; "
+            "runpy.run_module('glassnet', run_name='__main__')") if stdout == "closed" else None
+    args = ["train", "--data", "circles", "--hidden", "4", "--epochs", "2",
+            "--out", str(tmp_path / "m.npz")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
+    if code:
+        proc = subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=tmp_path,
+                              stderr=subprocess.PIPE, timeout=120, check=False)
+    else:
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([sys.executable, "-m", "glassnet", *args], env=env,
+                                  cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, timeout=120,
+                                  check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert b"Traceback" not in proc.stderr and b"Exception ignored" not in proc.stderr
+    assert len(glassnet.load(tmp_path / "m.npz").history) == 2
 
 
 def test_a_closed_stderr_does_not_stop_a_failing_run_either(tmp_path):

@@ -45,8 +45,8 @@ def output_file(path: str | os.PathLike, flag: str) -> None:
     p = Path(path)
     if str(path) == "":
         raise UsageError(f"{flag}: expected a file name; got an empty string")
-    if p.is_dir():
-        raise UsageError(f"{flag} {path} is a folder; name a file, e.g. {p / 'model.npz'}")
+    if p.is_dir() or str(path).endswith(("/", os.sep)):
+        raise UsageError(f"{flag} {path} names a folder; name a file, e.g. {p / 'model.npz'}")
     if p.exists() and not p.is_file():
         raise UsageError(f"{flag} {path} exists and is not a regular file; name a new file")
     folder = p.parent

@@ -3,7 +3,9 @@
 When the reader of a pipe goes away, the next write raises ``BrokenPipeError``. The command's
 work (training, then saving the model) must not stop for that: :func:`pipe_safe` wraps both
 streams so that such a write is dropped, and every later one too. The file descriptor is then
-pointed at ``os.devnull``, so that Python's own final flush at exit has nowhere to fail.
+pointed at ``os.devnull``, so that Python's own final flush at exit has nowhere to fail. The
+same holds for any other failure to write the output (a log file on a full disk, a closed
+descriptor: ``glassnet train >&-``): the output is lost, the work is not.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class _PipeSafe:
 
     def __init__(self, stream: Any):
         self.stream = stream
-        self.broken = False
+        self.broken = stream is None  # Python's stream for a descriptor closed at start-up
 
     def _closed(self) -> None:
         self.broken = True
@@ -38,7 +40,7 @@ class _PipeSafe:
         if not self.broken:
             try:
                 return self.stream.write(text)
-            except BrokenPipeError:
+            except (OSError, ValueError):  # a closed pipe, a full disk, a closed file
                 self._closed()
         return len(text)
 
@@ -46,7 +48,7 @@ class _PipeSafe:
         if not self.broken:
             try:
                 self.stream.flush()
-            except BrokenPipeError:
+            except (OSError, ValueError):
                 self._closed()
 
     def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...
