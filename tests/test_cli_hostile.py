@@ -328,6 +328,14 @@ def test_what_is_not_a_model(tmp_path, capsys, command, name):
     assert str(path) in line
 
 
+def test_data_with_an_empty_test_part(tmp_path, capsys, no_training):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(40, 2)), y=rng.integers(0, 2, 40),
+             X_test=np.zeros((0, 2)), y_test=np.zeros(0, dtype=np.int64))
+    line = fails(capsys, ["train", "--data", f"npz:{tmp_path / 'd.npz'}", "--out", "m.npz"], 2)
+    assert "gives 40 training and 0 test samples" in line
+
+
 def write(tmp: Path, name: str, text: str) -> str:
     (tmp / name).write_text(text)
     return str(tmp / name)
