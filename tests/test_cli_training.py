@@ -15,7 +15,6 @@ import glassnet
 from glassnet.cli import TRAIN_DEFAULTS, main
 from glassnet.data import load_data
 
-HINT = "Run 'glassnet --help' for usage."
 SMALL = ["--data", "circles", "--hidden", "8", "--epochs", "3"]
 
 
@@ -31,8 +30,8 @@ def error_line(capsys, argv: list[str]) -> str:
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
-    lines = [line for line in captured.err.splitlines() if line and line != HINT]
-    assert len(lines) == 1, captured.err
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("glassnet: error: "), captured.err
     return lines[0]
 
 
@@ -226,19 +225,21 @@ def test_info_prints_summary_settings_and_history(trained, capsys):
 
 def test_unknown_flag(capsys):
     assert error_line(capsys, ["train", "--colour", "red"]) == \
-        "glassnet: unrecognized arguments: --colour red"
+        "glassnet: error: train: unknown flag --colour (see 'glassnet train --help')"
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--epochs", "-3"], "glassnet train: argument --epochs: must be > 0; got -3"),
+    (["train", "--epochs", "-3"], ("train: argument --epochs: must be > 0; got -3 "
+     "(see 'glassnet train --help')")),
     (["train", "--hidden", "8,0"],
-     "glassnet train: argument --hidden: layer sizes must be integers > 0; got '8,0'"),
+     ("train: argument --hidden: layer sizes must be integers > 0; got '8,0' "
+     "(see 'glassnet train --help')")),
     (["train", "--val-split", "1.5"],
-     "glassnet train: argument --val-split: must be in [0, 1); got 1.5"),
-    (["train", "--resume"], "glassnet train: --resume needs --checkpoint-dir"),
+     "train: argument --val-split: must be in [0, 1); got 1.5 (see 'glassnet train --help')"),
+    (["train", "--resume"], "train: --resume needs --checkpoint-dir, the folder of the checkpoint"),
 ])
 def test_bad_train_arguments(capsys, argv, message):
-    assert error_line(capsys, argv) == message
+    assert error_line(capsys, argv) == "glassnet: error: " + message
 
 
 def test_csv_target_that_does_not_exist(tmp_path, capsys):
@@ -252,7 +253,7 @@ def test_unknown_toml_setting(tmp_path, capsys):
     config = tmp_path / "bad.toml"
     config.write_text('data = "circles"\ncolour = "red"\n')
     line = error_line(capsys, ["train", "--config", str(config)])
-    assert line.startswith(f"glassnet train: unknown setting 'colour' in {config}; valid: ")
+    assert line.startswith(f"glassnet: error: train: unknown setting 'colour' in {config}; valid: ")
     assert "batch_size" in line and "epochs" in line
 
 

@@ -657,7 +657,7 @@ def test_load_data_csv(tmp_path):
     assert d.task == "regression" and d.feature_names == ["a", "kind"]
     np.testing.assert_array_equal(d.y, [2.5, 4.5, 6.5])
     assert d.classes is None
-    with pytest.raises(ValueError, match=r"3 distinct values over 3 samples.*look like IDs"):
+    with pytest.raises(ValueError, match=r"3 distinct whole numbers in 3 rows.*look like IDs"):
         load_data(f"csv:{p}:0")  # column a: 1, 3, 5
     p.write_text("a,b,kind\n1,2.5,0\n3,4.5,1\n1,6.5,1\n3,1.5,0\n")
     d = load_data(f"csv:{p}:0")

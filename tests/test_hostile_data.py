@@ -179,8 +179,8 @@ def test_labels_far_apart_become_0_to_k_minus_1_with_the_originals_kept(tmp_path
 def test_labels_that_look_like_ids_are_refused_with_the_fix(tmp_path, labels):
     path = tmp_path / "ids.csv"
     path.write_text("x,label\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels)))
-    message = refused(lambda: load_data(f"csv:{path}"), "look like IDs", "csv:FILE:TARGET")
-    assert f"{len(labels)} distinct values over {len(labels)} samples" in message
+    message = refused(lambda: load_data(f"csv:{path}"), "look like IDs or a measured quantity", "csv:FILE:TARGET")
+    assert f"{len(labels)} distinct whole numbers in {len(labels)} rows" in message
 
 
 @pytest.mark.parametrize("labels", [[7] * 5, [0] * 3])

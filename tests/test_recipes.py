@@ -170,7 +170,8 @@ def test_size_defaults_scale_with_the_data():
 def test_resolve_keeps_what_the_user_set():
     X = np.random.default_rng(0).normal(size=(3000, 5))
     auto = resolve(TRAIN_DEFAULTS, X, 2)
-    assert "auto" not in auto.values() and auto["early_stopping"] and auto["val_split"]
+    assert "auto" not in [v for k, v in auto.items() if k != "task"]  # the task: the CLI's
+    assert auto["early_stopping"] and auto["val_split"]
     mine = resolve(dict(TRAIN_DEFAULTS, hidden=[7], batch_size=3, epochs=2, scale="none",
                         weight_decay=0.5), X, 2)
     assert (mine["hidden"], mine["batch_size"], mine["epochs"], mine["scale"],
@@ -279,15 +280,15 @@ def test_train_early_stopping_by_default_on_large_data(tmp_path, capsys):
 def test_train_times_test_evaluation_apart(tmp_path, capsys, monkeypatch):
     import time
 
-    from glassnet import cli
+    from glassnet.cli import train as train_command
 
-    slow = cli._accuracy
+    slow = train_command.predicted_labels
 
-    def slow_accuracy(net, X, y):
+    def slow_accuracy(net, X):
         time.sleep(0.2)
-        return slow(net, X, y)
+        return slow(net, X)
 
-    monkeypatch.setattr(cli, "_accuracy", slow_accuracy)
+    monkeypatch.setattr(train_command, "predicted_labels", slow_accuracy)
     start = time.perf_counter()
     assert main(["train", "--data", "circles", "--hidden", "8", "--epochs", "3",
                  "--out", "m.npz"]) == 0

@@ -103,25 +103,35 @@ def _into(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     return out
 
 
-class Activation:
+class _TakesOut(type):
+    """The activations' metaclass: a method written without ``out`` (in a subclass, or
+    assigned to the class later) gets the argument, so every activation takes ``out=``."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> Any:
+        for method in _METHODS:
+            fn = namespace.get(method)
+            if callable(fn) and not _accepts_out(fn):
+                namespace[method] = _ignoring_out(fn)
+        return super().__new__(mcs, name, bases, namespace)
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        if name in _METHODS and callable(value) and not _accepts_out(value):
+            value = _ignoring_out(value)
+        super().__setattr__(name, value)
+
+
+class Activation(metaclass=_TakesOut):
     """Base class of the activations: subclasses give ``forward`` and ``derivative``.
 
     Notes
     -----
     ``backward(z, a, grad_a) = grad_a * f'(z)`` and ``jvp(z, a, dz) = f'(z) * dz``, with
-    ``f'(z)`` from :meth:`derivative`, computed into ``out`` when it is given.
+    ``f'(z)`` from :meth:`derivative`, computed into ``out`` when it is given. A method may be
+    written without ``out`` (``def derivative(self, z, a)``): the metaclass adds it.
     """
 
     name = "activation"
     nonsmooth: tuple[float, ...] = ()
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        # a subclass may write its methods without ``out``: give them the argument here
-        super().__init_subclass__(**kwargs)
-        for method in _METHODS:
-            fn = cls.__dict__.get(method)
-            if callable(fn) and not _accepts_out(fn):
-                setattr(cls, method, _ignoring_out(fn))
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError

@@ -15,7 +15,7 @@ import numpy as np
 
 from .csvfile import read_csv
 from .files import _check_lengths, _read_npz, load_mnist
-from .labels import encode_labels
+from .labels import NotClassLabels, encode_labels
 from .preprocessing import infer_task
 from .synthetic import SYNTHETIC_2D, SYNTHETIC_TASKS, make_2d
 
@@ -184,7 +184,7 @@ _PREFIXED: dict[str, Callable[[str, str], Data]] = {
 }
 
 
-def load_data(spec: str) -> Data:
+def load_data(spec: str, task: str = "auto") -> Data:
     """Load a data set from a command-line spec string.
 
     Parameters
@@ -202,6 +202,11 @@ def load_data(spec: str) -> Data:
         * ``csv:FILE[:TARGET]``: :func:`read_csv`, TARGET a column name or an int
           index (default -1, the last column);
         * ``npz:FILE``: arrays ``X`` and ``y`` (and ``X_test``/``y_test`` if present).
+    task : {'auto', 'classification', 'regression'}, default='auto'
+        ``auto``: whole-number targets are class labels (unless they look like IDs or a
+        quantity: refused, see :func:`~glassnet.data.labels.not_labels`), others quantities.
+        ``classification``: whole-number class labels, however many. ``regression``: every
+        target a quantity (float).
 
     Returns
     -------
@@ -220,6 +225,9 @@ def load_data(spec: str) -> Data:
     """
     if not isinstance(spec, str):
         raise TypeError(f"spec must be a str, got {type(spec).__name__}.")
+    if task not in ("auto", "classification", "regression"):
+        raise ValueError(f"The 'task' parameter of load_data must be 'auto', 'classification' "
+                         f"or 'regression'; got {task!r}.")
     s = spec.strip()
     if s in SKLEARN_DATASETS:
         X, y, names = _sklearn_bunch(s)
@@ -232,17 +240,32 @@ def load_data(spec: str) -> Data:
         if not (sep and prefix.lower() in _PREFIXED):
             raise ValueError(f"unknown data spec {spec!r}; expected one of: {_SPEC_FORMS}.")
         data = _PREFIXED[prefix.lower()](s, rest)
-    return _with_class_indices(data)
+    return _with_task(data, task)
 
 
-def _with_class_indices(data: Data) -> Data:
-    """Classification labels (train and test together) as ``0 .. k-1``, the originals kept."""
+def _with_task(data: Data, task: str) -> Data:
+    """The targets as ``task`` wants them; class labels (train and test together) as
+    ``0 .. k-1``, the originals kept."""
+    if task == "regression":
+        data.task = "regression"
+        data.y = np.asarray(data.y, dtype=np.float64)
+        if data.y_test is not None:
+            data.y_test = np.asarray(data.y_test, dtype=np.float64)
+        return data
+    if task == "classification" and data.task != "classification":
+        y = np.asarray(data.y)
+        if not (y.dtype.kind in "biu" or np.all(y == np.round(y))):
+            bad = ", ".join(f"{v:g}" for v in y[y != np.round(y)][:3])
+            reason = f"class labels must be whole numbers; the target has values such as {bad}"
+            raise NotClassLabels(f"data {data.name!r}: task='classification': {reason}.",
+                                 reason, 0)
+        data.task = "classification"
     if data.task != "classification" or np.ndim(data.y) != 1:
         return data
     n = len(data.y)
     has_test = data.y_test is not None and np.ndim(data.y_test) == 1
     both = np.concatenate([data.y, data.y_test]) if has_test else data.y  # type: ignore[list-item]
-    indices, data.classes = encode_labels(both, f"data {data.name!r}")
+    indices, data.classes = encode_labels(both, f"data {data.name!r}", check=task == "auto")
     data.y = indices[:n]
     if has_test:
         data.y_test = indices[n:]

@@ -13,10 +13,40 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["encode_labels"]
+__all__ = ["MANY_CLASSES", "NotClassLabels", "encode_labels", "not_labels"]
+
+MANY_CLASSES = 20
+"""Whole-number targets with more distinct values than this and fewer than this many samples
+per value on average look like a feature (a count, an age, an ID), not class labels."""
 
 
-def encode_labels(y: Any, source: str = "y") -> tuple[np.ndarray, np.ndarray]:
+class NotClassLabels(ValueError):
+    """Targets given or taken as class labels that are not: ``reason`` says why, without the
+    source and the fix (a command line words those its own way)."""
+
+    def __init__(self, message: str, reason: str, n_classes: int):
+        super().__init__(message)
+        self.reason, self.n_classes = reason, n_classes
+
+
+def not_labels(y: Any) -> str | None:
+    """Why whole-number targets ``y`` do not look like class labels, or None when they do.
+
+    The one rule: they look like IDs or a measured quantity when more than half of the distinct
+    values occur exactly once, or when there are more than :data:`MANY_CLASSES` distinct values
+    with fewer than :data:`MANY_CLASSES` samples per value on average.
+    """
+    classes, counts = np.unique(np.asarray(y), return_counts=True)
+    k, n = len(classes), int(counts.sum())
+    once = int(np.count_nonzero(counts == 1))
+    if 2 * once > k or (k > MANY_CLASSES and k * MANY_CLASSES > n):
+        return (f"the target's {k} distinct whole numbers in {n} rows ({once} of them occurring "
+                "only once) look like IDs or a measured quantity, not class labels (a classifier "
+                "would need one output unit per value)")
+    return None
+
+
+def encode_labels(y: Any, source: str = "y", *, check: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(indices, classes)`` with ``classes[indices] == y``; ``classes`` sorted and unique.
 
     Parameters
@@ -25,6 +55,9 @@ def encode_labels(y: Any, source: str = "y") -> tuple[np.ndarray, np.ndarray]:
         Integer class labels (any values).
     source : str, default='y'
         Where the labels come from (a file, a data spec), for the messages.
+    check : bool, default=True
+        Refuse targets that do not look like class labels (:func:`not_labels`); False when the
+        caller was told they are (``task='classification'``).
 
     Returns
     -------
@@ -36,9 +69,8 @@ def encode_labels(y: Any, source: str = "y") -> tuple[np.ndarray, np.ndarray]:
     Raises
     ------
     ValueError
-        When ``y`` is empty or not 1-D, holds one class only, or when more than half of its
-        distinct values occur exactly once: such a target looks like IDs or a continuous
-        quantity, and a classifier would need an output unit for every value.
+        When ``y`` is empty or not 1-D, holds one class only, or (``check``) does not look
+        like class labels (:func:`not_labels`).
 
     Examples
     --------
@@ -58,13 +90,10 @@ def encode_labels(y: Any, source: str = "y") -> tuple[np.ndarray, np.ndarray]:
             "samples; a classifier needs at least two classes (it would report 100% accuracy "
             "without learning anything). Check that the target is the right column."
         )
-    once = int(np.count_nonzero(counts == 1))
-    if 2 * once > k:
-        raise ValueError(
-            f"{source}: the target has {k} distinct values over {n} samples and {once} of them "
-            "occur only once: these look like IDs or a measured quantity, not class labels (a "
-            "classifier would need one output unit per value). Name the class column (e.g. "
-            "csv:FILE:TARGET), or, if this is a quantity to predict, give it as floats (e.g. "
-            "np.savez(..., y=y.astype(float))) to train a regression."
-        )
+    reason = not_labels(y) if check else None
+    if reason is not None:
+        raise NotClassLabels(
+            f"{source}: {reason}. Name the class column (csv:FILE:TARGET), train a regression "
+            f"on it (load_data(spec, task='regression')), or train {k} classes anyway "
+            "(task='classification').", reason, k)
     return indices.reshape(-1).astype(np.int64), classes

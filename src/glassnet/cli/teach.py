@@ -1,8 +1,8 @@
 """The teaching subcommands of ``glassnet``: ``check`` (your own backprop) and ``worksheet``.
 
-``cli.py`` registers them with :func:`add_teaching_commands`; like the rest of the command line
-they print one line ``glassnet: error: ...`` on failure: exit 2 for a bad command line, 1 for a
-check that fails.
+Registered through :data:`glassnet.cli.COMMAND_GROUPS`; like the rest of the command line they
+fail with one line ``glassnet: error: ...``: exit 2 for a bad command line, 1 for a check that
+fails (:class:`~glassnet.cli.errors.RunFailed`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_teaching_commands"]
+from . import preflight
+from .errors import RunFailed
+
+__all__ = ["add_parsers"]
 
 _LOSSES = ["mse", "cross_entropy", "binary_cross_entropy", "huber"]
 
@@ -50,10 +53,10 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def add_teaching_commands(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
     """Add ``check`` and ``worksheet`` to the ``glassnet`` subcommands."""
-    from .activations import ACTIVATIONS
-    from .check import PIECES
+    from ..activations import ACTIVATIONS
+    from ..check import PIECES
 
     check = sub.add_parser(
         "check", help="check your own back-propagation code, equation by equation",
@@ -106,30 +109,30 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .check import StudentError, check_backprop
+    from ..check import StudentError, check_backprop
 
     try:
         reports = check_backprop(args.student, activation=args.activation, loss=args.loss,
                                  sizes=tuple(args.sizes), n_samples=args.samples, seed=args.seed)
     except StudentError as err:  # the file itself is broken: the check ran and failed
-        print(f"glassnet: error: {err}", file=sys.stderr)
-        return 1
+        raise RunFailed(str(err)) from err
     for report in reports:
         print(report.text())
     failed = [r for r in reports if not r.passed]
     if failed:
         names = sorted({m for r in failed for m in r.mistakes if m not in ("inherited", "unknown")})
-        print(f"glassnet: error: check failed for {', '.join(r.piece for r in failed)}"
-              + (f" (recognised: {', '.join(names)})" if names else "")
-              + "; the report above says which equations and entries.", file=sys.stderr)
-        return 1
+        raise RunFailed(f"check failed for {', '.join(r.piece for r in failed)}"
+                        + (f" (recognised: {', '.join(names)})" if names else "")
+                        + "; the report above says which equations and entries.")
     return 0
 
 
 def _cmd_worksheet(args: argparse.Namespace) -> int:
-    from .io import atomic_write, save
-    from .worksheet import make_worksheet
+    from ..atomic import atomic_write
+    from ..io import save
+    from ..worksheet import make_worksheet
 
+    preflight.output_folder(args.out, "--out")
     sheet = make_worksheet(seed=args.seed, sizes=args.sizes, activation=args.activation,
                            loss=args.loss, learning_rate=args.lr)
     out = Path(args.out)

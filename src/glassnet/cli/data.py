@@ -1,0 +1,166 @@
+"""What the commands do with a data set: its task, its target column, the split, the targets.
+
+``train`` decides the task once (class labels or quantities) and records it in the model's
+``info["training"]["task"]``; ``evaluate``, ``predict`` and ``explain`` read it back, so that
+a model trained on class labels with, say, ``mse`` is evaluated and predicts as a classifier.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UsageError
+
+__all__ = ["data_file", "load_for_task", "loss_targets", "model_labels", "n_outputs",
+           "predicted_labels", "split_data", "task_of", "training_settings"]
+
+def _csv_default_target(spec: str) -> str | None:
+    """For ``csv:FILE`` without ``:TARGET``, the FILE (its last column is the target)."""
+    s = spec.strip()
+    if not s.lower().startswith("csv:"):
+        return None
+    rest = s[4:]
+    named = not Path(rest).is_file() and ":" in rest  # as glassnet.data.load_data reads it
+    return None if named else rest
+
+
+def data_file(spec: str) -> str | None:
+    """The file a ``csv:FILE[:TARGET]`` or ``npz:FILE`` spec reads (None for other specs)."""
+    csv_file = _csv_default_target(spec)
+    if csv_file is not None:
+        return csv_file
+    prefix, _, rest = spec.strip().partition(":")
+    if prefix.lower() == "csv":
+        return rest.rsplit(":", 1)[0]
+    return rest if prefix.lower() == "npz" else None
+
+
+def _last_column(path: str) -> str:
+    """``"column 4 ('label'), the last one"`` (the name from the header of ``path``, if any)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            first = next(csv.reader([f.readline(1 << 20)]))
+    except (OSError, StopIteration, csv.Error, UnicodeDecodeError):
+        return "the last column"
+
+    def numeric(field: str) -> bool:
+        try:
+            float(field)
+            return True
+        except ValueError:
+            return False
+
+    name = f" ({first[-1].strip()!r})" if any(not numeric(f) for f in first) else ""
+    return f"column {len(first) - 1}{name}, the last one"
+
+
+def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classification"
+                  ) -> tuple[Any, str, str | None]:
+    """Load ``spec`` and settle its task; returns ``(data, task, note)``.
+
+    Parameters
+    ----------
+    spec : str
+        A data spec of :func:`glassnet.data.load_data`.
+    task : {'auto', 'classification', 'regression'}
+        As :func:`glassnet.data.load_data` takes it: ``auto`` refuses whole-number targets that
+        look like a feature (:func:`glassnet.data.labels.not_labels`).
+    asked_by : str
+        Who wants the task, for the message that refuses non-integer class labels.
+
+    Returns
+    -------
+    data : glassnet.data.Data
+        With float targets for a regression.
+    task : {'classification', 'regression'}
+    note : str or None
+        For ``csv:FILE`` without a target: which column was taken as the target.
+    """
+    from ..data import load_data
+    from ..data.labels import NotClassLabels
+
+    csv_file = _csv_default_target(spec)
+    column = _last_column(csv_file) if csv_file is not None else None
+    try:
+        data = load_data(spec, task=task)
+    except NotClassLabels as err:
+        if task == "classification":
+            raise UsageError(f"{spec}: {asked_by} needs whole-number class labels; "
+                             f"{err.reason}") from err
+        where = f"no target column was named, so {column}, was taken; " if column else ""
+        fix = f"--data csv:{csv_file}:COLUMN (a name or an index)" if column else \
+            "the class column"
+        raise UsageError(f"{spec}: {where}{err.reason}. Name the target column: {fix}; pass "
+                         "--task regression to predict it as a quantity, or --task "
+                         f"classification to train {err.n_classes} classes anyway") from err
+    task = data.task
+    note = None
+    if column is not None:
+        kind = "class labels" if task == "classification" else "a quantity (regression)"
+        note = f"target: {column} ({kind}); name another with csv:FILE:COLUMN"
+    return data, task, note
+
+
+def task_of(net: Any) -> str:
+    """The task a model was trained for: as ``train`` recorded it, else from its loss."""
+    recorded = _recorded_task(net)
+    if recorded is not None:
+        return recorded
+    return "classification" if net.loss_fn.classifier else "regression"
+
+
+def training_settings(net: Any) -> dict[str, Any]:
+    """The settings ``train`` recorded in the model (``{}`` for a model made otherwise)."""
+    training = net.info.get("training") if isinstance(net.info, dict) else None
+    return training if isinstance(training, dict) else {}
+
+
+def _recorded_task(net: Any) -> str | None:
+    task = training_settings(net).get("task")
+    return task if task in ("classification", "regression") else None
+
+
+def model_labels(net: Any, X: np.ndarray) -> np.ndarray:
+    """What ``predict`` writes: class labels for a model ``train`` made on class labels
+    (whatever its loss), else :meth:`Network.predict` (labels for the classification losses,
+    outputs otherwise)."""
+    if _recorded_task(net) == "classification":
+        return predicted_labels(net, X)
+    return net.predict(X)
+
+
+def split_data(data: Any, seed: int) -> tuple[np.ndarray, ...]:
+    """The fixed train/test split: the data set's own test part, else stratified 80/20."""
+    from ..data import train_test_split
+
+    if data.X_test is not None:
+        return data.X, data.X_test, data.y, data.y_test
+    return train_test_split(data.X, data.y, test_size=0.2,
+                            stratify=data.y.dtype.kind in "biu", seed=seed)
+
+
+def n_outputs(y_train: np.ndarray, y_test: np.ndarray, classify: bool) -> int:
+    """Output units: one per class (labels 0..k-1), else one per target column."""
+    if classify:
+        return int(max(np.max(y_train), np.max(y_test))) + 1
+    return 1 if np.ndim(y_train) == 1 else int(y_train.shape[1])
+
+
+def loss_targets(net: Any, y: np.ndarray, classify: bool) -> np.ndarray:
+    """``y`` as the network's loss takes it: class labels for cross-entropy, one-hot rows for
+    the other losses on class labels (mse, huber, binary cross-entropy), else ``y`` itself."""
+    if classify and np.ndim(y) == 1 and net.loss_fn.name != "cross_entropy":
+        from ..data import one_hot
+
+        return one_hot(y, net.n_out, dtype="float64")
+    return y
+
+
+def predicted_labels(net: Any, X: np.ndarray) -> np.ndarray:
+    """Class labels of a classifier: the largest output unit (a 0.5 threshold for one unit)."""
+    a = net.predict_output(X)
+    return (a[:, 0] > 0.5).astype(np.int64) if a.shape[1] == 1 else a.argmax(axis=1)

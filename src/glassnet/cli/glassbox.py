@@ -1,0 +1,326 @@
+"""Looking inside: ``gradcheck``, ``vanishing``, ``explain``, ``plot``, ``train --monitor``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..activations import ACTIVATIONS
+from ..gradcheck import gradcheck
+from ..io import load
+from ..losses import LOSSES
+from ..network import Network, mlp
+from ..training import Callback
+from . import preflight
+from .args import choice, int_list, name_list, on_off_list, positive
+from .data import load_for_task, loss_targets, split_data, task_of, training_settings
+from .errors import RunFailed, UsageError
+
+__all__ = ["PLOT_FILES", "add_parsers", "monitor_callbacks", "write_plots", "write_text"]
+
+PLOT_FILES = ("history.json", "training_curves.png", "gradient_norms.png", "histograms.png",
+              "decision_boundary.png", "saliency.png")
+"""What ``train --plots DIR`` may write into DIR."""
+
+
+def add_parsers(sub: Any) -> None:
+    """Add ``gradcheck``, ``vanishing``, ``explain`` and ``plot`` to the subcommands."""
+    check = sub.add_parser("gradcheck", help="check back-propagation against finite differences",
+                           description="Build a network from the flags (or load MODEL) and "
+                           "compare every gradient with central finite differences on random "
+                           "data. Exit status 1 when a check fails.")
+    check.add_argument("model", nargs="?", help="a saved model to check instead of building one")
+    check.add_argument("--sizes", type=int_list, default=[4, 5, 3], metavar="SIZES",
+                       help="layer sizes including input and output (default: 4,5,3)")
+    check.add_argument("--activation", default="tanh",
+                       type=choice(sorted(ACTIVATIONS), "activation"),
+                       help="hidden activation (default: tanh)")
+    check.add_argument("--output", default=None, type=choice(sorted(ACTIVATIONS), "activation"),
+                       help="output activation (default: the loss's own, else identity)")
+    check.add_argument("--loss", default="mse", type=choice(sorted(LOSSES), "loss"),
+                       help="default: mse")
+    check.add_argument("--residual", action="store_true",
+                       help="make equal-width hidden layers residual blocks")
+    check.add_argument("--samples", type=positive(int), default=8, help="default: 8")
+    check.add_argument("--eps", type=positive(float), default=1e-4, help="default: 1e-4")
+    check.add_argument("--tol", type=positive(float), default=1e-6, help="default: 1e-6")
+    check.add_argument("--fast", action="store_true", help="random directions, not every entry")
+    check.add_argument("--seed", type=int, default=0)
+    check.set_defaults(run=_cmd_gradcheck)
+
+    vanish = sub.add_parser(
+        "vanishing", help="measure ||delta^l|| by depth: vanishing gradients and identity skips",
+        description="For each depth, activation and residual setting, build a stack of hidden "
+        "layers, measure the per-sample ||delta^l|| of every hidden layer at initialisation and "
+        "after STEPS steps of gradient descent, and write lab.csv, lab.json and plots to DIR.")
+    vanish.add_argument("--depths", type=int_list, default=[2, 4, 8, 16, 32], metavar="LIST",
+                        help="numbers of hidden layers (default: 2,4,8,16,32)")
+    vanish.add_argument("--activations", type=name_list(ACTIVATIONS), metavar="LIST",
+                        default=["sigmoid", "tanh", "relu"],
+                        help="hidden activations (default: sigmoid,tanh,relu)")
+    vanish.add_argument("--residual", type=on_off_list, default=[False, True], metavar="LIST",
+                        help="off, on or off,on: plain stacks, identity skips (default: off,on)")
+    vanish.add_argument("--width", type=positive(int), default=32, help="default: 32")
+    vanish.add_argument("--data", default="digits", help="classification data (default: digits)")
+    vanish.add_argument("--steps", type=int, default=100, help="training steps (default: 100)")
+    vanish.add_argument("--lr", type=positive(float), default=0.05, help="default: 0.05")
+    vanish.add_argument("--seed", type=int, default=0)
+    vanish.add_argument("--out", default="vanishing", metavar="DIR",
+                        help="output folder (default: vanishing)")
+    vanish.set_defaults(run=_cmd_vanishing)
+
+    expl = sub.add_parser(
+        "explain", help="back-propagation worked out with the numbers, for one sample",
+        description="Write the whole derivation (forward pass, deltas, gradients beside their "
+        "finite differences, one gradient-descent step) for one sample. Default: the 2-3-2 "
+        "sigmoid network with fixed weights; or a small saved model and one sample: of its "
+        "test split (a model written by 'glassnet train' records its data), or of --data. "
+        "The sample is scaled with the model's input scaler first, as in training.")
+    expl.add_argument("--format", choices=["text", "markdown"], default="text")
+    expl.add_argument("--from-model", metavar="FILE", help="a saved model (layers wider than "
+                      "16 units are summarised)")
+    expl.add_argument("--sample", type=int, default=0, help="index of the sample (default: 0)")
+    expl.add_argument("--data", default=None, help="data spec (default: the test split of the "
+                      "model's own data)")
+    expl.add_argument("--lr", type=positive(float), default=0.5,
+                      help="learning rate of the step shown (default: 0.5)")
+    expl.set_defaults(run=_cmd_explain)
+
+    plot = sub.add_parser("plot", help="redraw the training figures from a saved history.json",
+                          description="Draw the training curves (and the per-layer gradient "
+                          "norms when the history has them) from HISTORY, as written by "
+                          "'glassnet train --plots DIR'.")
+    plot.add_argument("history", help="a history JSON file: {\"epochs\": [...]}")
+    plot.add_argument("--out", default=".", metavar="DIR", help="output folder (default: .)")
+    plot.set_defaults(run=_cmd_plot)
+
+
+def write_text(path: Any, text: str) -> None:
+    from ..io import atomic_write
+
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+# ---------------------------------------------------------------------- gradcheck
+def _random_targets(net: Network, n: int, rng: np.random.Generator) -> np.ndarray:
+    name = net.loss_fn.name
+    if name == "cross_entropy":
+        return rng.integers(0, net.n_out, n)
+    if name == "binary_cross_entropy":
+        return rng.integers(0, 2, (n, net.n_out))
+    return rng.standard_normal((n, net.n_out))
+
+
+def _cmd_gradcheck(args: argparse.Namespace) -> int:
+    if args.model:
+        net = load(args.model)
+    else:
+        if len(args.sizes) < 2:
+            raise UsageError("gradcheck: --sizes needs at least an input and an output size")
+        preflight.network_size(args.sizes, args.samples, "gradcheck", "Choose smaller --sizes.",
+                               itemsize=8)
+        net = mlp(args.sizes, activation=args.activation, output=args.output, loss=args.loss,
+                  residual=args.residual, seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    X = rng.standard_normal((args.samples, net.n_in))
+    y = _random_targets(net, args.samples, rng)
+    print(net.summary())
+    report = gradcheck(net, X, y, eps=args.eps, tol=args.tol, fast=args.fast, seed=args.seed)
+    print(report.table())
+    if not report.passed:
+        failed = [f"{row.layer}.{row.name}" for row in report.rows if not row.passed]
+        raise RunFailed(f"gradcheck FAILED for {', '.join(failed)}: worst relative error "
+                        f"{report.max_rel_error:.2e} > tolerance {report.tol:.0e}")
+    return 0
+
+
+# ---------------------------------------------------------------------- train --monitor, --plots
+def monitor_callbacks(args: argparse.Namespace) -> list[Callback]:
+    """``train --monitor``/``--plots``: a GradientMonitor, and a printer of its table."""
+    if not (args.monitor or args.plots):
+        return []
+    from ..diagnostics import GradientMonitor
+
+    monitor = GradientMonitor()
+
+    class PrintTable(Callback):
+        def on_epoch_end(self, net: Network, epoch: int, record: dict[str, Any]) -> None:
+            print(_monitor_table(record["gradients"][-1]))
+
+    return [monitor, PrintTable()] if args.monitor else [monitor]
+
+
+def _fmt_cell(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _monitor_table(snapshot: dict[str, Any]) -> str:
+    """The per-layer table of one GradientMonitor snapshot."""
+    header = ("layer", "|delta|", "|dW|", "|dW|/|W|", "dead", "satur.", "a mean", "a std")
+    rows = [header]
+    for key, st in snapshot["layers"].items():
+        rows.append((key, _fmt_cell(st["delta_norm"], ".2e"), _fmt_cell(st["grad_W_norm"], ".2e"),
+                     _fmt_cell(st["update_ratio"], ".2e"), _fmt_cell(st["dead_share"], ".0%"),
+                     _fmt_cell(st["saturated_share"], ".0%"), _fmt_cell(st["a_mean"], ".3f"),
+                     _fmt_cell(st["a_std"], ".3f")))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    lines = ["    " + "  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
+    ratio = snapshot["ratio"]
+    lines.append(f"    |dW first| / |dW last| = {_fmt_cell(ratio, '.2e')}")
+    return "\n".join(lines)
+
+
+def write_plots(args: argparse.Namespace, net: Network, history: Any, X_test: np.ndarray,
+                y_test: np.ndarray, classify: bool) -> None:
+    """``train --plots DIR``: training curves, gradient norms, histograms, saliency or boundary."""
+    if not args.plots:
+        return
+    from .. import plots
+
+    out = Path(args.plots)
+    out.mkdir(parents=True, exist_ok=True)
+    # predict applies the model's scaler to raw inputs; forward and jacobian take scaled ones
+    X_net = net.scale_inputs(X_test)
+    write_text(out / "history.json", history.to_json())
+    written = ["history.json"]
+    figures = {"training_curves.png": lambda p: plots.plot_training_curves(history, path=p),
+               "gradient_norms.png": lambda p: plots.plot_gradient_norms(history, path=p),
+               "histograms.png": lambda p: plots.plot_histograms(net, X_net[:500], path=p)}
+    if classify and net.n_in == 2:
+        figures["decision_boundary.png"] = lambda p: plots.plot_decision_boundary(
+            net, X_test, y_test, path=p)
+    if classify and int(round(np.sqrt(net.n_in))) ** 2 == net.n_in and net.n_in > 4:
+        figures["saliency.png"] = lambda p: plots.plot_saliency(net, X_net, y_test, path=p)
+    for name, draw in figures.items():
+        draw(out / name)
+        written.append(name)
+    print(f"wrote {', '.join(written)} to {out}")
+
+
+# ---------------------------------------------------------------------- vanishing
+def _cmd_vanishing(args: argparse.Namespace) -> int:
+    from .. import plots
+    from ..diagnostics import lab_table_csv, lab_table_json, vanishing_lab
+
+    if args.steps < 0:
+        raise UsageError(f"vanishing: --steps must be >= 0; got {args.steps}")
+    preflight.output_folder(args.out, "--out")
+    preflight.network_size([args.width] * (max(args.depths) + 1), 256, "vanishing",
+                           "Choose a smaller --width or fewer --depths.")
+    rows = vanishing_lab(args.depths, args.activations, args.residual, args.width, args.data,
+                         args.steps, args.seed, learning_rate=args.lr)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "lab.csv", lab_table_csv(rows))
+    write_text(out / "lab.json", lab_table_json(rows))
+    print(f"{'activation':<10} {'skips':<5} {'depth':>5} {'|delta^1|/|delta^D| init':>25} "
+          f"{'per layer':>9} {'trained':>10} {'loss':>7}")
+    for r in rows:
+        first_last = r["delta_init"][0] / r["delta_init"][-1]
+        trained = r["delta_trained"][0] / r["delta_trained"][-1]
+        decay = "-" if r["decay_per_layer"] is None else f"{r['decay_per_layer']:.3f}"
+        loss = "diverged" if r["diverged"] else f"{r['final_loss']:.3f}"
+        print(f"{r['activation']:<10} {'on' if r['residual'] else 'off':<5} {r['depth']:>5} "
+              f"{first_last:>25.2e} {decay:>9} {trained:>10.2e} {loss:>7}")
+    written = ["lab.csv", "lab.json", "delta_by_depth.png"]
+    plots.plot_delta_by_depth(rows, "init", path=out / "delta_by_depth.png")
+    if args.steps > 0:
+        plots.plot_delta_by_depth(rows, "trained", path=out / "delta_by_depth_trained.png")
+        deepest = [r for r in rows if r["depth"] == max(args.depths)]
+        plots.plot_learning_speed(deepest, path=out / "learning_speed.png")
+        written += ["delta_by_depth_trained.png", "learning_speed.png"]
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------- explain
+def _explained_sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarray, Any, str]:
+    """The raw sample ``x`` (1, n_in), its target as the loss takes it, and where it came from.
+
+    From ``--data``: that data's sample ``--sample``. Else from the data the model records
+    (``glassnet train`` writes it): its test split, samples the model was not trained on.
+    """
+    settings = training_settings(net)
+    classify = task_of(net) == "classification"
+    task = "classification" if classify else "regression"
+    asked_by = "this model, a classifier,"
+    if args.data is not None:
+        data, _, _ = load_for_task(args.data, task, asked_by)
+        X, y, where = data.X, data.y, f"of {args.data}"
+    elif settings.get("data"):
+        spec, seed = settings["data"], settings.get("seed", 0)
+        data, _, _ = load_for_task(spec, task, asked_by)
+        _, X, _, y = split_data(data, seed)
+        where = f"of the test split of {spec} (seed {seed}), held out from training"
+    else:
+        raise UsageError(f"explain: {args.from_model} records no data set (it was not written by "
+                         f"'glassnet train'); pass --data SPEC with samples of {net.n_in} features")
+    if X.shape[1] != net.n_in:
+        raise UsageError(f"explain: the samples {where} have {X.shape[1]} features; the model "
+                         f"takes {net.n_in}. Pass --data with the model's kind of inputs")
+    if not 0 <= args.sample < len(X):
+        raise UsageError(f"explain: --sample must be in 0..{len(X) - 1}; got {args.sample}")
+    i = args.sample
+    target = loss_targets(net, y[i:i + 1], classify)[0]
+    return X[i:i + 1], target, f"sample {i} {where}, target {_plain(y[i])}"
+
+
+def _plain(values: Any) -> str:
+    flat = np.atleast_1d(np.asarray(values)).ravel()
+    return ", ".join(f"{v:.4g}" for v in flat.tolist())
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from ..explain import explain
+
+    if args.from_model is None:
+        if args.data is not None:
+            raise UsageError("explain: --data needs --from-model FILE")
+        result = explain(learning_rate=args.lr)
+        print(result.markdown() if args.format == "markdown" else result.text(), end="")
+        return 0
+    net = load(args.from_model)
+    x_raw, target, where = _explained_sample(args, net)
+    x = net.scale_inputs(x_raw)
+    result = explain(net, x, target, learning_rate=args.lr)
+    lines = [f"explaining {where}"]
+    if net.scaler is not None:
+        lines.append(f"input x = [{_plain(x_raw)}] scaled by the model's "
+                     f"{type(net.scaler).__name__} to x = [{_plain(x)}]: the network sees "
+                     "scaled inputs, in training and in predict, so the numbers below use them")
+    print("\n".join(lines) + "\n")
+    print(result.markdown() if args.format == "markdown" else result.text(), end="")
+    return 0
+
+
+# ---------------------------------------------------------------------- plot
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import json
+
+    from .. import plots
+
+    path = Path(args.history)
+    if not path.exists():
+        raise FileNotFoundError(f"No history file at {path}.")
+    preflight.output_folder(args.out, "--out")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise ValueError(f"{path} is not JSON ({err}). Pass the history.json that "
+                         "'glassnet train --plots DIR' writes.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("epochs"), list) \
+            or not all(isinstance(record, dict) for record in data["epochs"]):
+        raise ValueError(f"{path} is not a glassnet history: expected {{\"epochs\": [{{...}}, "
+                         "...]}.")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plots.plot_training_curves(data, path=out / "training_curves.png")
+    written = ["training_curves.png"]
+    if any(record.get("gradients") for record in data["epochs"]):
+        plots.plot_gradient_norms(data, path=out / "gradient_norms.png")
+        written.append("gradient_norms.png")
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0

@@ -1,0 +1,132 @@
+"""Commands on a saved model: ``evaluate``, ``predict`` and ``info``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from ..io import load
+from . import preflight
+from .args import show
+from .data import load_for_task, loss_targets, model_labels, split_data, task_of, training_settings
+from .errors import UsageError
+
+__all__ = ["add_parsers"]
+
+
+def add_parsers(sub: Any) -> None:
+    """Add ``evaluate``, ``predict`` and ``info`` to the subcommands."""
+    evaluate = sub.add_parser("evaluate", help="metrics and a confusion matrix of a saved model",
+                              description="Evaluate MODEL on a data set: the test split it was "
+                              "trained beside (the same seed), or all of it with --all.")
+    evaluate.add_argument("model")
+    evaluate.add_argument("--data", default=None,
+                          help="data set (default: the one it was trained on)")
+    evaluate.add_argument("--all", action="store_true", help="use every sample, not the test split")
+    evaluate.set_defaults(run=_cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="predict with a saved model",
+                             description="Read inputs from a .csv (every column a feature) or "
+                             ".npy file and write predictions to a .csv or .npy file.")
+    predict.add_argument("model")
+    predict.add_argument("--input", required=True, help="FILE.csv or FILE.npy")
+    predict.add_argument("--output", required=True, help="FILE.csv or FILE.npy")
+    predict.add_argument("--proba", action="store_true",
+                         help="write the output units (probabilities) instead of labels")
+    predict.set_defaults(run=_cmd_predict)
+
+    info = sub.add_parser("info", help="describe a saved model",
+                          description="Summary, training settings and history of MODEL.")
+    info.add_argument("model")
+    info.set_defaults(run=_cmd_info)
+
+
+def _load_inputs(path: str) -> np.ndarray:
+    from ..data import load_arrays, read_csv
+
+    if path.endswith(".csv"):
+        return read_csv(path, target=None)[0]
+    if path.endswith((".npy", ".npz")):
+        return load_arrays(path)[0]
+    raise UsageError(f"predict: --input must be a .csv or .npy file; got {path}")
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ..io import atomic_write
+
+    if not args.output.endswith((".npy", ".csv")):
+        raise UsageError(f"predict: --output must end in .csv or .npy; got {args.output}")
+    preflight.distinct([("--output", args.output)], [("--input", args.input),
+                                                     ("model", args.model)])
+    preflight.output_file(args.output, "--output")
+    net = load(args.model)
+    X = _load_inputs(args.input)
+    out = net.predict_output(X) if args.proba else model_labels(net, X)
+    if args.output.endswith(".npy"):
+        atomic_write(args.output, lambda f: np.save(f, out))
+    else:
+        text = "\n".join(",".join(f"{v:.8g}" if isinstance(v, float) else str(v)
+                                  for v in np.atleast_1d(row).tolist()) for row in out) + "\n"
+        atomic_write(args.output, lambda f: f.write(text.encode()))
+    print(f"wrote {len(out)} predictions to {args.output}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..metrics import confusion_matrix, get_metric
+
+    net = load(args.model)
+    settings = training_settings(net)
+    spec = args.data or settings.get("data")
+    if spec is None:
+        raise UsageError("evaluate: the model records no data set; pass --data")
+    classify = task_of(net) == "classification"
+    data, _, _ = load_for_task(spec, "classification" if classify else "regression",
+                               asked_by="this model, a classifier,")
+    if args.all:
+        X, y, part = data.X, data.y, "all samples"
+    else:
+        _, X, _, y = split_data(data, settings.get("seed", 0))
+        part = f"test split (seed {settings.get('seed', 0)})"
+    y_loss = loss_targets(net, y, classify)
+    a = net.predict_output(X)
+    Y = net.loss_fn.targets(y_loss, net.n_out, np.float64)
+    print(f"model: {args.model}  {net}")
+    print(f"data: {spec}, {part}, {len(X)} samples")
+    print(f"loss ({net.loss_fn.name}): {net.loss(net.scale_inputs(X), y_loss):.6f}")
+    names = ["accuracy", "balanced_accuracy", "log_loss"] if classify else ["mse", "mae", "r2"]
+    for name in names:
+        print(f"{name}: {get_metric(name)(Y, a):.4f}")
+    if classify and y.ndim == 1:
+        n_classes = max(net.n_out, 2)
+        matrix = confusion_matrix(np.asarray(y, dtype=np.int64), np.asarray(model_labels(net, X)),
+                                  n_classes)
+        width = max(len(str(matrix.max())), 3)
+        print("confusion matrix (rows: true class, columns: predicted class)")
+        print("     " + " ".join(f"{c:>{width}}" for c in range(n_classes)))
+        for c, row in enumerate(matrix):
+            print(f"{c:>4} " + " ".join(f"{v:>{width}}" for v in row))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .train import epoch_line
+
+    net = load(args.model)
+    print(f"model: {args.model}")
+    print(net.summary())
+    if net.scaler is not None:
+        print(f"input scaling: {type(net.scaler).__name__}")
+    if net.optimizer is not None:
+        print(f"optimizer: {net.optimizer!r} after {net.optimizer.iterations} steps")
+    settings = training_settings(net)
+    for key, value in settings.items():
+        print(f"  {key}: {show(value)}")
+    if net.history is not None and len(net.history):
+        full_batch = settings.get("optimizer") == "lbfgs"
+        print(f"history: {len(net.history)} epochs")
+        for record in net.history.epochs[-5:]:
+            print("  " + epoch_line(record, None, full_batch))
+    return 0
