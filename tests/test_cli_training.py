@@ -166,11 +166,16 @@ def test_evaluate_prints_metrics_and_a_confusion_matrix(trained, capsys):
     assert main(["evaluate", str(trained)]) == 0
     out = capsys.readouterr().out
     assert "data: circles, test split (seed 0), 100 samples" in out
-    for name in ("loss \\(cross_entropy\\)", "accuracy", "balanced_accuracy", "log_loss"):
-        assert re.search(rf"^{name}: \d+\.\d+$", out, flags=re.MULTILINE), name
+    assert re.search(r"^loss: \d+\.\d+ \(cross_entropy, the mean over samples of -sum_j y_j log "
+                     r"a_j: the training objective, without the penalty\)$", out, flags=re.MULTILINE)
+    for name in ("accuracy", "balanced_accuracy", "log_loss"):  # each with what it means
+        assert re.search(rf"^{name}: \d+\.\d+ \(.+\)$", out, flags=re.MULTILINE), name
+    loss = float(re.search(r"^loss: (\S+)", out, flags=re.MULTILINE).group(1))
+    log_loss = float(re.search(r"^log_loss: (\S+)", out, flags=re.MULTILINE).group(1))
+    assert loss == pytest.approx(log_loss, abs=5e-5)  # one meaning: cross-entropy is the loss
     matrix = confusion(out)
     assert matrix.shape == (2, 2) and matrix.sum() == 100
-    accuracy = float(re.search(r"^accuracy: (\S+)$", out, flags=re.MULTILINE).group(1))
+    accuracy = float(re.search(r"^accuracy: (\S+) ", out, flags=re.MULTILINE).group(1))
     assert accuracy == pytest.approx(np.trace(matrix) / 100, abs=5e-5)
 
     assert main(["evaluate", str(trained), "--all"]) == 0

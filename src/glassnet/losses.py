@@ -40,6 +40,13 @@ class Loss:
     name = "loss"
     output_activation: str | None = None
     classifier = False
+    per_sample_formula = "c(a, y)"
+    """One sample's loss ``c(a_i, y_i)`` in words; the loss is its mean over the samples."""
+
+    @property
+    def definition(self) -> str:
+        """``'the mean over samples of 0.5 ||a - y||^2'`` and so on."""
+        return f"the mean over samples of {self.per_sample_formula}"
 
     def targets(self, y: np.ndarray, n_out: int, dtype: Any) -> np.ndarray:
         """Turn user targets into an array ``Y`` of shape (n_samples, n_out) and check them."""
@@ -91,6 +98,7 @@ class MSE(Loss):
     """Squared error: ``C = (1/n) sum_i 0.5 ||a_i - y_i||^2``; ``dC/da = (a - y) / n``."""
 
     name = "mse"
+    per_sample_formula = "0.5 ||a - y||^2"
 
     def per_sample(self, a, Y):
         r = a - Y
@@ -117,6 +125,7 @@ class Huber(Loss):
     """
 
     name = "huber"
+    per_sample_formula = "sum_j huber(a_j - y_j)"
 
     def __init__(self, delta: float = 1.0):
         if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
@@ -179,6 +188,7 @@ class CrossEntropy(FusedLoss):
 
     name = "cross_entropy"
     output_activation = "softmax"
+    per_sample_formula = "-sum_j y_j log a_j"
     classifier = True
 
     def targets(self, y, n_out, dtype):
@@ -235,6 +245,7 @@ class BinaryCrossEntropy(FusedLoss):
 
     name = "binary_cross_entropy"
     output_activation = "sigmoid"
+    per_sample_formula = "-sum_j [y_j log a_j + (1 - y_j) log(1 - a_j)]"
     classifier = True
 
     def targets(self, y, n_out, dtype):

@@ -34,6 +34,8 @@ class Metric:
     name: str
     fn: Callable[[np.ndarray, np.ndarray], float]
     greater_is_better: bool
+    definition: str = ""
+    """What the number is, in words (the table above): ``glassnet evaluate`` prints it."""
 
     def __call__(self, Y: np.ndarray, a: np.ndarray) -> float:
         return float(self.fn(Y, a))
@@ -90,13 +92,13 @@ def r2(Y: np.ndarray, a: np.ndarray) -> float:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("accuracy", accuracy, True),
-        Metric("balanced_accuracy", balanced_accuracy, True),
-        Metric("top_k_accuracy", top_k_accuracy, True),
-        Metric("log_loss", log_loss, False),
-        Metric("mse", mse, False),
-        Metric("mae", mae, False),
-        Metric("r2", r2, True),
+        Metric("accuracy", accuracy, True, "share of samples whose predicted class is the true one"),
+        Metric("balanced_accuracy", balanced_accuracy, True, "mean over classes of the recall"),
+        Metric("top_k_accuracy", top_k_accuracy, True, "true class among the k largest outputs"),
+        Metric("log_loss", log_loss, False, "mean cross-entropy of the outputs"),
+        Metric("mse", mse, False, "mean over samples and units of (a - y)^2"),
+        Metric("mae", mae, False, "mean over samples and units of |a - y|"),
+        Metric("r2", r2, True, "1 - SS_res / SS_tot, averaged over the outputs"),
     )
 }
 """Name -> Metric. ``top_K_accuracy`` with a number (``top_3_accuracy``) sets k."""
@@ -113,7 +115,8 @@ def get_metric(name: str) -> Metric:
     match = re.fullmatch(r"top_(\d+)_accuracy", name) if isinstance(name, str) else None
     if match:
         k = int(match.group(1))
-        return Metric(name, lambda Y, a: top_k_accuracy(Y, a, k), True)
+        return Metric(name, lambda Y, a: top_k_accuracy(Y, a, k), True,
+                      f"true class among the {k} largest outputs")
     if name not in METRICS:
         raise ValueError(f"Unknown metric {name!r}. Valid metrics: {', '.join(METRICS)} "
                          "(top_k_accuracy also as top_3_accuracy, ...).")

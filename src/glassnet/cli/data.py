@@ -15,7 +15,8 @@ import numpy as np
 
 from .errors import UsageError
 
-__all__ = ["data_file", "load_for_task", "loss_targets", "model_labels", "n_outputs",
+__all__ = ["data_file", "load_for_task", "loss_targets", "model_indices", "model_labels",
+           "n_outputs",
            "predicted_labels", "split_data", "task_of", "training_settings"]
 
 def _csv_default_target(spec: str) -> str | None:
@@ -126,11 +127,28 @@ def _recorded_task(net: Any) -> str | None:
 
 def model_labels(net: Any, X: np.ndarray) -> np.ndarray:
     """What ``predict`` writes: class labels for a model ``train`` made on class labels
-    (whatever its loss), else :meth:`Network.predict` (labels for the classification losses,
-    outputs otherwise)."""
+    (whatever its loss), in the original labels the model keeps (``net.classes``), else
+    :meth:`Network.predict` (labels for the classification losses, outputs otherwise)."""
     if _recorded_task(net) == "classification":
-        return predicted_labels(net, X)
+        index = predicted_labels(net, X)
+        return index if net.classes is None else np.asarray(net.classes)[index]
     return net.predict(X)
+
+
+def model_indices(net: Any, data: Any, y: np.ndarray) -> np.ndarray:
+    """The data's class labels ``y`` (indices into ``data.classes``) as indices of the model's
+    classes (``net.classes``), so that a data set holding only some of the classes, or in
+    another order, is compared with the model label for label."""
+    if net.classes is None or data.classes is None:
+        return y
+    original = np.asarray(data.classes)[y]
+    known = {label: i for i, label in enumerate(np.asarray(net.classes).tolist())}
+    unknown = sorted({v for v in original.tolist() if v not in known}, key=str)
+    if unknown:
+        raise UsageError(f"the data has class labels the model was not trained on: "
+                         f"{', '.join(map(str, unknown[:5]))}; the model knows "
+                         f"{', '.join(map(str, list(known)[:10]))}")
+    return np.array([known[v] for v in original.tolist()], dtype=np.int64)
 
 
 def split_data(data: Any, seed: int) -> tuple[np.ndarray, ...]:

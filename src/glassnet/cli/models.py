@@ -10,7 +10,8 @@ import numpy as np
 from ..io import load
 from . import preflight
 from .args import show
-from .data import load_for_task, loss_targets, model_labels, split_data, task_of, training_settings
+from .data import (load_for_task, loss_targets, model_indices, model_labels, predicted_labels,
+                   split_data, task_of, training_settings)
 from .errors import UsageError
 
 __all__ = ["add_parsers"]
@@ -90,24 +91,31 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         _, X, _, y = split_data(data, settings.get("seed", 0))
         part = f"test split (seed {settings.get('seed', 0)})"
-    y_loss = loss_targets(net, y, classify)
     a = net.predict_output(X)
+    if classify and np.ndim(y) == 1:
+        y = model_indices(net, data, y)  # the model's own class numbering
+    y_loss = loss_targets(net, y, classify)
     Y = net.loss_fn.targets(y_loss, net.n_out, np.float64)
     print(f"model: {args.model}  {net}")
     print(f"data: {spec}, {part}, {len(X)} samples")
-    print(f"loss ({net.loss_fn.name}): {net.loss(net.scale_inputs(X), y_loss):.6f}")
+    print(f"loss: {net.loss(net.scale_inputs(X), y_loss):.6f} ({net.loss_fn.name}, "
+          f"{net.loss_fn.definition}: the training objective, without the penalty)")
     names = ["accuracy", "balanced_accuracy", "log_loss"] if classify else ["mse", "mae", "r2"]
     for name in names:
-        print(f"{name}: {get_metric(name)(Y, a):.4f}")
+        metric = get_metric(name)
+        print(f"{name}: {metric(Y, a):.4f} ({metric.definition})")
     if classify and y.ndim == 1:
         n_classes = max(net.n_out, 2)
-        matrix = confusion_matrix(np.asarray(y, dtype=np.int64), np.asarray(model_labels(net, X)),
-                                  n_classes)
+        matrix = confusion_matrix(np.asarray(y, dtype=np.int64),
+                                  np.asarray(predicted_labels(net, X)), n_classes)
         width = max(len(str(matrix.max())), 3)
+        names = [str(c) for c in (net.classes if net.classes is not None else range(n_classes))]
+        width = max(width, *map(len, names))
+        side = max(map(len, names))
         print("confusion matrix (rows: true class, columns: predicted class)")
-        print("     " + " ".join(f"{c:>{width}}" for c in range(n_classes)))
-        for c, row in enumerate(matrix):
-            print(f"{c:>4} " + " ".join(f"{v:>{width}}" for v in row))
+        print(" " * (side + 1) + " ".join(f"{c:>{width}}" for c in names))
+        for name, row in zip(names, matrix):
+            print(f"{name:>{side}} " + " ".join(f"{v:>{width}}" for v in row))
     return 0
 
 
