@@ -77,7 +77,7 @@ def test_parameters_and_registry():
         get_activation("relu6")
     with pytest.raises(TypeError, match="must be a name, a config dict or an object"):
         get_activation(3)
-    with pytest.raises(ValueError, match="must be finite"):
+    with pytest.raises(ValueError, match="The 'slope' parameter of LeakyReLU must be a finite float; got nan"):
         get_activation({"name": "leaky_relu", "slope": float("nan")})
 
 

@@ -250,7 +250,6 @@ def test_nan_and_inf_from_the_student_are_wrong_entries():
     ({"n_samples": 0}, r"The 'n_samples' parameter of check_backprop must be an int >= 1; got 0"),
     ({"seed": -2}, r"The 'seed' parameter of check_backprop must be an int >= 0; got -2"),
     ({"rtol": 0}, r"The 'rtol' parameter of check_backprop must be a float in \(0, 1\); got 0"),
-    ({"rtol": True}, r"'rtol' parameter .* got True"),
 ])
 def test_parameter_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -363,9 +363,9 @@ def test_make_2d_noise_free_labels_are_clean():
 def test_make_2d_errors():
     with pytest.raises(ValueError, match=r"unknown synthetic data set 'ring'.*'circles'"):
         make_2d("ring")
-    with pytest.raises(ValueError, match=r"noise must be a finite number >= 0, got -0.1"):
+    with pytest.raises(ValueError, match=r"The 'noise' parameter of make_2d must be a float >= 0; got -0.1"):
         make_2d("xor", noise=-0.1)
-    with pytest.raises(ValueError, match=r"n_samples must be a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"The 'n_samples' parameter of make_2d must be an int >= 1; got 0"):
         make_2d("xor", n_samples=0)
     with pytest.raises(TypeError, match=r"seed must be an int or a numpy.random.Generator"):
         make_2d("xor", seed=1.5)
@@ -595,7 +595,7 @@ def test_iter_batches_options():
 
 
 def test_iter_batches_errors():
-    with pytest.raises(ValueError, match=r"batch_size must be a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"The 'batch_size' parameter of iter_batches must be an int >= 1; got 0"):
         next(iter_batches(np.zeros((3, 1)), None, 0))
     with pytest.raises(ValueError, match=r"X has 3 samples but y has 2"):
         next(iter_batches(np.zeros((3, 1)), np.zeros(2), 1))

@@ -131,7 +131,7 @@ def test_thresholds_are_the_users_and_each_warning_comes_once():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"every": 0}, r"'every' parameter of GradientMonitor must be an int > 0 or None \(once per epoch\); got 0"),
+    ({"every": 0}, r"'every' parameter of GradientMonitor must be an int >= 1; got 0"),
     ({"vanish_ratio": -1}, r"'vanish_ratio' parameter of GradientMonitor must be a float > 0"),
     ({"vanish_ratio": 10, "explode_ratio": 1}, r"needs vanish_ratio < explode_ratio"),
 ])

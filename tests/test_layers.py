@@ -104,12 +104,12 @@ def test_input_grad_false_returns_none():
 
 # ---------------------------------------------------------------------- sizes
 @pytest.mark.parametrize("n_in, n_out, exc, message", [
-    (0, 3, ValueError, r"Layer size 'n_in' must be an int > 0; got 0\."),
-    (3, -2, ValueError, r"Layer size 'n_out' must be an int > 0; got -2\."),
-    (2.5, 3, TypeError, r"Layer size 'n_in' must be an int > 0; got 2\.5\."),
-    (3, "4", TypeError, r"Layer size 'n_out' must be an int > 0; got '4'\."),
-    (True, 3, TypeError, r"Layer size 'n_in' must be an int > 0; got True\."),
-    (3, None, TypeError, r"Layer size 'n_out' must be an int > 0; got None\."),
+    (0, 3, ValueError, r"The 'n_in' parameter of Dense must be an int >= 1; got 0\."),
+    (3, -2, ValueError, r"The 'n_out' parameter of Dense must be an int >= 1; got -2\."),
+    (2.5, 3, TypeError, r"The 'n_in' parameter of Dense must be an int >= 1; got 2\.5\."),
+    (3, "4", TypeError, r"The 'n_out' parameter of Dense must be an int >= 1; got '4'\."),
+    (True, 3, TypeError, r"The 'n_in' parameter of Dense must be an int >= 1; got True\."),
+    (3, None, TypeError, r"The 'n_out' parameter of Dense must be an int >= 1; got None\."),
 ])
 def test_bad_sizes_raise(n_in, n_out, exc, message):
     with pytest.raises(exc, match=message):
@@ -325,14 +325,16 @@ def test_dropout_new_mask_each_forward_unless_frozen():
     np.testing.assert_array_equal(layer.forward(x), frozen)
 
 
-@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5, True, "0.5", None])
-def test_dropout_bad_p_raises(p):
-    with pytest.raises(ValueError, match=r"The 'p' parameter of Dropout must be a float in \[0, 1\); got"):
+@pytest.mark.parametrize("p, error", [(-0.1, ValueError), (1.0, ValueError), (1.5, ValueError),
+                                      (float("nan"), ValueError), (True, TypeError),
+                                      ("0.5", TypeError), (None, TypeError)])
+def test_dropout_bad_p_raises(p, error):
+    with pytest.raises(error, match=r"The 'p' parameter of Dropout must be a float in \[0, 1\); got"):
         Dropout(p)
 
 
 def test_dropout_bad_width_raises():
-    with pytest.raises(ValueError, match=r"Layer size 'width' must be an int > 0; got 0\."):
+    with pytest.raises(ValueError, match=r"The 'width' parameter of Dropout must be an int >= 1; got 0\."):
         Dropout(0.5, width=0)
 
 

@@ -156,9 +156,9 @@ def test_unknown_initializer_lists_valid_ones():
 
 
 @pytest.mark.parametrize("sizes, message", [
-    ([3, 0, 2], r"Layer size 'n_out' must be an int > 0; got 0\."),
-    ([3, -4, 2], r"Layer size 'n_out' must be an int > 0; got -4\."),
-    ([0, 4, 2], r"Layer size 'n_in' must be an int > 0; got 0\."),
+    ([3, 0, 2], r"The 'n_out' parameter of Dense must be an int >= 1; got 0\."),
+    ([3, -4, 2], r"The 'n_out' parameter of Dense must be an int >= 1; got -4\."),
+    ([0, 4, 2], r"The 'n_in' parameter of Dense must be an int >= 1; got 0\."),
     ([3], r"mlp needs at least an input and an output size; got sizes=\[3\]\."),
 ])
 def test_bad_layer_sizes_raise(sizes, message):
@@ -202,9 +202,10 @@ def test_fused_loss_needs_its_output_activation():
         Network([Dense(3, 2, "sigmoid")], loss="cross_entropy")
 
 
-@pytest.mark.parametrize("name, value", [("l2", -0.1), ("l1", float("nan")), ("l2", "0.1"), ("l1", True)])
-def test_bad_penalty_raises(name, value):
-    with pytest.raises(ValueError, match=rf"The '{name}' parameter of Network must be a float >= 0; got"):
+@pytest.mark.parametrize("name, value, error", [("l2", -0.1, ValueError), ("l1", float("nan"), ValueError),
+                                               ("l2", "0.1", TypeError), ("l1", True, TypeError)])
+def test_bad_penalty_raises(name, value, error):
+    with pytest.raises(error, match=rf"The '{name}' parameter of Network must be a float >= 0; got"):
         Network([Dense(2, 1)], **{name: value})
 
 

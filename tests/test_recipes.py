@@ -108,9 +108,10 @@ def test_standard_scaler_variance_floor():
     np.testing.assert_array_equal(sc.transform(np.array([[0, 0, 5, 1e9]]))[:, 3], 0.0)
     np.testing.assert_allclose(StandardScaler(floor=0).fit(X).scale_[2], X[:, 2].std())
     for cls in (StandardScaler, MinMaxScaler):
-        for bad in (-0.1, float("inf"), True, "0.1", None):
-            with pytest.raises(ValueError, match=rf"The 'floor' parameter of {cls.__name__} "
-                                                 r"must be a float >= 0; got"):
+        for bad, error in ((-0.1, ValueError), (float("inf"), ValueError), (True, TypeError),
+                           ("0.1", TypeError), (None, TypeError)):
+            with pytest.raises(error, match=rf"The 'floor' parameter of {cls.__name__} "
+                                            r"must be a float >= 0; got"):
                 cls(floor=bad)
 
 

@@ -257,7 +257,6 @@ def test_stop_training_ends_fit_after_the_current_epoch(where, epochs_run):
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"epochs": 0}, r"The 'epochs' parameter of fit must be an int >= 1; got 0\."),
-    ({"epochs": 2.5}, r"The 'epochs' parameter of fit must be an int >= 1; got 2\.5\."),
     ({"batch_size": 0}, r"The 'batch_size' parameter of fit must be an int >= 1; got 0\."),
     ({"optimizer": "sgdx"}, r"Unknown optimizer 'sgdx'; valid names are 'sgd'"),
     ({"lr_schedule": "linear"}, r"Unknown schedule 'linear'; valid names are"),
@@ -267,6 +266,38 @@ def test_fit_argument_errors(kwargs, match):
     X, y = blobs()
     with pytest.raises(ValueError, match=match):
         fit(classifier(), X, y, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"epochs": 2.5}, r"The 'epochs' parameter of fit must be an int >= 1; got 2\.5\."),
+    ({"epochs": "3"}, r"The 'epochs' parameter of fit must be an int >= 1; got '3'\."),
+    ({"batch_size": True}, r"The 'batch_size' parameter of fit must be an int >= 1; got True\."),
+    ({"clip_norm": "1"}, r"The 'clip_norm' parameter of fit must be a float > 0; got '1'\."),
+    ({"shuffle": 1}, r"The 'shuffle' parameter of fit must be a bool; got 1\."),
+    ({"class_weight": {0: "2"}}, r"The 'class_weight\[0\]' parameter of fit must be a float >= 0"),
+    ({"class_weight": {"a": 1.0}}, r"class_weight's keys are class indices 0\.\.2; got 'a'"),
+])
+def test_fit_argument_types_are_type_errors(kwargs, match):
+    X, y = blobs()
+    with pytest.raises(TypeError, match=match):
+        fit(classifier(), X, y, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("weight", [float("nan"), -1.0, float("inf")])
+def test_class_weights_must_be_finite_and_not_negative(weight):
+    X, y = blobs()
+    with pytest.raises(ValueError, match=r"The 'class_weight\[1\]' parameter of fit must be a "
+                                         r"float >= 0; got "):
+        fit(classifier(), X, y, progress=False, class_weight={0: 1.0, 1: weight})
+
+
+@pytest.mark.parametrize("min_delta", [float("nan"), -0.1, float("inf")])
+def test_early_stopping_min_delta_is_checked(min_delta):
+    from glassnet.training import EarlyStopping
+
+    with pytest.raises(ValueError, match=r"The 'min_delta' parameter of EarlyStopping must be a "
+                                         r"float >= 0; got "):
+        EarlyStopping(min_delta=min_delta)
 
 
 # ---------------------------------------------------------------------- schedules
@@ -365,11 +396,13 @@ def test_validation_split_for_regression_is_a_plain_share(monkeypatch):
     assert len(seen["val"][0]) == 10 and len(seen["train"][0]) == 30
 
 
-@pytest.mark.parametrize("fraction", [1.0, 1.5, -0.1, True, float("nan")])
-def test_validation_split_out_of_range(fraction):
+@pytest.mark.parametrize("fraction, error", [(1.0, ValueError), (1.5, ValueError),
+                                             (-0.1, ValueError), (float("nan"), ValueError),
+                                             (True, TypeError)])
+def test_validation_split_out_of_range(fraction, error):
     X, y = blobs()
-    with pytest.raises(ValueError, match=r"The 'validation_split' parameter of fit must be a "
-                                         r"float in \[0, 1\); got"):
+    with pytest.raises(error, match=r"The 'validation_split' parameter of fit must be a "
+                                    r"float in \[0, 1\); got"):
         fit(classifier(), X, y, validation_split=fraction, progress=False)
 
 
@@ -637,7 +670,7 @@ def test_clip_norm_caps_the_gradient_norm_the_optimizer_sees():
 
 def test_clip_norm_must_be_positive():
     X, y = blobs()
-    with pytest.raises(ValueError, match=r"The 'max_norm' parameter of clip_grad_norm must be a "
+    with pytest.raises(ValueError, match=r"The 'clip_norm' parameter of fit must be a "
                                          r"float > 0; got 0\.0\."):
         fit(classifier(), X, y, clip_norm=0.0, progress=False)
 

@@ -496,8 +496,6 @@ def get_activation(spec: str | dict | ActivationLike) -> Activation:
 
 
 def _check_float(param: str, value: Any, owner: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"The {param!r} parameter of {owner} must be a float; got {value!r}.")
-    if not np.isfinite(value):
-        raise ValueError(f"The {param!r} parameter of {owner} must be finite; got {value!r}.")
-    return float(value)
+    from .validation import check_scalar
+
+    return check_scalar(value, param, owner)

@@ -231,13 +231,12 @@ def check_backprop(source: Any = None, *, derivative: Callable[..., Any] | None 
     if not pieces:
         raise ValueError(f"check_backprop needs a piece to check: a student file or one of "
                          f"{', '.join(f'{p}=' for p in PIECES)}.")
+    from .validation import check_scalar
+
     for name, value, low in (("n_samples", n_samples, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"The {name!r} parameter of check_backprop must be an int >= {low}; "
-                             f"got {value!r}.")
-    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 < rtol < 1:
-        raise ValueError(f"The 'rtol' parameter of check_backprop must be a float in (0, 1); "
-                         f"got {rtol!r}.")
+        check_scalar(value, name, "check_backprop", kind=int, low=low)
+    check_scalar(rtol, "rtol", "check_backprop", low=0.0, high=1.0, low_open=True,
+                 high_open=True)
     activation = activation or settings.get("activation") or "sigmoid"
     loss = loss or settings.get("loss") or "mse"
     for name, value in (("activation", activation), ("loss", loss)):

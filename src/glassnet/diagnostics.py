@@ -40,6 +40,7 @@ from .explain import Explanation, explain
 from .init import make_rng
 from .layers import Dense, Layer, Residual
 from .optim import SGD
+from .validation import check_scalar
 from .training import Callback, gradient, update
 
 if TYPE_CHECKING:
@@ -162,14 +163,10 @@ class GradientMonitor(Callback):
 
     def __init__(self, every: int | None = None, vanish_ratio: float = 1e-3,
                  explode_ratio: float = 1e3):
-        if every is not None and (isinstance(every, bool) or not isinstance(every, (int, np.integer))
-                                  or every <= 0):
-            raise ValueError(f"The 'every' parameter of GradientMonitor must be an int > 0 or None "
-                             f"(once per epoch); got {every!r}.")
+        if every is not None:  # None: once per epoch
+            check_scalar(every, "every", "GradientMonitor", kind=int, low=1)
         for name, value in (("vanish_ratio", vanish_ratio), ("explode_ratio", explode_ratio)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"The {name!r} parameter of GradientMonitor must be a float > 0; "
-                                 f"got {value!r}.")
+            check_scalar(value, name, "GradientMonitor", low=0.0, low_open=True)
         if not vanish_ratio < explode_ratio:
             raise ValueError(f"GradientMonitor needs vanish_ratio < explode_ratio; got "
                              f"{vanish_ratio} and {explode_ratio}. Swap them.")

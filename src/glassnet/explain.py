@@ -112,10 +112,11 @@ def explain(net: "Network | None" = None, x: Any = None, y: Any = None, *,
     if x is None or y is None:
         raise ValueError("explain(net, x, y) needs one sample x and its target y; got None. "
                          "Call explain() with no arguments for the built-in example.")
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
-            or not learning_rate > 0:
-        raise ValueError(f"The 'learning_rate' parameter of explain must be a float > 0; "
-                         f"got {learning_rate!r}.")
+    from .validation import check_scalar
+
+    learning_rate = check_scalar(learning_rate, "learning_rate", "explain", low=0.0,
+                                 low_open=True)
+    eps = check_scalar(eps, "eps", "explain", low=0.0, low_open=True)
     net64 = net.astype("float64").to("cpu")  # finite differences run on a host copy
     net64.l2 = net64.l1 = 0.0  # the derivation's C is the data loss
     net64.training = False

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .layers import iter_layers
-from .optim import _check_int, _check_real
+from .validation import check_scalar
 
 if TYPE_CHECKING:
     from .network import Network
@@ -166,10 +166,10 @@ def gradcheck(
     >>> report.passed
     True
     """
-    eps = _check_real("gradcheck", "eps", eps, low=0.0, low_open=True)
-    tol = _check_real("gradcheck", "tol", tol, low=0.0, low_open=True)
-    atol = _check_real("gradcheck", "atol", atol, low=0.0)
-    n_directions = _check_int("gradcheck", "n_directions", n_directions, 1)
+    eps = check_scalar(eps, "eps", "gradcheck", low=0.0, low_open=True)
+    tol = check_scalar(tol, "tol", "gradcheck", low=0.0, low_open=True)
+    atol = check_scalar(atol, "atol", "gradcheck", low=0.0)
+    n_directions = check_scalar(n_directions, "n_directions", "gradcheck", kind=int, low=1)
     net64 = net.astype("float64").to("cpu")  # finite differences run on a host copy
     X64, Y = net64.check_Xy(X, y)
     X64 = X64.copy()

@@ -52,6 +52,7 @@ import numpy as np
 from .activations import Activation, get_activation
 from .device import array_module, on_device_of
 from .init import default_init, get_init, make_rng
+from .validation import check_scalar
 
 __all__ = [
     "LAYERS",
@@ -479,10 +480,8 @@ class Dropout(Layer):
 
     def __init__(self, p: float = 0.5, *, width: int | None = None,
                  seed: int | np.random.Generator | None = None):
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-            raise ValueError(f"The 'p' parameter of Dropout must be a float in [0, 1); got {p!r}.")
-        self.p = float(p)
-        self.n_in = self.n_out = _check_size("width", width) if width is not None else None  # type: ignore[assignment]
+        self.p = check_scalar(p, "p", "Dropout", low=0.0, high=1.0, high_open=True)
+        self.n_in = self.n_out = _check_size("width", width, "Dropout") if width is not None else None  # type: ignore[assignment]
         self.rng = make_rng(seed)
         self.training = False
         self.freeze_mask = False
@@ -633,12 +632,8 @@ def _check_chain(layers: Any, owner: str) -> None:
             )
 
 
-def _check_size(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"Layer size {name!r} must be an int > 0; got {value!r}.")
-    if value <= 0:
-        raise ValueError(f"Layer size {name!r} must be an int > 0; got {value}.")
-    return int(value)
+def _check_size(name: str, value: Any, owner: str = "Dense") -> int:
+    return check_scalar(value, name, owner, kind=int, low=1)
 
 
 def _check_dtype(dtype: Any) -> np.dtype:

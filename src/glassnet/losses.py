@@ -128,9 +128,9 @@ class Huber(Loss):
     per_sample_formula = "sum_j huber(a_j - y_j)"
 
     def __init__(self, delta: float = 1.0):
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
-            raise ValueError(f"The 'delta' parameter of Huber must be a float > 0; got {delta!r}.")
-        self.delta = float(delta)
+        from .validation import check_scalar
+
+        self.delta = check_scalar(delta, "delta", "Huber", low=0.0, low_open=True)
 
     def per_sample(self, a, Y):
         r = np.abs(a - Y)

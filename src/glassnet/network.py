@@ -30,6 +30,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .data._checks import check_real_dtype
+from .validation import check_bool, check_scalar
 from .device import array_module, check_device, to_device, to_numpy
 from .init import make_rng
 from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, bind_parameters,
@@ -446,6 +447,7 @@ class Network:
 
         A NumPy array, also for a network on a GPU.
         """
+        check_scalar(batch_size, "batch_size", "predict_output", kind=int, low=1)
         X = self.to_device(self.check_X(self.scale_inputs(X)))
         out = self.xp.empty((len(X), self.n_out), self.dtype)
         with np.errstate(under="ignore"):  # exp may underflow to 0 in softmax and sigmoid
@@ -523,10 +525,7 @@ class Network:
 
 
 def _check_penalty(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
-            or not np.isfinite(value):
-        raise ValueError(f"The {name!r} parameter of Network must be a float >= 0; got {value!r}.")
-    return float(value)
+    return check_scalar(value, name, "Network", low=0.0)
 
 
 def _summary_row(label: str, layer: Layer) -> tuple[str, ...]:
@@ -592,6 +591,8 @@ def mlp(
     Network(64-32-10, loss='cross_entropy', dtype='float32', params=2410)
     """
     sizes = list(sizes)
+    check_bool(residual, "residual", "mlp")
+    check_scalar(dropout, "dropout", "mlp", low=0.0, high=1.0, high_open=True)
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least an input and an output size; got sizes={sizes}.")
     loss_fn = get_loss(loss) if loss is not None else None

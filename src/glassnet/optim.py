@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .device import array_module, on_device_of
+from .validation import check_bool, check_scalar
 
 __all__ = [
     "LBFGS",
@@ -53,61 +54,7 @@ Params = Mapping[str, np.ndarray]
 
 
 # ---------------------------------------------------------------------------------------------
-# validation helpers (also used by glassnet.schedules)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
-def _check_real(
-    owner: str,
-    name: str,
-    value: Any,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """Return ``float(value)`` or raise with "The 'name' parameter of Owner must be ...; got v."."""
-    if low is not None and high is not None:
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        desc = f"a float in {left}{_fmt(low)}, {_fmt(high)}{right}"
-    elif low is not None:
-        desc = f"a float {'>' if low_open else '>='} {_fmt(low)}"
-    elif high is not None:
-        desc = f"a float {'<' if high_open else '<='} {_fmt(high)}"
-    else:
-        desc = "a finite float"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"The {name!r} parameter of {owner} must be {desc}; got {value!r}.")
-    v = float(value)
-    ok = math.isfinite(v)
-    if ok and low is not None:
-        ok = v > low if low_open else v >= low
-    if ok and high is not None:
-        ok = v < high if high_open else v <= high
-    if not ok:
-        raise ValueError(f"The {name!r} parameter of {owner} must be {desc}; got {v!r}.")
-    return v
-
-
-def _check_int(owner: str, name: str, value: Any, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"The {name!r} parameter of {owner} must be an int >= {low}; got {value!r}."
-        )
-    if value < low:
-        raise ValueError(
-            f"The {name!r} parameter of {owner} must be an int >= {low}; got {int(value)!r}."
-        )
-    return int(value)
-
-
-def _check_bool(owner: str, name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"The {name!r} parameter of {owner} must be a bool; got {value!r}.")
-    return bool(value)
+# helpers (also used by glassnet.schedules)
 
 
 def _scalar(value: Any) -> Any:
@@ -167,7 +114,7 @@ class Optimizer:
 
     # -- validation shorthands ------------------------------------------------------------
     def _real(self, name: str, value: Any, **bounds: Any) -> float:
-        return _check_real(type(self).__name__, name, value, **bounds)
+        return check_scalar(value, name, type(self).__name__, **bounds)
 
     # -- public API ---------------------------------------------------------------------
     def step(
@@ -304,7 +251,8 @@ class Optimizer:
                 )
             pending.setdefault(slot, {})[key] = np.array(arr, copy=True)
         owner = type(self).__name__
-        self.iterations = _check_int(owner, "iterations", config.get("iterations", 0), 0)
+        self.iterations = check_scalar(config.get("iterations", 0), "iterations", owner, kind=int,
+                                       low=0)
         self.reset_state(pending)
 
     def reset_state(self, pending: dict[str, dict[str, np.ndarray]]) -> None:
@@ -422,7 +370,7 @@ class SGD(Optimizer):
     ) -> None:
         super().__init__(learning_rate)
         self.momentum = self._real("momentum", momentum, low=0.0, high=1.0, high_open=True)
-        self.nesterov = _check_bool("SGD", "nesterov", nesterov)
+        self.nesterov = check_bool(nesterov, "nesterov", "SGD")
         self.weight_decay = self._real("weight_decay", weight_decay, low=0.0)
         if self.nesterov and self.momentum == 0.0:
             raise ValueError(
@@ -716,8 +664,8 @@ class LBFGS(Optimizer):
         tolerance_change: float = 1e-9,
     ) -> None:
         super().__init__(learning_rate)
-        self.max_iter = _check_int("LBFGS", "max_iter", max_iter, 1)
-        self.history_size = _check_int("LBFGS", "history_size", history_size, 1)
+        self.max_iter = check_scalar(max_iter, "max_iter", "LBFGS", kind=int, low=1)
+        self.history_size = check_scalar(history_size, "history_size", "LBFGS", kind=int, low=1)
         self.tolerance_grad = self._real("tolerance_grad", tolerance_grad, low=0.0)
         self.tolerance_change = self._real("tolerance_change", tolerance_change, low=0.0)
         self.last_result: Any = None
@@ -861,7 +809,7 @@ def clip_grad_norm(grads: Params, max_norm: float) -> float:
         The global norm before clipping. If it is not finite (nan/inf) the gradients are left
         untouched, so the caller can skip the step.
     """
-    max_norm = _check_real("clip_grad_norm", "max_norm", max_norm, low=0.0, low_open=True)
+    max_norm = check_scalar(max_norm, "max_norm", "clip_grad_norm", low=0.0, low_open=True)
     flat = getattr(grads, "flat", None)  # net.grads(): all gradients in one array
     arrays = [flat] if flat is not None else [g.reshape(-1) for g in grads.values()]
     norm = math.sqrt(sum(float(np.dot(g, g)) for g in arrays))

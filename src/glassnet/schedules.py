@@ -22,7 +22,8 @@ import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .optim import _check_int, _check_real, _scalar
+from .optim import _scalar
+from .validation import check_scalar
 
 __all__ = [
     "SCHEDULES",
@@ -59,7 +60,7 @@ class Schedule:
     @learning_rate.setter
     def learning_rate(self, value: float | None) -> None:
         if value is not None:
-            value = _check_real(type(self).__name__, "learning_rate", value, low=0.0, low_open=True)
+            value = check_scalar(value, "learning_rate", type(self).__name__, low=0.0, low_open=True)
         self._learning_rate = value
 
     ends_at: int | None = None
@@ -137,8 +138,8 @@ class Step(Schedule):
 
     def __init__(self, step_size: int, gamma: float = 0.1, learning_rate: float | None = None):
         super().__init__(learning_rate)
-        self.step_size = _check_int("Step", "step_size", step_size, 1)
-        self.gamma = _check_real("Step", "gamma", gamma, low=0.0, low_open=True)
+        self.step_size = check_scalar(step_size, "step_size", "Step", kind=int, low=1)
+        self.gamma = check_scalar(gamma, "gamma", "Step", low=0.0, low_open=True)
 
     def _lr(self, lr0: float, t: float) -> float:
         return lr0 * self.gamma ** (int(t) // self.step_size)
@@ -158,7 +159,7 @@ class Exponential(Schedule):
 
     def __init__(self, gamma: float = 0.95, learning_rate: float | None = None):
         super().__init__(learning_rate)
-        self.gamma = _check_real("Exponential", "gamma", gamma, low=0.0, low_open=True)
+        self.gamma = check_scalar(gamma, "gamma", "Exponential", low=0.0, low_open=True)
 
     def _lr(self, lr0: float, t: float) -> float:
         return lr0 * self.gamma**t
@@ -202,14 +203,14 @@ class Cosine(Schedule):
         learning_rate: float | None = None,
     ):
         super().__init__(learning_rate)
-        self.total = _check_int("Cosine", "total", total, 1)
-        self.warmup = _check_int("Cosine", "warmup", warmup, 0)
+        self.total = check_scalar(total, "total", "Cosine", kind=int, low=1)
+        self.warmup = check_scalar(warmup, "warmup", "Cosine", kind=int, low=0)
         if self.warmup > self.total:
             raise ValueError(
                 f"The 'warmup' parameter of Cosine must be <= total={self.total}; "
                 f"got {self.warmup}."
             )
-        self.min_lr = _check_real("Cosine", "min_lr", min_lr, low=0.0)
+        self.min_lr = check_scalar(min_lr, "min_lr", "Cosine", low=0.0)
 
     def _lr(self, lr0: float, t: float) -> float:
         if t < self.warmup:
@@ -238,7 +239,7 @@ class InverseScaling(Schedule):
 
     def __init__(self, power_t: float = 0.5, learning_rate: float | None = None):
         super().__init__(learning_rate)
-        self.power_t = _check_real("InverseScaling", "power_t", power_t, low=0.0)
+        self.power_t = check_scalar(power_t, "power_t", "InverseScaling", low=0.0)
 
     def _lr(self, lr0: float, t: float) -> float:
         return lr0 / (t + 1.0) ** self.power_t
@@ -291,17 +292,16 @@ class ReduceOnPlateau(Schedule):
     ):
         self.lr: float | None = None
         super().__init__(learning_rate)
-        self.factor = _check_real(
-            "ReduceOnPlateau", "factor", factor, low=0.0, high=1.0, low_open=True, high_open=True
-        )
-        self.patience = _check_int("ReduceOnPlateau", "patience", patience, 0)
-        self.min_delta = _check_real("ReduceOnPlateau", "min_delta", min_delta, low=0.0)
+        self.factor = check_scalar(factor, "factor", "ReduceOnPlateau", low=0.0, high=1.0,
+                                   low_open=True, high_open=True)
+        self.patience = check_scalar(patience, "patience", "ReduceOnPlateau", kind=int, low=0)
+        self.min_delta = check_scalar(min_delta, "min_delta", "ReduceOnPlateau", low=0.0)
         if mode not in ("min", "max"):
             raise ValueError(
                 f"The 'mode' parameter of ReduceOnPlateau must be 'min' or 'max'; got {mode!r}."
             )
         self.mode = mode
-        self.min_lr = _check_real("ReduceOnPlateau", "min_lr", min_lr, low=0.0)
+        self.min_lr = check_scalar(min_lr, "min_lr", "ReduceOnPlateau", low=0.0)
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.should_stop = False

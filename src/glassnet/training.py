@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import sys
 import time
@@ -40,6 +41,7 @@ import numpy as np
 
 from .data._checks import check_real_dtype
 from .device import to_numpy
+from .validation import check_bool, check_scalar
 from .init import make_rng
 from .metrics import get_metric
 from .optim import LBFGS, Optimizer, clip_grad_norm, get_optimizer
@@ -187,12 +189,13 @@ class EarlyStopping:
 
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
                  restore_best: bool = True):
-        _check_int("patience", patience, low=1, owner="EarlyStopping")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or min_delta < 0:
-            raise ValueError(f"The 'min_delta' parameter of EarlyStopping must be a float >= 0; "
-                             f"got {min_delta!r}.")
-        self.monitor, self.patience = monitor, int(patience)
-        self.min_delta, self.restore_best = float(min_delta), bool(restore_best)
+        if not isinstance(monitor, str):
+            raise TypeError(f"The 'monitor' parameter of EarlyStopping must be a str, a History "
+                            f"key such as 'val_loss'; got {monitor!r}.")
+        self.monitor = monitor
+        self.patience = check_scalar(patience, "patience", "EarlyStopping", kind=int, low=1)
+        self.min_delta = check_scalar(min_delta, "min_delta", "EarlyStopping", low=0.0)
+        self.restore_best = check_bool(restore_best, "restore_best", "EarlyStopping")
 
     def __repr__(self) -> str:
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
@@ -569,9 +572,14 @@ def _setup(net: "Network", X: Any, y: Any, strategy: SingleProcess, *, epochs: i
            class_weight: Any, sample_weight: Any, clip_norm: float | None, shuffle: bool,
            progress: bool, seed: Any, checkpoint_dir: Any, resume: bool) -> _Run:
     """Check the arguments, prepare the data, the optimiser, the schedule and the checkpoint."""
-    _check_int("epochs", epochs, low=1)
+    check_scalar(epochs, "epochs", "fit", kind=int, low=1)
     if batch_size is not None:
-        _check_int("batch_size", batch_size, low=1)
+        check_scalar(batch_size, "batch_size", "fit", kind=int, low=1)
+    if clip_norm is not None:
+        check_scalar(clip_norm, "clip_norm", "fit", low=0.0, low_open=True)
+    check_bool(shuffle, "shuffle", "fit")
+    check_bool(resume, "resume", "fit")
+    check_scalar(validation_split, "validation_split", "fit", low=0.0, high=1.0, high_open=True)
     opt = _make_optimizer(net, optimizer, learning_rate)
     strategy.check(opt, validation_split)
     X, Y, w, memmapped = _prepare(net, X, y, sample_weight, class_weight)
@@ -581,18 +589,17 @@ def _setup(net: "Network", X: Any, y: Any, strategy: SingleProcess, *, epochs: i
         X_val, Y_val, _, _ = _prepare(net, *validation_data, None, None)
         val = (X_val, Y_val)
     elif validation_split:
-        if isinstance(validation_split, bool) or not 0 < validation_split < 1:
-            raise ValueError(f"The 'validation_split' parameter of fit must be a float in [0, 1); "
-                             f"got {validation_split!r}.")
         X, Y, w, val = _split(net, X, Y, w, validation_split, rng)
 
     schedule = get_schedule(lr_schedule, epochs=epochs) if lr_schedule is not None else None
     if schedule is not None and schedule.learning_rate is None:
         schedule.learning_rate = opt.learning_rate
-    stopper = EarlyStopping(patience=early_stopping) if isinstance(early_stopping, int) \
-        and not isinstance(early_stopping, bool) else early_stopping
+    if early_stopping is None or isinstance(early_stopping, EarlyStopping):
+        stopper = early_stopping
+    else:  # an int: the patience, checked there
+        stopper = EarlyStopping(patience=early_stopping)
     monitor = _monitor_name(stopper, val is not None)
-    metric_fns = [get_metric(name) for name in metrics]
+    metric_fns = [get_metric(name) for name in ([metrics] if isinstance(metrics, str) else metrics)]
     watch = _Watch(monitor, metric_fns, stopper)
 
     history, start_epoch = net.history if resume else History(), 1
@@ -818,6 +825,10 @@ def _prepare(net: "Network", X: Any, y: Any, sample_weight: Any, class_weight: A
         elif isinstance(class_weight, dict):
             table = np.ones(n_classes)
             for label, weight in class_weight.items():
+                check_scalar(weight, f"class_weight[{label!r}]", "fit", low=0.0)
+                if isinstance(label, (bool, np.bool_)) or not isinstance(label, numbers.Integral):
+                    raise TypeError(f"class_weight's keys are class indices 0..{n_classes - 1}; "
+                                    f"got {label!r}.")
                 if not 0 <= int(label) < n_classes:
                     raise ValueError(f"class_weight names class {label!r}; the classes are "
                                      f"0..{n_classes - 1}.")
@@ -958,6 +969,4 @@ def _resume(net, path, opt, schedule, watch, rng):
     return saved.history or History(), state["epoch"] + 1
 
 
-def _check_int(name: str, value: Any, low: int, owner: str = "fit") -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"The {name!r} parameter of {owner} must be an int >= {low}; got {value!r}.")
+

@@ -24,12 +24,10 @@ def _rng(seed: SeedLike | None, name: str = "seed") -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}.")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}; pass a value >= 1.")
-    return int(value)
+def _check_positive_int(value: Any, name: str, owner: str = "make_2d") -> int:
+    from ..validation import check_scalar
+
+    return check_scalar(value, name, owner, kind=int, low=1)
 
 
 REAL_KINDS = "iuf"

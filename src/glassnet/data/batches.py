@@ -57,7 +57,7 @@ def iter_batches(
             raise TypeError(f"y must be a NumPy array, memmap or None, got {type(y).__name__}.")
         if y.shape[0] != n:
             raise ValueError(f"X has {n} samples but y has {y.shape[0]}; they must match.")
-    bs = _check_positive_int(batch_size, "batch_size")
+    bs = _check_positive_int(batch_size, "batch_size", "iter_batches")
     order = _rng(seed).permutation(n) if shuffle else np.arange(n)
     stop_at = n - n % bs if drop_last else n
     for start in range(0, stop_at, bs):

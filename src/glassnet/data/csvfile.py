@@ -106,8 +106,8 @@ def read_csv(
     if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
         raise ValueError(f"delimiter must be one character other than a quote or a line end, "
                          f"got {delimiter!r}.")
-    max_line_bytes = _check_positive_int(max_line_bytes, "max_line_bytes")
-    max_fields = _check_positive_int(max_fields, "max_fields")
+    max_line_bytes = _check_positive_int(max_line_bytes, "max_line_bytes", "read_csv")
+    max_fields = _check_positive_int(max_fields, "max_fields", "read_csv")
 
     with open_regular(p, "CSV file") as fh:
         rows = _rows(p, fh, delimiter, max_line_bytes, max_fields)

@@ -41,9 +41,9 @@ def _as_2d_float(X: Any, name: str = "X") -> np.ndarray:
 
 
 def _check_floor(floor: Any, owner: str) -> float:
-    if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0 <= floor < np.inf:
-        raise ValueError(f"The 'floor' parameter of {owner} must be a float >= 0; got {floor!r}.")
-    return float(floor)
+    from ..validation import check_scalar
+
+    return check_scalar(floor, "floor", owner, low=0.0)
 
 
 def _floored(spread: np.ndarray, varies: np.ndarray, floor: float) -> np.ndarray:
@@ -458,7 +458,7 @@ def one_hot(y: Any, n_classes: int | None = None, dtype: Any = "float32") -> np.
         if k == 0:
             raise ValueError("y is empty; pass n_classes to encode an empty label array.")
     else:
-        k = _check_positive_int(n_classes, "n_classes")
+        k = _check_positive_int(n_classes, "n_classes", "one_hot")
         if lab.size and lab.max() >= k:
             raise ValueError(
                 f"y has label {lab.max()} but n_classes={k} allows only 0..{k - 1}; pass "

@@ -174,10 +174,9 @@ def make_2d(
             f"unknown synthetic data set {name!r}; expected one of {sorted(SYNTHETIC_2D)}."
         )
     n = _check_positive_int(n_samples, "n_samples")
-    if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float, np.number)):
-        raise TypeError(f"noise must be a number, got {type(noise).__name__}.")
-    if not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a finite number >= 0, got {noise}; e.g. noise=0.1.")
+    from ..validation import check_scalar
+
+    noise = check_scalar(noise, "noise", "make_2d", low=0.0)
     rng = _rng(seed)
     X, y = SYNTHETIC_2D[name](n, float(noise), rng)
     order = rng.permutation(n)

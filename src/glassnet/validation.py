@@ -1,0 +1,98 @@
+"""One checker for every numeric parameter of the public API (in the spirit of scikit-learn's
+``check_scalar``): one exception policy and one wording.
+
+* a value of the wrong type (a string, a bool where a number belongs, a float where an int
+  belongs) raises ``TypeError``;
+* a value of the right type outside its range (NaN and inf included) raises ``ValueError``;
+* the message is always ``The 'name' parameter of Owner must be <what>; got <value>.``
+
+Examples
+--------
+>>> check_scalar(0.1, "learning_rate", "SGD", low=0.0)
+0.1
+>>> check_scalar(float("nan"), "min_delta", "EarlyStopping", low=0.0)
+Traceback (most recent call last):
+...
+ValueError: The 'min_delta' parameter of EarlyStopping must be a float >= 0; got nan.
+>>> check_scalar(True, "patience", "EarlyStopping", kind=int, low=1)
+Traceback (most recent call last):
+...
+TypeError: The 'patience' parameter of EarlyStopping must be an int >= 1; got True.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_bool", "check_scalar"]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _describe(kind: type, low: float | None, high: float | None, low_open: bool,
+              high_open: bool) -> str:
+    noun = "an int" if kind is int else "a float"
+    if low is not None and high is not None:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        return f"{noun} in {left}{_fmt(low)}, {_fmt(high)}{right}"
+    if low is not None:
+        return f"{noun} {'>' if low_open else '>='} {_fmt(low)}"
+    if high is not None:
+        return f"{noun} {'<' if high_open else '<='} {_fmt(high)}"
+    return noun if kind is int else "a finite float"
+
+
+def check_scalar(value: Any, name: str, owner: str, *, kind: type = float,
+                 low: float | None = None, high: float | None = None, low_open: bool = False,
+                 high_open: bool = False) -> Any:
+    """``value`` as a Python ``float`` (or ``int``), checked against its type and range.
+
+    Parameters
+    ----------
+    value : Any
+        The parameter's value.
+    name, owner : str
+        The parameter and what takes it, for the message: ``'learning_rate'``, ``'SGD'``.
+    kind : {float, int}, default=float
+        ``float`` takes any real number (ints too; NaN and inf never); ``int`` takes integers
+        only (a bool is neither).
+    low, high : float, optional
+        The bounds, inclusive unless ``low_open`` / ``high_open``.
+
+    Returns
+    -------
+    float or int
+
+    Raises
+    ------
+    TypeError
+        For a value of the wrong type.
+    ValueError
+        For a value out of range, NaN or infinite.
+    """
+    what = _describe(kind, low, high, low_open, high_open)
+    wanted = numbers.Integral if kind is int else numbers.Real
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, wanted):
+        raise TypeError(f"The {name!r} parameter of {owner} must be {what}; got {value!r}.")
+    v = int(value) if kind is int else float(value)
+    ok = math.isfinite(v)
+    if ok and low is not None:
+        ok = v > low if low_open else v >= low
+    if ok and high is not None:
+        ok = v < high if high_open else v <= high
+    if not ok:
+        raise ValueError(f"The {name!r} parameter of {owner} must be {what}; got {v!r}.")
+    return v
+
+
+def check_bool(value: Any, name: str, owner: str) -> bool:
+    """``value`` as a ``bool``; a TypeError for anything else (``1``, ``'yes'``)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"The {name!r} parameter of {owner} must be a bool; got {value!r}.")
+    return bool(value)
