@@ -24,6 +24,10 @@ last ``backprop`` left in the layers:
     ``|a| > 0.99``. None for other activations.
 ``a_mean``, ``a_std``
     Mean and standard deviation of the layer's activations over the batch and its units.
+``grad_var``, ``grad_snr`` (``GradientMonitor(noise=True)``)
+    Gradient noise from the per-sample gradients (:mod:`glassnet.per_sample`): the trace of
+    their covariance over the batch, ``tr S = (sum_i ||g_i||^2 - n ||g_bar||^2) / (n - 1)``,
+    and the signal-to-noise ratio ``||g_bar||^2 / tr S``, the layer's parameters together.
 """
 
 from __future__ import annotations
@@ -145,6 +149,9 @@ class GradientMonitor(Callback):
         Warn with :class:`VanishingGradientWarning` when ``r`` falls below it.
     explode_ratio : float, default=1e3
         Warn with :class:`ExplodingGradientWarning` when ``r`` rises above it.
+    noise : bool, default=False
+        Also record each layer's gradient noise ``grad_var`` and ``grad_snr`` (see the module
+        docstring): two row norms and one ``delta.T @ a_prev`` per layer and snapshot.
 
     Notes
     -----
@@ -161,7 +168,11 @@ class GradientMonitor(Callback):
     """
 
     def __init__(self, every: int | None = None, vanish_ratio: float = 1e-3,
-                 explode_ratio: float = 1e3):
+                 explode_ratio: float = 1e3, noise: bool = False):
+        if not isinstance(noise, bool):
+            raise ValueError(f"The 'noise' parameter of GradientMonitor must be a bool; got "
+                             f"{noise!r}.")
+        self.noise = noise
         if every is not None and (isinstance(every, bool) or not isinstance(every, (int, np.integer))
                                   or every <= 0):
             raise ValueError(f"The 'every' parameter of GradientMonitor must be an int > 0 or None "
@@ -201,6 +212,11 @@ class GradientMonitor(Callback):
     def snapshot(self, net: "Network", step: int) -> dict[str, Any]:
         """Stats of every layer from its cached values, and the first/last ``||dW||`` ratio."""
         layers = {key: layer_stats(layer) for key, layer in monitored_layers(net)}
+        if self.noise:
+            from .per_sample import layer_gradient_noise
+
+            for key, layer in monitored_layers(net):
+                layers[key].update(layer_gradient_noise(layer))
         dense = [s["grad_W_norm"] for s in layers.values() if s["grad_W_norm"] is not None]
         ratio = dense[0] / dense[-1] if len(dense) > 1 and dense[-1] > 0 else None
         if ratio is not None:
