@@ -78,8 +78,11 @@ class _Saved:
     delta: Any = None
     grad_a: Any = None  # dC/da handed to its backward (None for a fused output layer)
     mask: Any = None
-    Rz: Any = None      # R{z} and R{a_prev} of the last R-forward pass
+    Rz: Any = None      # R{z}, R{a_prev}, R{a} of the last R-forward pass,
     Ra_prev: Any = None
+    Ra: Any = None
+    Rg: Any = None      # R{grad_a} and R{delta} of the last R-backward pass (for explain_hvp)
+    R_delta: Any = None
 
 
 class _DenseR:
@@ -105,7 +108,8 @@ class _DenseR:
         if Ra_prev is not None:
             Rz += Ra_prev @ layer.W.T                    #      + R{a_prev} W^T
         s.Rz, s.Ra_prev = Rz, Ra_prev
-        return layer.activation.jvp(s.z, s.a, Rz)        # R{a} = f'(z) * R{z}
+        s.Ra = layer.activation.jvp(s.z, s.a, Rz)        # R{a} = f'(z) * R{z}
+        return s.Ra
 
     @staticmethod
     def backward(cv: "Curvature", key: str, layer: Any, Rg: Any, need: bool, mode: str,
@@ -116,6 +120,7 @@ class _DenseR:
                 R_delta = act.backward_tangent(s.z, s.a, s.grad_a, s.Rz, Rg)
             else:                  # Gauss-Newton: the first term only
                 R_delta = act.backward(s.z, s.a, Rg)
+        s.Rg, s.R_delta = Rg, R_delta
         out_W, out_b = cv.out[key + ".W"], cv.out[key + ".b"]
         if mode == "squares":  # sum_i (R{delta}_i a_prev_i^T)^2 for the Gauss-Newton diagonal
             sq = DenseRule.sum_of_squares(s.a_prev, R_delta)
@@ -302,14 +307,16 @@ class Curvature:
                     grads[f"{key}.{name}"] += net.l1 * np.sign(params[f"{key}.{name}"])
         return float(loss)
 
-    def _views(self, flat: Any) -> dict[str, Any]:
+    def views(self, flat: Any) -> dict[str, Any]:
+        """``flat`` (laid out like ``net.theta``) split into views keyed like ``net.params()``."""
         views, offset = {}, 0
         for key, size, shape in self.layout:
             views[key] = flat[offset:offset + size].reshape(shape)
             offset += size
         return views
 
-    def _direction(self, v: Any) -> Any:
+    def direction(self, v: Any) -> Any:
+        """``v`` (flat, or a dict like ``net.params()``) checked, flat in the network's dtype."""
         net = self.net
         if isinstance(v, dict):
             missing = [key for key, _, _ in self.layout if key not in v]
@@ -359,10 +366,10 @@ class Curvature:
 
     def _product(self, v: Any, mode: str) -> np.ndarray:
         self._check_weights()
-        flat_v = self._direction(v)
-        self.v = self._views(flat_v)
+        flat_v = self.direction(v)
+        self.v = self.views(flat_v)
         out = self.net.xp.zeros_like(self.net.theta)
-        self.out = self._views(out)
+        self.out = self.views(out)
         Ra = self._r_forward()
         R_out = self.saved[str(len(self.net.layers) - 1)].Rz if self.net.fused else Ra
         self._r_backward(self._output_hvp(R_out), mode)
@@ -402,7 +409,7 @@ class Curvature:
         lam, U = np.linalg.eigh(0.5 * (H + H.transpose(0, 2, 1)))
         S = U * np.sqrt(np.maximum(lam, 0))[:, None, :]  # H_i = S_i S_i^T
         out = net.xp.zeros_like(net.theta)
-        self.out = self._views(out)
+        self.out = self.views(out)
         for k in range(n_out):
             self._r_backward(net.to_device(S[:, :, k].astype(net.dtype)), "squares")
         if net.l2:
