@@ -89,7 +89,9 @@ def lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, k: int = 1, iter
     ``w = H q_j - beta_{j-1} q_{j-1}``, ``alpha_j = q_j . w``, ``w -= alpha_j q_j``,
     ``w -= Q (Q^T w)`` (twice: full reorthogonalisation), ``beta_j = ||w||``,
     ``q_{j+1} = w / beta_j``. ``T = tridiag(beta, alpha, beta)``; ``T y = theta y`` gives the
-    Ritz pairs ``(theta, Q y)``, with residuals ``beta_m |y_m|``.
+    Ritz pairs ``(theta, Q y)``, with residuals ``beta_m |y_m|``. When ``beta_j`` vanishes the
+    Krylov space is invariant; the iteration goes on from a random vector orthogonal to ``Q``
+    (``beta_j = 0``), so a repeated eigenvalue is found as often as it repeats.
     """
     m = min(int(iters), n)
     k = min(int(k), m)
@@ -97,26 +99,39 @@ def lanczos(matvec: Callable[[np.ndarray], np.ndarray], n: int, k: int = 1, iter
     Q = np.zeros((m + 1, n))
     Q[0] = q
     alpha, beta = np.zeros(m), np.zeros(m)
-    steps = m
+    rng = make_rng(seed)
     for j in range(m):
         w = np.asarray(matvec(Q[j]), dtype=np.float64)
         if j:
             w -= beta[j - 1] * Q[j - 1]
         alpha[j] = Q[j] @ w
         w -= alpha[j] * Q[j]
-        for _ in range(2):  # full reorthogonalisation
-            w -= Q[:j + 1].T @ (Q[:j + 1] @ w)
+        _orthogonalise(w, Q[:j + 1])
         beta[j] = np.linalg.norm(w)
-        scale = max(np.abs(alpha[:j + 1]).max(), np.abs(beta[:j]).max() if j else 0.0, 1e-300)
-        if beta[j] <= 1e-12 * scale:  # an invariant subspace: T's eigenvalues are exact
-            steps, beta[j] = j + 1, 0.0
+        if j == m - 1:
             break
-        Q[j + 1] = w / beta[j]
-    T = np.diag(alpha[:steps]) + np.diag(beta[:steps - 1], 1) + np.diag(beta[:steps - 1], -1)
+        scale = max(np.abs(alpha[:j + 1]).max(), np.abs(beta[:j]).max() if j else 0.0, 1e-300)
+        if beta[j] <= 1e-12 * scale:
+            # an invariant subspace (its Ritz values are exact); go on in a fresh direction
+            # orthogonal to it, with no coupling (beta_j = 0), so that a repeated eigenvalue
+            # can appear again
+            beta[j] = 0.0
+            w = rng.standard_normal(n)
+            _orthogonalise(w, Q[:j + 1])
+            Q[j + 1] = w / np.linalg.norm(w)
+        else:
+            Q[j + 1] = w / beta[j]
+    T = np.diag(alpha) + np.diag(beta[:m - 1], 1) + np.diag(beta[:m - 1], -1)
     theta, Y = np.linalg.eigh(T)
-    top = np.argsort(theta)[::-1][:min(k, steps)]
-    return Eigen(values=theta[top], vectors=(Y[:, top].T @ Q[:steps]),
-                 residuals=beta[steps - 1] * np.abs(Y[steps - 1, top]), n_products=steps)
+    top = np.argsort(theta)[::-1][:k]
+    return Eigen(values=theta[top], vectors=(Y[:, top].T @ Q[:m]),
+                 residuals=beta[m - 1] * np.abs(Y[m - 1, top]), n_products=m)
+
+
+def _orthogonalise(w: np.ndarray, Q: np.ndarray) -> None:
+    """``w -= Q^T (Q w)``, twice ("twice is enough": full reorthogonalisation), in place."""
+    for _ in range(2):
+        w -= Q.T @ (Q @ w)
 
 
 def power_iteration(matvec: Callable[[np.ndarray], np.ndarray], n: int, iters: int = 100,
