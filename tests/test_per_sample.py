@@ -224,7 +224,7 @@ def test_weight_drivers_are_the_terms_of_the_gradient_entry():
     top = weight_drivers(net, X, y, "0.W", (0, 0), top=3)
     assert len(top.samples) == 3
     text = top.text()
-    assert "d0.W[1,1]" in text and "n delta_ij a_prev_ik" in text and "%" in text
+    assert "dC/d0.W[0, 0]" in text and "n delta_ij a_prev_ik" in text and "%" in text
     np.testing.assert_allclose(top.delta * top.a_prev, top.per_sample, rtol=1e-12)
 
 

@@ -94,7 +94,7 @@ def _theta(net: "Network", theta: Any, name: str) -> np.ndarray:
             raise ValueError(f"The network given as {name} has another architecture than this "
                              "one; a line between them means nothing.")
         theta = theta.theta
-    flat = np.asarray(to_numpy(theta), dtype=np.float64)
+    flat = np.array(to_numpy(theta), dtype=np.float64)  # a copy: net.theta itself will move
     if flat.shape != (net.n_params,) or not np.all(np.isfinite(flat)):
         raise ValueError(f"{name} must be a finite weight vector of shape ({net.n_params},) like "
                          f"net.theta, or a network of the same architecture; got shape "
@@ -279,7 +279,8 @@ def trajectory_plane(net: "Network", X: Any, y: Any, trajectory: Sequence[Any], 
 
 
 class Trajectory(Callback):
-    """Record ``net.theta`` during ``fit``: at the start and every ``every`` steps (default: each epoch).
+    """Record ``net.theta`` during ``fit``: at the start, every ``every`` steps (default: after
+    each epoch) and at the end.
 
     ``thetas`` holds float64 host copies, ``steps`` their step numbers.
     """
@@ -307,6 +308,10 @@ class Trajectory(Callback):
 
     def on_epoch_end(self, net: "Network", epoch: int, record: dict[str, Any]) -> None:
         if self.every is None:
+            self._keep(net, self._step)
+
+    def on_train_end(self, net: "Network", history: "History") -> None:
+        if self.steps[-1] != self._step:  # the weights fit ends with, as the last point
             self._keep(net, self._step)
 
 

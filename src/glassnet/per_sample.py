@@ -318,9 +318,10 @@ class Drivers:
     def text(self) -> str:
         """The entry written out, sample by sample, with each term's share of the sum."""
         name = self.key.rsplit(".", 1)[1]
-        where = ",".join(str(i + 1) for i in self.index)
+        where = ", ".join(str(i) for i in self.index)
         rule = ("g_i = n delta_ij a_prev_ik" if name == "W" else "g_i = n delta_ij")
-        lines = [f"Which samples drive d{self.key}[{where}] (1-based), over {self.n} samples:",
+        lines = [f"Which samples drive dC/d{self.key}[{where}] (j, k from 0), over {self.n} "
+                 "samples:",
                  f"  dC/d{name}[{where}] = (1/n) sum_i g_i,  {rule}  = {self.total:.6g}",
                  f"  {'sample':>6}  {'n delta_ij':>12}  " + (f"{'a_prev_ik':>12}  " if
                                                               name == "W" else "")
