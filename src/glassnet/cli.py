@@ -1,4 +1,5 @@
-"""The ``glassnet`` command line: ``train``, ``gradcheck``, ``vanishing``, ``explain``, ``plot``.
+"""The ``glassnet`` command line: ``train``, ``gradcheck``, ``vanishing``, ``explain``, ``plot``
+(and ``hvp``, ``sharpness``, ``per-sample``, ``landscape`` from :mod:`glassnet.cli_second_order`).
 
 Every subcommand has ``--help``. Bad arguments give a one-line error and exit status 2; a
 failed gradient check exits with 1.
@@ -14,6 +15,7 @@ import numpy as np
 
 from . import __version__
 from .activations import ACTIVATIONS
+from .cli_second_order import add_commands as add_second_order_commands
 from .distributed import RankFailedError
 from .gradcheck import gradcheck
 from .io import load, save
@@ -223,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(run=_cmd_gradcheck)
     _add_glassbox_commands(sub)
+    add_second_order_commands(sub)  # hvp, sharpness, per-sample, landscape
 
     play = sub.add_parser("playground", help="the interactive playground in the browser",
                           description="Serve the playground page (needs the web extra: "

@@ -314,6 +314,8 @@ class Drivers:
     a_prev: np.ndarray | None
     """``a_prev_ik`` (None for a bias)."""
     n: int
+    abs_total: float = 0.0
+    """``sum_i |g_i[index]|`` over all the samples: the share column's denominator."""
 
     def text(self) -> str:
         """The entry written out, sample by sample, with each term's share of the sum."""
@@ -326,7 +328,7 @@ class Drivers:
                  f"  {'sample':>6}  {'n delta_ij':>12}  " + (f"{'a_prev_ik':>12}  " if
                                                               name == "W" else "")
                  + f"{'g_i':>12}  {'g_i / n':>12}  {'share':>7}"]
-        scale = float(np.abs(self.per_sample).sum()) or 1.0
+        scale = self.abs_total or 1.0
         for r, i in enumerate(self.samples):
             cells = [f"{i:>6d}", f"{self.delta[r]: .5e}"]
             if self.a_prev is not None:
@@ -356,7 +358,7 @@ def weight_drivers(net: "Network", X: Any, y: Any, key: str, index: Any, *, top:
     -------
     Drivers
         Sorted by ``|g_i[index]|``; ``.text()`` writes the table. The share column is
-        ``|g_i| / sum_i |g_i|``: the terms may have either sign.
+        ``|g_i| / sum_i |g_i|`` over all the samples: the terms may have either sign.
 
     Raises
     ------
@@ -383,7 +385,8 @@ def weight_drivers(net: "Network", X: Any, y: Any, key: str, index: Any, *, top:
     order = np.argsort(-np.abs(g), kind="stable")[:top]
     return Drivers(key=key, index=idx, total=float(g.sum() / n), samples=order,
                    per_sample=g[order], delta=n * delta[order, idx[0]],
-                   a_prev=a_prev[order, idx[1]] if name == "W" else None, n=n)
+                   a_prev=a_prev[order, idx[1]] if name == "W" else None, n=n,
+                   abs_total=float(np.abs(g).sum()))
 
 
 # ---------------------------------------------------------------------- DP-SGD
