@@ -165,11 +165,18 @@ def test_unknown_layers_and_activations_without_second_derivative_are_refused():
     (np.ones((46, 1)), r"shape \(46,\)"),
     (np.full(46, np.nan), "NaN or inf"),
     ({"0.W": np.ones((4, 3))}, r"lacks the parameters \['0.b'"),
+    (dict(small().params(), **{"0.W": np.ones((3, 4))}), r"wrong shape: 0.W \(3, 4\) \(wants \(4, 3\)\)"),
+    (np.full(46, 1e308), None),
 ])
 def test_bad_directions_are_refused(v, match):
     net = small()
+    if match is None:  # huge but finite: its sum overflows, yet it is a direction
+        assert Curvature(net, *batch(net)).direction(v).shape == (46,)
+        return
     with pytest.raises(ValueError, match=match):
         hvp(net, *batch(net), v)
+    with pytest.raises(TypeError, match="must hold real numbers; got dtype complex128"):
+        hvp(net, *batch(net), np.ones(46, dtype=complex))
 
 
 def test_a_curvature_refuses_products_after_the_weights_changed():

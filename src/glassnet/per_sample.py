@@ -444,7 +444,7 @@ class PrivateGradient:
         scale = scale.astype(net.dtype, copy=False)
         net.backward(Y_b, scale if w_b is None else w_b * scale)  # (1/n) sum_i s_i g_i
         if self.noise_multiplier:
-            xi = self.rng.standard_normal(net.n_params).astype(net.dtype)  # type: ignore[union-attr]
+            xi = self.rng.standard_normal(net.n_params, dtype=net.dtype)  # type: ignore[union-attr]
             net.grad += net.to_device(xi) * net.dtype.type(self.noise_multiplier * self.clip / n)
         self.last_norms = norms
         return loss

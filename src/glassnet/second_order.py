@@ -96,9 +96,9 @@ class _DenseR:
             grad_prev = layer.backward(grad_a, need)
         else:
             grad_prev = layer.backward_delta(delta, need)
-        cv.saved[key] = _Saved(a_prev=layer.a_prev.copy(), z=layer.z.copy(), a=layer.a.copy(),
-                               delta=layer.delta.copy(),
-                               grad_a=None if grad_a is None else grad_a.copy())
+        keep = cv.keep
+        cv.saved[key] = _Saved(a_prev=keep(layer.a_prev), z=keep(layer.z), a=keep(layer.a),
+                               delta=keep(layer.delta), grad_a=None if grad_a is None else keep(grad_a))
         return grad_prev
 
     @staticmethod
@@ -171,7 +171,7 @@ class _DropoutR:
 
     @staticmethod
     def save(cv: "Curvature", key: str, layer: Any, grad_a: Any, need: bool) -> Any:
-        cv.saved[key] = _Saved(mask=None if layer.mask is None else layer.mask.copy())
+        cv.saved[key] = _Saved(mask=None if layer.mask is None else cv.keep(layer.mask))
         return layer.backward(grad_a, need)
 
     @staticmethod
@@ -211,6 +211,11 @@ class Curvature:
     y : array-like
         Targets.
     sample_weight : array-like of shape (n_samples,), optional
+    copy : bool, default=True
+        Keep copies of the layers' cached arrays, so that products stay right whatever the
+        network does next (until its weights change, which is checked). False keeps the layers'
+        own buffers, valid only until the network's next pass: the one-product functions
+        :func:`hvp` and :func:`gnvp` use that.
 
     Attributes
     ----------
@@ -238,7 +243,9 @@ class Curvature:
     ((13, 13), True)
     """
 
-    def __init__(self, net: "Network", X: Any, y: Any, *, sample_weight: Any = None):
+    def __init__(self, net: "Network", X: Any, y: Any, *, sample_weight: Any = None,
+                 copy: bool = True):
+        self.keep = (lambda x: x.copy()) if copy else (lambda x: x)
         for key, layer in walk(net.layers):
             self.rule(key, layer)
             act = getattr(layer, "activation", None)
@@ -257,10 +264,10 @@ class Curvature:
         self.v: dict[str, Any] = {}
         self.out: dict[str, Any] = {}
         self.layout = [(key, p.size, p.shape) for key, p in net.params().items()]
-        self.a_out = net.propagate(X).copy()
+        self.a_out = self.keep(net.propagate(X))
         self.loss = self._save_backward()
-        self.theta = net.theta.copy()
-        self.grad = to_numpy(net.grad).copy()
+        self.theta = net.theta.copy() if copy else None
+        self.grad = self.keep(to_numpy(net.grad))
         self.penalized = [f"{key}.{name}" for key, layer in walk(net.layers)
                           for name in layer.penalized]
         self.n_products = 0
@@ -323,17 +330,29 @@ class Curvature:
             if missing:
                 raise ValueError(f"The direction v lacks the parameters {missing}; give every "
                                  "key of net.params(), or a flat vector like net.theta.")
+            bad = [f"{key} {np.shape(v[key])} (wants {shape})" for key, _, shape in self.layout
+                   if np.shape(v[key]) != shape]
+            if bad:
+                raise ValueError(f"The direction v has parts of the wrong shape: "
+                                 f"{', '.join(bad)}.")
             v = np.concatenate([np.asarray(to_numpy(v[key]), dtype=np.float64).ravel()
                                 for key, _, _ in self.layout])
-        flat = np.asarray(to_numpy(v), dtype=np.float64)
+        flat = np.asarray(to_numpy(v))
+        if not np.issubdtype(flat.dtype, np.number) or np.issubdtype(flat.dtype, np.complexfloating):
+            raise TypeError(f"The direction v must hold real numbers; got dtype {flat.dtype}.")
         if flat.shape != (net.n_params,):
             raise ValueError(f"The direction v must have shape ({net.n_params},) like net.theta "
                              f"(or be a dict like net.params()); got shape {flat.shape}.")
-        if not np.all(np.isfinite(flat)):
+        with np.errstate(over="ignore", invalid="ignore"):  # a finite sum: no NaN or inf
+            finite = np.isfinite(flat.sum()) or np.all(np.isfinite(flat))
+        if not finite:
             raise ValueError("The direction v contains NaN or inf.")
-        return net.to_device(flat.astype(net.dtype))
+        return net.to_device(flat.astype(net.dtype, copy=False))
 
     def _check_weights(self) -> None:
+        if self.theta is None:
+            raise RuntimeError("This Curvature was built with copy=False: it held the layers' "
+                               "buffers for one product only. Build one with copy=True.")
         if not bool(self.net.xp.array_equal(self.net.theta, self.theta)):
             raise RuntimeError("The network's weights changed since this Curvature was built. "
                                "Build a new one: Curvature(net, X, y).")
@@ -364,11 +383,13 @@ class Curvature:
             return loss.hvp_logits(s.z, s.a, self.Y, R_out, self.w)  # type: ignore[attr-defined]
         return loss.hvp(self.a_out, self.Y, R_out, self.w)
 
-    def _product(self, v: Any, mode: str) -> np.ndarray:
-        self._check_weights()
+    def _product(self, v: Any, mode: str, check: bool = True) -> np.ndarray:
+        """``H v`` or ``G v``; ``check=False`` only where the weights cannot have changed."""
+        if check:
+            self._check_weights()
         flat_v = self.direction(v)
         self.v = self.views(flat_v)
-        out = self.net.xp.zeros_like(self.net.theta)
+        out = self.net.xp.zeros(self.net.theta.shape, self.net.dtype)
         self.out = self.views(out)
         Ra = self._r_forward()
         R_out = self.saved[str(len(self.net.layers) - 1)].Rz if self.net.fused else Ra
@@ -408,7 +429,7 @@ class Curvature:
             H[:, :, k] = to_numpy(self._output_hvp(e))
         lam, U = np.linalg.eigh(0.5 * (H + H.transpose(0, 2, 1)))
         S = U * np.sqrt(np.maximum(lam, 0))[:, None, :]  # H_i = S_i S_i^T
-        out = net.xp.zeros_like(net.theta)
+        out = net.xp.zeros(net.theta.shape, net.dtype)
         self.out = self.views(out)
         for k in range(n_out):
             self._r_backward(net.to_device(S[:, :, k].astype(net.dtype)), "squares")
@@ -466,12 +487,14 @@ def hvp(net: "Network", X: Any, y: Any, v: Any, *, sample_weight: Any = None) ->
     >>> Hv.shape
     (9,)
     """
-    return Curvature(net, X, y, sample_weight=sample_weight).hvp(v)
+    cv = Curvature(net, X, y, sample_weight=sample_weight, copy=False)  # one product: no copies
+    return cv._product(v, "hessian", check=False)
 
 
 def gnvp(net: "Network", X: Any, y: Any, v: Any, *, sample_weight: Any = None) -> np.ndarray:
     """``G v = J^T H_out J v``: the Gauss-Newton matrix of the cost times ``v`` (see :class:`Curvature`)."""
-    return Curvature(net, X, y, sample_weight=sample_weight).gnvp(v)
+    cv = Curvature(net, X, y, sample_weight=sample_weight, copy=False)
+    return cv._product(v, "gauss_newton", check=False)
 
 
 def ggn_diagonal(net: "Network", X: Any, y: Any, *, sample_weight: Any = None) -> np.ndarray:
