@@ -212,7 +212,8 @@ def _cmd_sharpness(args: argparse.Namespace) -> int:
     print(f"model: {args.model}  {net}")
     print(f"data: {spec}, {len(X)} samples (random, seed {args.seed})")
     print(f"Hessian of the cost on them (loss {loss:.6g} + penalty {net64.penalty():.6g}), "
-          f"{net.n_params} parameters, {args.method}, {eig.n_products} Hessian-vector products:")
+          f"{net.n_params} parameters, {args.method}, {eig.n_products} Hessian-vector products "
+          f"(the last {len(eig.values)} measure the residuals):")
     for i, (value, res) in enumerate(zip(eig.values, eig.residuals), start=1):
         print(f"  lambda_{i} = {value:.6g}   (residual ||H x - lambda x|| = {res:.1e})")
     opt, top = net.optimizer, float(eig.values[0])

@@ -323,12 +323,13 @@ def plot_loss_line(lines: Any, path: Any = None) -> "Figure":
     return _finish(fig, path)
 
 
-def _contour(ax: Any, fig: "Figure", plane: Any, levels: int = 30) -> None:
+def _contour(ax: Any, fig: "Figure", plane: Any, levels: Any = 30, colorbar: bool = True) -> None:
     A, B = np.meshgrid(plane.alphas, plane.betas, indexing="ij")
     loss = np.log10(np.maximum(plane.loss, 1e-12))
     shown = ax.contourf(A, B, loss, levels=levels, cmap="viridis")
     ax.contour(A, B, loss, levels=levels, colors="k", linewidths=0.3, alpha=0.5)
-    fig.colorbar(shown, ax=ax, label="log10 loss")
+    if colorbar:
+        fig.colorbar(shown, ax=ax, label="log10 loss")
     if plane.path is not None:
         ax.plot(plane.path[:, 0], plane.path[:, 1], "o-", color="w", markersize=3, lw=1)
         ax.plot(plane.path[0, 0], plane.path[0, 1], "s", color="r", label="start")
@@ -370,6 +371,6 @@ def plot_landscape_pair(left: Any, right: Any, path: Any = None) -> "Figure":
     high = np.log10(max(left.loss.max(), right.loss.max(), 1e-12))
     levels = np.linspace(low, high + 1e-9, 30)
     for ax, plane in zip(axes, (left, right)):
-        _contour(ax, fig, plane, levels=levels)  # type: ignore[arg-type]
+        _contour(ax, fig, plane, levels=levels, colorbar=ax is axes[1])
     fig.suptitle("Loss around the trained weights, filter-normalised directions")
     return _finish(fig, path)

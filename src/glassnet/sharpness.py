@@ -148,10 +148,10 @@ def power_iteration(matvec: Callable[[np.ndarray], np.ndarray], n: int, iters: i
         norm = np.linalg.norm(Hv)
         done = abs(new - lam) <= tol * abs(new)
         lam = new
-        if done or norm == 0:
+        if done or norm == 0 or count == int(iters):
             break
         v = Hv / norm
-    residual = np.linalg.norm(Hv - lam * v)
+    residual = np.linalg.norm(Hv - lam * v)  # of the v that Hv belongs to
     return Eigen(values=np.array([lam]), vectors=v[None, :], residuals=np.array([residual]),
                  n_products=count)
 
@@ -178,7 +178,9 @@ def hessian_eigenvalues(net: "Network", X: Any, y: Any, k: int = 1, *,
     Returns
     -------
     Eigen
-        ``values`` largest first, ``vectors`` laid out like ``net.theta``.
+        ``values`` largest first, ``vectors`` laid out like ``net.theta``; ``residuals``
+        ``||H x - lambda x||`` measured with one more product per pair (counted in
+        ``n_products``).
     """
     if method not in EIGEN_METHODS:
         raise ValueError(f"The 'method' parameter of hessian_eigenvalues must be one of "
@@ -189,8 +191,15 @@ def hessian_eigenvalues(net: "Network", X: Any, y: Any, k: int = 1, *,
                              f"got {value!r}.")
     cv = Curvature(net, X, y, sample_weight=sample_weight)
     if method == "power":
-        return power_iteration(cv.hvp, net.n_params, iters=iters, v0=v0, seed=seed)
-    return lanczos(cv.hvp, net.n_params, k=k, iters=iters, v0=v0, seed=seed)
+        eig = power_iteration(cv.hvp, net.n_params, iters=iters, v0=v0, seed=seed)
+    else:
+        eig = lanczos(cv.hvp, net.n_params, k=k, iters=iters, v0=v0, seed=seed)
+    # the residuals measured, one more product per pair (Lanczos' beta_m |y_m| assumes exact
+    # arithmetic and falls far below rounding once a pair has converged)
+    eig.residuals = np.array([np.linalg.norm(cv.hvp(x) - lam * x)
+                              for lam, x in zip(eig.values, eig.vectors)])
+    eig.n_products += len(eig.values)
+    return eig
 
 
 def sharpness(net: "Network", X: Any, y: Any, **kwargs: Any) -> float:
