@@ -97,7 +97,7 @@ def torch_forward_fn(net: Network):
     return forward
 
 
-# ---------------------------------------------------------------------- functional form (torch.func)
+# ---------------------------------------------------------------------- for torch.func
 
 
 def torch_functional(net: Network, masks=None):

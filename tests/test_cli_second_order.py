@@ -66,8 +66,9 @@ def test_per_sample_prints_norms_noise_and_drivers(models, capsys):
     assert main(["per-sample", str(models["digits"]), "--samples", "300", "--weight", "0.W:3,20",
                  "--top", "4"]) == 0
     out = capsys.readouterr().out
-    assert "dC/d0.W[3, 20]" in out and len(re.findall(r"^\s+\d+\s+-?\d\.\d+e.*%$", out, re.M)) == 4
-    assert re.search(r"^\s+0\s+\S+e[-+]\d+\s+\S+e[-+]\d+$", out, re.M)  # the noise table
+    assert "dC/d0.W[3, 20]" in out
+    assert len(re.findall(r"^\s+\d+\s+-?\d\.\d+e.*%$", out, re.MULTILINE)) == 4
+    assert re.search(r"^\s+0\s+\S+e[-+]\d+\s+\S+e[-+]\d+$", out, re.MULTILINE)  # the noise table
     net = load(models["digits"]).astype("float64")
     data = load_data("digits")
     rows = np.sort(np.random.default_rng(0).choice(len(data.X), size=300, replace=False))
@@ -133,7 +134,7 @@ def test_hvp_worked_example_and_a_small_saved_model(models, capsys):
     assert main(["hvp"]) == 0
     out = capsys.readouterr().out
     assert "network 2-3-2, loss mse" in out and "R-backward" in out
-    pairs = re.findall(r"^\s+[Wb]\^\d\[[\d,]+\]\s+(\S+)\s+\(\s*(\S+)\)$", out, re.M)
+    pairs = re.findall(r"^\s+[Wb]\^\d\[[\d,]+\]\s+(\S+)\s+\(\s*(\S+)\)$", out, re.MULTILINE)
     assert len(pairs) == 17  # every parameter of the 2-3-2 network
     for computed, numeric in pairs:
         assert float(computed) == pytest.approx(float(numeric), rel=1e-6, abs=1e-12)

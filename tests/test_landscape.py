@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from glassnet import Dense, Network, mlp
-from glassnet.landscape import (LossLine, Trajectory, filter_normalized_direction, lab_landscapes,
-                                line, plane, trajectory_plane)
+from glassnet.landscape import (
+    LossLine,
+    Trajectory,
+    filter_normalized_direction,
+    lab_landscapes,
+    line,
+    plane,
+    trajectory_plane,
+)
 
 
 def data(n=40, seed=0):
@@ -128,7 +135,7 @@ def test_the_trajectory_plane_puts_the_path_on_its_principal_directions():
     assert 0 < tp.explained[1] <= tp.explained[0] and sum(tp.explained) <= 1 + 1e-12
     assert tp.alphas[0] < tp.path[:, 0].min() and tp.alphas[-1] > tp.path[:, 0].max()
     M = np.stack(path.thetas) - net.theta  # coordinates are the projections of theta_t - theta_T
-    U, S, Vt = np.linalg.svd(M, full_matrices=False)
+    Vt = np.linalg.svd(M, full_matrices=False)[2]
     np.testing.assert_allclose(np.abs(tp.path), np.abs(M @ Vt[:2].T), rtol=1e-10, atol=1e-12)
     epochs = Trajectory()
     net_().fit(X, y, epochs=3, callbacks=[epochs], progress=False)

@@ -9,9 +9,15 @@ import pytest
 
 from glassnet import Dense, Network, Residual, mlp
 from glassnet.layers import Dropout, Layer
-from glassnet.per_sample import (PER_SAMPLE, PrivateGradient, gradient_noise,
-                                 layer_gradient_noise, per_sample_grad_norms, per_sample_grads,
-                                 weight_drivers)
+from glassnet.per_sample import (
+    PER_SAMPLE,
+    PrivateGradient,
+    gradient_noise,
+    layer_gradient_noise,
+    per_sample_grad_norms,
+    per_sample_grads,
+    weight_drivers,
+)
 from glassnet.training import SingleProcess
 
 LOSS_ACT = [("mse", "tanh"), ("huber", "identity"), ("cross_entropy", "softmax"),
@@ -205,7 +211,7 @@ def test_gradient_monitor_records_noise_when_asked():
         GradientMonitor(noise="yes")
 
 
-# ---------------------------------------------------------------------- which samples drive a weight
+# ---------------------------------------------------------------------- the drivers of a weight
 
 
 def test_weight_drivers_are_the_terms_of_the_gradient_entry():
@@ -310,7 +316,8 @@ def test_noisy_training_resumes_bit_for_bit(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    (dict(per_sample_clip=0), ValueError, "'per_sample_clip' parameter of fit must be a float > 0; got 0"),
+    (dict(per_sample_clip=0), ValueError,
+     "'per_sample_clip' parameter of fit must be a float > 0; got 0"),
     (dict(per_sample_clip=-1.0), ValueError, "must be a float > 0; got -1.0"),
     (dict(per_sample_clip=float("inf")), ValueError, "must be a float > 0; got inf"),
     (dict(per_sample_clip="1"), ValueError, "must be a float > 0; got '1'"),
@@ -320,7 +327,8 @@ def test_noisy_training_resumes_bit_for_bit(tmp_path):
     (dict(per_sample_clip=1.0, noise_multiplier=float("nan")), ValueError, "got nan"),
     (dict(noise_multiplier=1.0), ValueError, "needs per_sample_clip"),
     (dict(per_sample_clip=1.0, optimizer="lbfgs"), ValueError, "first-order optimizer"),
-    (dict(per_sample_clip=1.0, noise_multiplier=1.0, distributed=type("Ranks", (SingleProcess,), {})),
+    (dict(per_sample_clip=1.0, noise_multiplier=1.0,
+          distributed=type("Ranks", (SingleProcess,), {})),
      ValueError, "noise_multiplier runs in one process"),
 ])
 def test_fit_refuses_bad_dp_settings(kwargs, error, match):

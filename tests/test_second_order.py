@@ -10,8 +10,14 @@ from glassnet.explain_hvp import explain_hvp
 from glassnet.layers import Dropout, Layer
 from glassnet.optim import SGD, Adam
 from glassnet.second_order import R_RULES, Curvature, ggn_diagonal, gnvp, hessian, hvp
-from glassnet.sharpness import (Sharpness, hessian_eigenvalues, lanczos, power_iteration,
-                                sharpness, stability_edge)
+from glassnet.sharpness import (
+    Sharpness,
+    hessian_eigenvalues,
+    lanczos,
+    power_iteration,
+    sharpness,
+    stability_edge,
+)
 
 
 def small(act="tanh", loss="mse", l2=0.0, seed=0):
@@ -165,7 +171,8 @@ def test_unknown_layers_and_activations_without_second_derivative_are_refused():
     (np.ones((46, 1)), r"shape \(46,\)"),
     (np.full(46, np.nan), "NaN or inf"),
     ({"0.W": np.ones((4, 3))}, r"lacks the parameters \['0.b'"),
-    (dict(small().params(), **{"0.W": np.ones((3, 4))}), r"wrong shape: 0.W \(3, 4\) \(wants \(4, 3\)\)"),
+    (dict(small().params(), **{"0.W": np.ones((3, 4))}),
+     r"wrong shape: 0.W \(3, 4\) \(wants \(4, 3\)\)"),
     (np.full(46, 1e308), None),
 ])
 def test_bad_directions_are_refused(v, match):
@@ -256,7 +263,8 @@ def test_sharpness_is_the_top_eigenvalue_of_the_hessian():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(method="newton"), "'method' parameter of hessian_eigenvalues must be one of lanczos, power"),
+    (dict(method="newton"),
+     "'method' parameter of hessian_eigenvalues must be one of lanczos, power"),
     (dict(k=0), "'k' parameter of hessian_eigenvalues must be an int >= 1; got 0"),
     (dict(iters=2.5), "'iters' parameter .* got 2.5"),
     (dict(v0=np.ones(3)), r"start vector v0 must be finite and of shape \(46,\)"),

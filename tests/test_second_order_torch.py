@@ -1,20 +1,21 @@
 """Per-sample gradients, Hessian-vector products, Hessians and Gauss-Newton products against
-torch.func (vmap(grad); jvp(grad), the forward-over-reverse HVP; hessian; jacrev) in float64, to 1e-10: every activation,
-every loss, residual blocks, dropout masks, sample weights and the L1/L2 penalties."""
+torch.func in float64, to 1e-10: vmap(grad); jvp(grad), the forward-over-reverse HVP;
+hessian; jacrev. Every activation, every loss, residual blocks, dropout masks, sample weights
+and the L1/L2 penalties."""
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch.func import grad, hessian, jacrev, jvp, vmap  # noqa: E402
+from torch.func import grad, hessian, jacrev, jvp, vmap
 
-from glassnet import ACTIVATIONS, LOSSES, Dense, Network, Residual  # noqa: E402
-from glassnet.activations import Softmax  # noqa: E402
-from glassnet.layers import Dropout  # noqa: E402
-from glassnet.per_sample import per_sample_grad_norms, per_sample_grads  # noqa: E402
-from glassnet.second_order import Curvature  # noqa: E402
-from glassnet.sharpness import hessian_eigenvalues  # noqa: E402
-from oracle import flatten, torch_functional, torch_params, unflatten  # noqa: E402
+from glassnet import ACTIVATIONS, LOSSES, Dense, Network, Residual
+from glassnet.activations import Softmax
+from glassnet.layers import Dropout
+from glassnet.per_sample import per_sample_grad_norms, per_sample_grads
+from glassnet.second_order import Curvature
+from glassnet.sharpness import hessian_eigenvalues
+from oracle import flatten, torch_functional, torch_params, unflatten
 
 # torch.func's forward mode (jvp, hessian) scripts its decompositions once, on first use, with
 # torch.jit.script, which warns that it is deprecated: that warning is torch's, not ours
@@ -119,7 +120,7 @@ def test_hvp_equals_torch_jvp_of_grad(act, loss, arch, weighted):
     masks = freeze_masks(net, X)
     _, _, loss_fn, _ = torch_functional(net, masks)
     w_t = None if w is None else t(w)
-    f = lambda theta: loss_fn(unflatten(net, theta), t(X), t(Y), w_t)  # noqa: E731
+    f = lambda theta: loss_fn(unflatten(net, theta), t(X), t(Y), w_t)
     theta = flatten(torch_params(net))
     cv = Curvature(net, X, y, sample_weight=w)
     rng = np.random.default_rng(3)
@@ -143,7 +144,7 @@ def test_hessian_equals_torch_hessian(act, loss, arch):
     w = np.random.default_rng(4).uniform(0.5, 2, 4)
     masks = freeze_masks(net, X)
     _, _, loss_fn, _ = torch_functional(net, masks)
-    f = lambda theta: loss_fn(unflatten(net, theta), t(X), t(Y), t(w))  # noqa: E731
+    f = lambda theta: loss_fn(unflatten(net, theta), t(X), t(Y), t(w))
     expected = hessian(f)(flatten(torch_params(net))).numpy()
     H = Curvature(net, X, y, sample_weight=w).hessian()
     assert_rel(H, expected)
@@ -186,6 +187,6 @@ def test_a_users_softmax_goes_through_cross_entropy_unfused():
     assert not net.fused
     X, y, Y = data(net, 5, seed=9)
     _, _, loss_fn, _ = torch_functional(net)
-    f = lambda theta: loss_fn(unflatten(net, theta), t(X), t(Y))  # noqa: E731
+    f = lambda theta: loss_fn(unflatten(net, theta), t(X), t(Y))
     expected = hessian(f)(flatten(torch_params(net))).numpy()
     assert_rel(Curvature(net, X, y).hessian(), expected)

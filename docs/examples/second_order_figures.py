@@ -53,8 +53,9 @@ def digits_landscapes(out: Path) -> None:
     to_init = line(a, Xp, yp, start, label="initial (t=0) -> trained (t=1)")
     between = line(a, Xp, yp, b, label="another trained net, seed 1 (t=0) -> trained (t=1)")
     for ln in (to_init, between):
+        inside = ln.loss[(ln.t >= 0) & (ln.t <= 1)]
         print(f"line {ln.label}: loss {np.interp(0, ln.t, ln.loss):.3g} at t=0, "
-              f"{np.interp(1, ln.t, ln.loss):.3g} at t=1, max between {ln.loss[(ln.t >= 0) & (ln.t <= 1)].max():.3g}, "
+              f"{np.interp(1, ln.t, ln.loss):.3g} at t=1, max between {inside.max():.3g}, "
               f"barrier {ln.barrier:.3g}")
     plots.plot_loss_line([to_init, between], path=out / "loss_lines.png")
     p = plane(a, Xp, yp, span=1.0, resolution=25, seed=0, label="64-64-10 relu on digits")

@@ -17,6 +17,9 @@ from .jacobian import jacobian
 from .layers import Dense, Layer, Residual
 from .losses import LOSSES, get_loss
 from .network import Network, input_gradient, mlp
+from .per_sample import per_sample_grad_norms, per_sample_grads
+from .second_order import Curvature, ggn_diagonal, gnvp, hessian, hvp
+from .sharpness import Sharpness
 from .training import Callback, History
 
 __version__ = "0.1.0"
@@ -24,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "Callback",
+    "Curvature",
     "Dense",
     "ExplodingGradientWarning",
     "GradcheckReport",
@@ -34,16 +38,23 @@ __all__ = [
     "Layer",
     "Network",
     "Residual",
+    "Sharpness",
     "VanishingGradientWarning",
     "explain",
     "get_activation",
     "get_device",
     "get_loss",
+    "ggn_diagonal",
+    "gnvp",
     "gradcheck",
+    "hessian",
+    "hvp",
     "input_gradient",
     "jacobian",
     "load",
     "mlp",
+    "per_sample_grad_norms",
+    "per_sample_grads",
     "save",
     "set_device",
 ]

@@ -91,7 +91,8 @@ def add_commands(sub: Any) -> None:
     sharp.set_defaults(run=_cmd_sharpness)
 
     per = sub.add_parser(
-        "per-sample", help="per-sample gradient norms, gradient noise, which samples drive a weight",
+        "per-sample",
+        help="per-sample gradient norms, gradient noise, which samples drive a weight",
         description="From one backward pass: every sample's gradient norm "
         "||g_i|| = n ||delta_i|| (||a_prev_i||^2 + 1)^(1/2) summed over the layers, each "
         "layer's gradient noise (the variance of the per-sample gradients and the "

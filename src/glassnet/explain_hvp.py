@@ -81,18 +81,18 @@ class HVPExplanation:
     vv: float
     layers: list[HVPLayer] = field(default_factory=list)
     step: dict[str, float] | None = None
-    """For ``v = g``: ``eta``, the loss after the step, and the first- and second-order predictions."""
+    """For ``v = g``: ``eta``, the loss after the step, its first- and second-order predictions."""
 
-    def _output_rule(self) -> tuple[str, str]:
+    def _output_rule(self) -> str:
         L = len(self.layers)
         if self.fused:
             jac = "(diag(a^L) - a^L (a^L)^T)" if self.loss_name == "cross_entropy" \
                 else "diag(a^L ⊙ (1 - a^L))"
             return (f"R{{delta^{L}}} = {jac} R{{z^{L}}}    (the fused delta a^{L} - y moves "
-                    "with a^L only)", "")
+                    "with a^L only)")
         rule = "R{g^L} = R{a^L}    (mse: H_a = I)" if self.loss_name == "mse" else \
             "R{g^L} = H_a R{a^L}    (the loss's Hessian in a^L, Loss.hvp)"
-        return rule.replace("L", str(L)), ""
+        return rule.replace("L", str(L))
 
     def text(self) -> str:
         """The passes and the table, plain text."""
@@ -112,7 +112,7 @@ class HVPExplanation:
             out.append(f"  R{{a^{t.l}}} = {t.symbol}'(z^{t.l}) ⊙ R{{z^{t.l}}} = "
                        f"{_v(t.fprime)} ⊙ {_v(t.Rz)} = {_v(t.Ra)}")
         out += ["", "R-backward (the back-propagation of the back-propagation), g^l = dC/da^l:"]
-        seed, rule = self._output_rule()
+        seed = self._output_rule()
         last = self.layers[-1]
         for t in reversed(self.layers):
             if t is last:
@@ -180,14 +180,16 @@ class HVPExplanation:
                "| entry | R-operator | finite difference |", "|---|---|---|"]
         for t in self.layers:
             for (j, k), h in np.ndenumerate(t.HW):
-                md.append(f"| $W^{{{t.l}}}_{{{j + 1}{k + 1}}}$ | {h:.6e} | {t.HW_numeric[j, k]:.6e} |")
+                md.append(f"| $W^{{{t.l}}}_{{{j + 1}{k + 1}}}$ | {h:.6e} | "
+                          f"{t.HW_numeric[j, k]:.6e} |")
             for j, h in enumerate(t.Hb):
                 md.append(f"| $b^{{{t.l}}}_{{{j + 1}}}$ | {h:.6e} | {t.Hb_numeric[j]:.6e} |")
         md += ["", f"Curvature along $v$: $v^T H v / v^T v = {self.vHv / self.vv:.6g}$.", ""]
         if self.step is not None:
             s = self.step
             md += [f"One gradient-descent step, $\\eta = {s['eta']:g}$: first order "
-                   f"{s['first']:.6g}, second order {s['second']:.6g}, actual {s['actual']:.6g}.", ""]
+                   f"{s['first']:.6g}, second order {s['second']:.6g}, actual "
+                   f"{s['actual']:.6g}.", ""]
         return "\n".join(md)
 
     def __str__(self) -> str:
@@ -267,7 +269,8 @@ def explain_hvp(net: "Network | None" = None, x: Any = None, y: Any = None, v: A
             v_b=cv.v[key + ".b"].copy(), a_prev=s.a_prev[0],
             Ra_prev=np.zeros(layer.n_in) if s.Ra_prev is None else s.Ra_prev[0], z=s.z[0],
             Rz=s.Rz[0], fprime=act.derivative(s.z, s.a)[0],
-            fsecond=None if fused_out or act.name == "softmax" else act.second_derivative(s.z, s.a)[0],
+            fsecond=(None if fused_out or act.name == "softmax"
+                     else act.second_derivative(s.z, s.a)[0]),
             Ra=s.Ra[0], g=None if fused_out else s.grad_a[0],
             Rg=None if fused_out else s.Rg[0], delta=s.delta[0], R_delta=s.R_delta[0],
             HW=H[key + ".W"], Hb=H[key + ".b"], HW_numeric=N[key + ".W"],

@@ -180,11 +180,12 @@ def filter_normalized_direction(net: "Network", seed: Any = 0) -> np.ndarray:
     """
     rng = make_rng(seed)
     parts = []
-    for key, p in net.params().items():
+    for p in net.params().values():
         p = np.asarray(to_numpy(p), dtype=np.float64)
         if p.ndim == 2:
             d = rng.standard_normal(p.shape)
-            d *= (np.linalg.norm(p, axis=1) / np.maximum(np.linalg.norm(d, axis=1), 1e-300))[:, None]
+            d_norm = np.maximum(np.linalg.norm(d, axis=1), 1e-300)
+            d *= (np.linalg.norm(p, axis=1) / d_norm)[:, None]  # d_j ||W_j|| / ||d_j||
         else:
             d = np.zeros(p.shape)
         parts.append(d.ravel())

@@ -85,12 +85,15 @@ class DenseRule:
 
     @staticmethod
     def grads(a_prev: np.ndarray, delta: np.ndarray, n: int) -> dict[str, np.ndarray]:
-        """``g_i^W = n delta_i a_prev_i^T`` (n, n_out, n_in) and ``g_i^b = n delta_i`` (n, n_out)."""
+        """``g_i^W = n delta_i a_prev_i^T``, (n, n_out, n_in); ``g_i^b = n delta_i``, (n, n_out)."""
         return {"W": n * delta[:, :, None] * a_prev[:, None, :], "b": n * delta}
 
     @staticmethod
     def sq_norms(a_prev: np.ndarray, delta: np.ndarray, n: int) -> dict[str, np.ndarray]:
-        """``||g_i^W||^2 = n^2 ||delta_i||^2 ||a_prev_i||^2`` and ``||g_i^b||^2 = n^2 ||delta_i||^2``."""
+        """``||g_i^W||^2 = n^2 ||delta_i||^2 ||a_prev_i||^2``; ``||g_i^b||^2 = n^2 ||delta_i||^2``.
+
+        No outer product: ``||u v^T||_F = ||u|| ||v||``.
+        """
         d2 = (n * n) * _row_sq(delta)
         return {"W": d2 * _row_sq(a_prev), "b": d2}
 
@@ -101,7 +104,7 @@ class DenseRule:
 
     @staticmethod
     def sum_of_squares(a_prev: np.ndarray, delta: np.ndarray) -> dict[str, np.ndarray]:
-        """``sum_i (delta_i a_prev_i^T)^2`` entry by entry: ``(delta^2).T @ a_prev^2``, ``sum(delta^2)``.
+        """``sum_i (delta_i a_prev_i^T)^2``, entry by entry: ``(delta^2).T @ a_prev^2``.
 
         With ``delta`` unscaled (no ``n``); :func:`glassnet.second_order.ggn_diagonal` uses it.
         """
@@ -111,7 +114,8 @@ class DenseRule:
     @staticmethod
     def entry(a_prev: np.ndarray, delta: np.ndarray, n: int, name: str,
               index: tuple[int, ...]) -> np.ndarray:
-        """``g_i[index]`` for every sample: ``n delta_ij a_prev_ik`` for ``W[j, k]``, ``n delta_ij``."""
+        """``g_i[index]`` of every sample: ``n delta_ij a_prev_ik`` for ``W[j, k]``, else
+        ``n delta_ij``."""
         if name == "W":
             j, k = index
             return n * delta[:, j] * a_prev[:, k]
@@ -126,7 +130,8 @@ PER_SAMPLE: dict[str, Any] = {
 """Layer type -> its per-sample rule (None: the layer has no parameters of its own)."""
 
 
-def layer_rules(layers: Any, what: str = "per-sample gradients") -> Iterator[tuple[str, Layer, Any]]:
+def layer_rules(layers: Any,
+                what: str = "per-sample gradients") -> Iterator[tuple[str, Layer, Any]]:
     """``(key, layer, rule)`` for every layer with parameters, in forward order.
 
     Raises
@@ -141,7 +146,7 @@ def layer_rules(layers: Any, what: str = "per-sample gradients") -> Iterator[tup
 
 
 def layer_rule(key: str, layer: Layer, what: str = "per-sample gradients") -> Any:
-    """The :data:`PER_SAMPLE` rule of ``layer`` (None for one without parameters); refuses others."""
+    """The :data:`PER_SAMPLE` rule of ``layer`` (None: it has no parameters); refuses others."""
     kind = layer.config().get("type")
     if kind not in PER_SAMPLE:
         raise ValueError(
@@ -231,7 +236,8 @@ def per_sample_grad_norms(net: "Network", X: Any, y: Any, *, sample_weight: Any 
     >>> X, y = np.arange(15.0).reshape(5, 3) / 10, np.zeros((5, 2))
     >>> norms = per_sample_grad_norms(net, X, y)
     >>> full = per_sample_grads(net, X, y)
-    >>> bool(np.allclose(norms, np.sqrt(sum((g.reshape(5, -1) ** 2).sum(1) for g in full.values()))))
+    >>> squares = sum((g.reshape(5, -1) ** 2).sum(axis=1) for g in full.values())
+    >>> bool(np.allclose(norms, np.sqrt(squares)))
     True
     """
     n = _backprop(net, X, y, sample_weight)
@@ -294,7 +300,7 @@ def gradient_noise(net: "Network", X: Any, y: Any, *,
     return {key: layer_gradient_noise(layer) for key, layer, _ in layer_rules(net.layers)}
 
 
-# ---------------------------------------------------------------------- which samples drive a weight
+# ---------------------------------------------------------------------- the drivers of a weight
 
 
 @dataclass

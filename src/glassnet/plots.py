@@ -36,7 +36,8 @@ __all__ = [
 
 _SKIP_KEYS = {"epoch", "time", "learning_rate", "gradients", "sharpness"}
 _QUANTITY_LABELS = {"grad_W_norm": "||dC/dW^l||", "grad_b_norm": "||dC/db^l||",
-                    "delta_norm": "mean ||dC/dz^l|| per sample", "update_ratio": "||dW^l|| / ||W^l||",
+                    "delta_norm": "mean ||dC/dz^l|| per sample",
+                    "update_ratio": "||dW^l|| / ||W^l||",
                     "grad_var": "tr Cov(g_i), per-sample gradients",
                     "grad_snr": "||g_bar||^2 / tr Cov(g_i)"}
 

@@ -98,7 +98,8 @@ class _DenseR:
             grad_prev = layer.backward_delta(delta, need)
         keep = cv.keep
         cv.saved[key] = _Saved(a_prev=keep(layer.a_prev), z=keep(layer.z), a=keep(layer.a),
-                               delta=keep(layer.delta), grad_a=None if grad_a is None else keep(grad_a))
+                               delta=keep(layer.delta),
+                               grad_a=None if grad_a is None else keep(grad_a))
         return grad_prev
 
     @staticmethod
@@ -338,7 +339,8 @@ class Curvature:
             v = np.concatenate([np.asarray(to_numpy(v[key]), dtype=np.float64).ravel()
                                 for key, _, _ in self.layout])
         flat = np.asarray(to_numpy(v))
-        if not np.issubdtype(flat.dtype, np.number) or np.issubdtype(flat.dtype, np.complexfloating):
+        if not np.issubdtype(flat.dtype, np.number) or \
+                np.issubdtype(flat.dtype, np.complexfloating):
             raise TypeError(f"The direction v must hold real numbers; got dtype {flat.dtype}.")
         if flat.shape != (net.n_params,):
             raise ValueError(f"The direction v must have shape ({net.n_params},) like net.theta "
@@ -492,7 +494,10 @@ def hvp(net: "Network", X: Any, y: Any, v: Any, *, sample_weight: Any = None) ->
 
 
 def gnvp(net: "Network", X: Any, y: Any, v: Any, *, sample_weight: Any = None) -> np.ndarray:
-    """``G v = J^T H_out J v``: the Gauss-Newton matrix of the cost times ``v`` (see :class:`Curvature`)."""
+    """``G v = J^T H_out J v``: the Gauss-Newton matrix of the cost times ``v``.
+
+    See :class:`Curvature` and the module docstring.
+    """
     cv = Curvature(net, X, y, sample_weight=sample_weight, copy=False)
     return cv._product(v, "gauss_newton", check=False)
 

@@ -159,7 +159,7 @@ def power_iteration(matvec: Callable[[np.ndarray], np.ndarray], n: int, iters: i
 def hessian_eigenvalues(net: "Network", X: Any, y: Any, k: int = 1, *,
                         method: str = "lanczos", iters: int = 20, v0: Any = None,
                         sample_weight: Any = None, seed: Any = 0) -> Eigen:
-    """The ``k`` largest eigenvalues of the Hessian of the cost on ``(X, y)`` (``method='power'``: 1).
+    """The ``k`` largest eigenvalues of the Hessian of the cost on ``(X, y)`` (power: one).
 
     Parameters
     ----------
