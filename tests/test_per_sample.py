@@ -119,6 +119,21 @@ def test_dropout_masks_are_in_the_per_sample_grads():
             np.testing.assert_allclose(g[key][i], gi, rtol=1e-12, atol=1e-14)
 
 
+def test_dropout_first_nested_residual_blocks_and_list_inputs():
+    rng = np.random.default_rng(13)
+    net = Network([Dropout(0.3, width=4, seed=1), Dense(4, 5, "tanh", seed=rng, dtype="float64"),
+                   Residual(Residual(Dense(5, 5, "softplus", seed=rng, dtype="float64")),
+                            Dropout(0.2, seed=2), Dense(5, 5, "elu", seed=rng, dtype="float64")),
+                   Dense(5, 3, "sigmoid", seed=rng, dtype="float64")],
+                  loss="binary_cross_entropy", dtype="float64")
+    X, y = rng.normal(size=(6, 4)), rng.integers(0, 2, (6, 3))
+    g = per_sample_grads(net, X.tolist(), y.tolist())  # lists are array-like inputs too
+    expected = loop_grads(net, X, y)
+    assert set(g) == {"1.W", "1.b", "2.0.0.W", "2.0.0.b", "2.2.W", "2.2.b", "3.W", "3.b"}
+    for key in g:
+        np.testing.assert_allclose(g[key], expected[key], rtol=1e-12, atol=1e-14)
+
+
 def test_a_plain_mlp_in_float32_works_and_keeps_its_dtype():
     net = mlp([3, 8, 2], activation="relu", loss="cross_entropy", seed=0)
     X = np.random.default_rng(5).normal(size=(10, 3))

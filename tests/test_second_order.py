@@ -126,6 +126,22 @@ def test_dropout_in_training_mode_uses_its_frozen_mask():
     assert not np.allclose(H_train, H_infer)
 
 
+def test_nested_residual_blocks_with_dropout_inside_and_first():
+    rng = np.random.default_rng(14)
+    net = Network([Dropout(0.3, width=3, seed=1), Dense(3, 4, "tanh", seed=rng, dtype="float64"),
+                   Residual(Residual(Dense(4, 4, "softplus", seed=rng, dtype="float64")),
+                            Dropout(0.2, seed=2), Dense(4, 4, "elu", seed=rng, dtype="float64")),
+                   Dense(4, 2, "sigmoid", seed=rng, dtype="float64")],
+                  loss="binary_cross_entropy", dtype="float64", l2=0.1)
+    X, y = batch(net, n=5)
+    net.training = True
+    for layer in net.random_layers():
+        layer.freeze_mask = True
+    net.forward(X)
+    v = rng.normal(size=net.n_params)
+    np.testing.assert_allclose(hvp(net, X, y, v), fd_hvp(net, X, y, v), rtol=1e-6, atol=1e-9)
+
+
 class Scale(Layer):
     param_names = ("s",)
 

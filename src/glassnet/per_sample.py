@@ -163,7 +163,7 @@ def _backprop(net: "Network", X: Any, y: Any, sample_weight: Any) -> int:
     for _ in layer_rules(net.layers):
         pass
     net.backprop(X, y, sample_weight=sample_weight)
-    return len(net.layers[0].a_prev)  # type: ignore[attr-defined, arg-type]
+    return len(X)  # backprop checked X: a 2-D array-like of n rows
 
 
 def per_sample_grads(net: "Network", X: Any, y: Any, *,
