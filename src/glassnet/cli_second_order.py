@@ -17,7 +17,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "add_parsers"]
 
 
 def _positive(kind: type) -> Any:
@@ -140,6 +140,10 @@ def add_commands(sub: Any) -> None:
     land.add_argument("--out", default="landscape", metavar="DIR",
                       help="output folder (default: landscape)")
     land.set_defaults(run=_cmd_landscape)
+
+
+add_parsers = add_commands
+"""The same, under the name the command groups of a ``glassnet.cli`` package use."""
 
 
 # ---------------------------------------------------------------------- shared
