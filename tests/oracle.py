@@ -95,3 +95,98 @@ def torch_forward_fn(net: Network):
         return a[0]
 
     return forward
+
+
+# ---------------------------------------------------------------------- for torch.func
+
+
+def torch_functional(net: Network, masks=None):
+    """``(output, loss)`` functions of a parameter dict, in torch float64, for torch.func.
+
+    ``output(params, X)`` gives the network's output and ``loss(params, X, Y, w)`` the cost
+    ``(1/n) sum_i w_i c_i + penalty``. The output is the logits ``z^L`` for the fused losses
+    (softmax + cross-entropy, sigmoid + binary cross-entropy), else ``a^L``; ``output_loss(o,
+    Y, w)`` is the loss as a function of it. Dropout layers multiply by ``masks[key]`` (the
+    mask rows of the samples given, or None for the identity). Works on one sample as well
+    (X of shape (n_in,)), for vmap.
+    """
+    from glassnet.layers import walk
+
+    masks = masks or {}
+    layer_keys = {id(layer): key for key, layer in walk(net.layers)}
+    fused = net.fused
+
+    def run(layer, h, params, X_masks):
+        key = layer_keys[id(layer)]
+        kind = layer.config()["type"]
+        if kind == "Dense":
+            z = h @ params[key + ".W"].T + params[key + ".b"]
+            return torch_activation(layer.activation, z), z
+        if kind == "Residual":
+            f = h
+            for inner in layer.layers:
+                f, _ = run(inner, f, params, X_masks)
+            return h + f, None
+        if kind == "Dropout":
+            m = X_masks.get(key)
+            return (h if m is None else h * m), None
+        raise TypeError(kind)
+
+    def output(params, X, X_masks=None):
+        one = X.ndim == 1
+        a, z = (X.reshape(1, -1) if one else X), None
+        for layer in net.layers:
+            a, z = run(layer, a, params, X_masks if X_masks is not None else masks)
+        o = z if fused else a
+        return o[0] if one else o
+
+    def output_loss(o, Y, w=None):
+        o2, Y2 = (o.reshape(1, -1), Y.reshape(1, -1)) if o.ndim == 1 else (o, Y)
+        n, name = o2.shape[0], net.loss_fn.name
+        if name == "mse":
+            per = 0.5 * ((o2 - Y2) ** 2).sum(1)
+        elif name == "huber":  # written out: F.huber_loss has no forward-mode derivative
+            r, d = (o2 - Y2).abs(), net.loss_fn.delta
+            per = torch.where(r <= d, 0.5 * r * r, d * (r - 0.5 * d)).sum(1)
+        elif name == "cross_entropy":
+            log_a = torch.log_softmax(o2, dim=1) if fused else torch.log(o2)
+            per = -(Y2 * log_a).sum(1)
+        elif name == "binary_cross_entropy":
+            per = (F.binary_cross_entropy_with_logits(o2, Y2, reduction="none") if fused
+                   else F.binary_cross_entropy(o2, Y2, reduction="none")).sum(1)
+        else:
+            raise KeyError(name)
+        if w is not None:
+            per = per * w
+        return per.sum() / n
+
+    def penalty(params):
+        total = 0.0
+        for key, layer in walk(net.layers):
+            for name in layer.penalized:
+                W = params[f"{key}.{name}"]
+                total = total + 0.5 * net.l2 * (W ** 2).sum() + net.l1 * W.abs().sum()
+        return total
+
+    def loss(params, X, Y, w=None, X_masks=None):
+        return output_loss(output(params, X, X_masks), Y, w) + penalty(params)
+
+    return output, output_loss, loss, penalty
+
+
+def torch_params(net: Network):
+    """``net.params()`` as torch float64 tensors (the same keys)."""
+    return {k: torch.tensor(np.asarray(v), dtype=torch.float64) for k, v in net.params().items()}
+
+
+def flatten(params):
+    return torch.cat([p.reshape(-1) for p in params.values()])
+
+
+def unflatten(net: Network, theta):
+    """A flat torch vector laid out like ``net.theta`` as a dict keyed like ``net.params()``."""
+    out, offset = {}, 0
+    for key, p in net.params().items():
+        out[key] = theta[offset:offset + p.size].reshape(p.shape)
+        offset += p.size
+    return out

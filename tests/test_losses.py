@@ -99,3 +99,68 @@ def test_loss_refuses_the_wrong_output_activation(loss, needs):
     with pytest.raises(ValueError, match=f"The {loss} loss needs a {needs} output layer; the last "
                                          "layer's activation is 'relu'"):
         Network([Dense(2, 3, "relu")], loss=loss)
+
+
+# ---------------------------------------------------------------------- second order
+
+
+def _loss_targets(name, rng, n, k):
+    if name == "cross_entropy":
+        return np.eye(k)[rng.integers(0, k, n)]
+    if name == "binary_cross_entropy":
+        return rng.integers(0, 2, (n, k)).astype(float)
+    return rng.normal(size=(n, k))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_hvp_is_the_directional_derivative_of_grad(name, weighted):
+    """hvp(a, Y, da, w) against (grad(a + eps da) - grad(a - eps da)) / (2 eps), weights too."""
+    loss = get_loss(name)
+    rng = np.random.default_rng(4)
+    a = rng.uniform(0.1, 0.9, size=(6, 3)) if loss.classifier else rng.normal(scale=2, size=(6, 3))
+    Y, da = _loss_targets(name, rng, 6, 3), rng.normal(size=(6, 3))
+    w = rng.uniform(0.5, 2, 6) if weighted else None
+    if name == "huber":  # away from the kinks |a - y| = delta
+        a = np.where(np.abs(np.abs(a - Y) - loss.delta) < 1e-2, a + 0.1, a)
+    eps = 1e-6
+    numeric = (loss.grad(a + eps * da, Y, w) - loss.grad(a - eps * da, Y, w)) / (2 * eps)
+    np.testing.assert_allclose(loss.hvp(a, Y, da, w), numeric, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name,act", [("cross_entropy", "softmax"),
+                                      ("binary_cross_entropy", "sigmoid")])
+def test_hvp_logits_is_the_directional_derivative_of_the_fused_delta(name, act, weighted):
+    from glassnet import get_activation
+
+    loss, f = get_loss(name), get_activation(act)
+    rng = np.random.default_rng(5)
+    z, dz = rng.normal(scale=2, size=(6, 4)), rng.normal(size=(6, 4))
+    Y = _loss_targets(name, rng, 6, 4)
+    w = rng.uniform(0.5, 2, 6) if weighted else None
+    eps = 1e-6
+
+    def delta(e):
+        zz = z + e * dz
+        return loss.value_and_delta(zz, f.forward(zz), Y, w)[1]
+
+    numeric = (delta(eps) - delta(-eps)) / (2 * eps)
+    np.testing.assert_allclose(loss.hvp_logits(z, f.forward(z), Y, dz, w), numeric,
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_a_users_loss_without_unit_hvp_says_what_to_write():
+    from glassnet.losses import Loss
+
+    class Quartic(Loss):
+        name = "quartic"
+
+        def per_sample(self, a, Y):
+            return np.sum((a - Y) ** 4, axis=1)
+
+        def unit_grad(self, a, Y):
+            return 4 * (a - Y) ** 3
+
+    with pytest.raises(NotImplementedError, match="quartic loss has no unit_hvp"):
+        Quartic().hvp(np.ones((2, 2)), np.zeros((2, 2)), np.ones((2, 2)))

@@ -322,8 +322,8 @@ def test_play_streams_frames_until_pause(client, sid):
     assert client.post(f"/api/sessions/{sid}/play").json()["playing"] is True
     epochs = []
     with client.websocket_connect(f"/api/sessions/{sid}/stream") as ws:
-        for _ in range(5):
-            frame = json.loads(ws.receive_text())
+        while len(epochs) < 5 or (epochs[-1] == epochs[0] and len(epochs) < 500):
+            frame = json.loads(ws.receive_text())  # on a busy machine an epoch takes more frames
             epochs.append(frame["epoch"])
             ws.send_text("ack")
     assert frame["type"] == "frame" and frame["playing"] is True

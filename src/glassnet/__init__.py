@@ -18,6 +18,9 @@ from .jacobian import jacobian
 from .layers import Dense, Layer, Residual
 from .losses import LOSSES, get_loss
 from .network import Network, input_gradient, mlp
+from .per_sample import per_sample_grad_norms, per_sample_grads
+from .second_order import Curvature, ggn_diagonal, gnvp, hessian, hvp
+from .sharpness import Sharpness
 from .training import Callback, History
 from .worksheet import make_worksheet
 
@@ -26,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "Callback",
+    "Curvature",
     "Dense",
     "ExplodingGradientWarning",
     "GradcheckReport",
@@ -36,18 +40,25 @@ __all__ = [
     "Layer",
     "Network",
     "Residual",
+    "Sharpness",
     "VanishingGradientWarning",
     "check_backprop",
     "explain",
     "get_activation",
     "get_device",
     "get_loss",
+    "ggn_diagonal",
+    "gnvp",
     "gradcheck",
+    "hessian",
+    "hvp",
     "input_gradient",
     "jacobian",
     "load",
     "make_worksheet",
     "mlp",
+    "per_sample_grad_norms",
+    "per_sample_grads",
     "save",
     "set_device",
 ]

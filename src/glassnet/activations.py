@@ -29,6 +29,18 @@ Your own activation: subclass :class:`Activation` and write ``forward(z)`` and
 it), or pass any object with ``name``, ``forward``, ``derivative``, ``backward`` and ``jvp``.
 The layers call exactly those methods, whatever the object's ``name`` says.
 
+Second order (Hessian-vector products, :mod:`glassnet.second_order`) needs two more methods,
+written for every built-in activation:
+
+``second_derivative(z, a, out=None) -> f''(z)``
+    The element-wise second derivative (softmax: the diagonal ``d^2 a_j / dz_j^2`` only).
+``backward_tangent(z, a, grad_a, dz, d_grad_a, out=None) -> d_delta``
+    The directional derivative of ``backward``: how ``delta = grad_a * f'(z)`` moves when ``z``
+    moves by ``dz`` and ``grad_a`` by ``d_grad_a``, ``d_delta = d_grad_a * f'(z) + grad_a *
+    f''(z) * dz`` (softmax has its own form). This is the step of the R-operator's backward pass
+    that crosses the activation. A user's activation without ``second_derivative`` works
+    everywhere except there.
+
 ``nonsmooth`` lists the points where ``f`` is not twice continuously differentiable (a jump of
 ``f'`` or of ``f''``); :func:`glassnet.gradcheck` sets aside the entries whose finite
 difference steps across one of them.
@@ -150,6 +162,38 @@ class Activation(metaclass=_TakesOut):
         """``da = f'(z) * dz``, of shape (n_samples, n_units)."""
         return Activation.backward(self, z, a, dz, out)
 
+    def second_derivative(self, z: np.ndarray, a: np.ndarray,
+                          out: np.ndarray | None = None) -> np.ndarray:
+        """``f''(z)``, element-wise, of shape (n_samples, n_units)."""
+        raise NotImplementedError(
+            f"The activation {self.name!r} has no second_derivative(z, a). Write one (returning "
+            "f''(z)) to use hvp, hessian and sharpness with it.")
+
+    def backward_tangent(self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray,
+                         dz: np.ndarray, d_grad_a: np.ndarray,
+                         out: np.ndarray | None = None) -> np.ndarray:
+        """``d_delta = d_grad_a * f'(z) + grad_a * f''(z) * dz``: the tangent of :meth:`backward`.
+
+        Parameters
+        ----------
+        z, a : ndarray of shape (n_samples, n_units)
+            The layer's cached pre-activation and output.
+        grad_a : ndarray of shape (n_samples, n_units)
+            ``dC/da``, what :meth:`backward` was given.
+        dz, d_grad_a : ndarray of shape (n_samples, n_units)
+            The tangents (R-values) of ``z`` and of ``grad_a``.
+
+        Notes
+        -----
+        ``delta = grad_a * f'(z)`` is a product of two things that move, so its directional
+        derivative has two terms (the product rule): ``R{delta} = R{grad_a} * f'(z) + grad_a *
+        f''(z) * R{z}``.
+        """
+        d_delta = grad_a * self.second_derivative(z, a)
+        d_delta *= dz
+        d_delta += self.backward(z, a, d_grad_a)
+        return _into(d_delta, out)
+
     def config(self) -> dict[str, Any]:
         """The JSON-able description that :func:`get_activation` turns back into this object."""
         return {"name": self.name}
@@ -194,6 +238,18 @@ class _Foreign(Activation):
     def jvp(self, z, a, dz, out=None):
         return self._call("jvp", z, a, dz, out=out)
 
+    def second_derivative(self, z, a, out=None):
+        fn = getattr(self.obj, "second_derivative", None)
+        if fn is None:
+            return Activation.second_derivative(self, z, a, out)  # raises: there is none
+        return _into(fn(z, a, out=out) if _accepts_out(fn) else fn(z, a), out)
+
+    def backward_tangent(self, z, a, grad_a, dz, d_grad_a, out=None):
+        fn = getattr(self.obj, "backward_tangent", None)
+        if fn is None:  # from the object's own derivative and second_derivative
+            return Activation.backward_tangent(self, z, a, grad_a, dz, d_grad_a, out)
+        return _into(fn(z, a, grad_a, dz, d_grad_a), out)
+
     def config(self):
         config = getattr(self.obj, "config", None)
         return config() if callable(config) else {"name": self.name}
@@ -232,6 +288,14 @@ class Identity(Activation):
     def jvp(self, z, a, dz, out=None):
         return dz
 
+    def second_derivative(self, z, a, out=None):
+        """``f''(z) = 0``."""
+        return _into(np.zeros_like(z), out)
+
+    def backward_tangent(self, z, a, grad_a, dz, d_grad_a, out=None):
+        """``d_delta = d_grad_a``: ``f' = 1`` and ``f'' = 0``."""
+        return d_grad_a
+
 
 class Sigmoid(Activation):
     """``f(z) = 1 / (1 + exp(-z))``, range (0, 1); ``f'(z) = a (1 - a) <= 1/4``."""
@@ -251,6 +315,13 @@ class Sigmoid(Activation):
         f_prime *= a
         return f_prime
 
+    def second_derivative(self, z, a, out=None):
+        """``f''(z) = a (1 - a) (1 - 2a)``, from ``f' = a (1 - a)`` and ``da/dz = a (1 - a)``."""
+        f2 = np.subtract(1, a, out=out)
+        f2 *= a
+        f2 *= 1 - 2 * a
+        return f2
+
 
 class Tanh(Activation):
     """``f(z) = tanh(z)``, range (-1, 1); ``f'(z) = 1 - a^2 <= 1``."""
@@ -263,6 +334,13 @@ class Tanh(Activation):
     def derivative(self, z, a, out=None):
         f_prime = np.multiply(a, a, out=out)  # 1 - a^2
         return np.subtract(1, f_prime, out=f_prime)
+
+    def second_derivative(self, z, a, out=None):
+        """``f''(z) = -2 a (1 - a^2)``, from ``f' = 1 - a^2``."""
+        f2 = np.multiply(a, a, out=out)
+        np.subtract(1, f2, out=f2)
+        f2 *= -2 * a
+        return f2
 
 
 class ReLU(Activation):
@@ -278,6 +356,14 @@ class ReLU(Activation):
         if out is None:
             return (z > 0).astype(z.dtype)
         return np.greater(z, 0, out=out)  # 1.0 where z > 0, else 0.0
+
+    def second_derivative(self, z, a, out=None):
+        """``f''(z) = 0`` away from the kink at 0 (listed in ``nonsmooth``)."""
+        return _into(np.zeros_like(z), out)
+
+    def backward_tangent(self, z, a, grad_a, dz, d_grad_a, out=None):
+        """``d_delta = d_grad_a * f'(z)``: ``f''`` is 0, so only the moving ``grad_a`` counts."""
+        return Activation.backward(self, z, a, d_grad_a, out)
 
 
 class LeakyReLU(Activation):
@@ -300,6 +386,14 @@ class LeakyReLU(Activation):
 
     def derivative(self, z, a, out=None):
         return _into(np.where(z > 0, 1, self.slope).astype(z.dtype), out)
+
+    def second_derivative(self, z, a, out=None):
+        """``f''(z) = 0`` away from the kink at 0 (listed in ``nonsmooth``)."""
+        return _into(np.zeros_like(z), out)
+
+    def backward_tangent(self, z, a, grad_a, dz, d_grad_a, out=None):
+        """``d_delta = d_grad_a * f'(z)``: ``f''`` is 0, so only the moving ``grad_a`` counts."""
+        return Activation.backward(self, z, a, d_grad_a, out)
 
     def config(self):
         return {"name": self.name, "slope": self.slope}
@@ -332,6 +426,10 @@ class ELU(Activation):
     def derivative(self, z, a, out=None):
         return _into(np.where(z > 0, 1, a + self.alpha).astype(z.dtype), out)
 
+    def second_derivative(self, z, a, out=None):
+        """``f''(z) = 0 if z > 0 else a + alpha`` (``= alpha exp(z)``; it jumps at 0)."""
+        return _into(np.where(z > 0, 0, a + self.alpha).astype(z.dtype), out)
+
     def config(self):
         return {"name": self.name, "alpha": self.alpha}
 
@@ -354,6 +452,11 @@ class Softplus(Activation):
 
     def derivative(self, z, a, out=None):
         return _into(_sigmoid(z), out)
+
+    def second_derivative(self, z, a, out=None):
+        """``f''(z) = s (1 - s)`` with ``s = sigmoid(z) = f'(z)``."""
+        s = _sigmoid(z)
+        return _into(s * (1 - s), out)
 
 
 class GELU(Activation):
@@ -383,6 +486,16 @@ class GELU(Activation):
         t, zc = self._t(z)
         return _into(0.5 * (1 + t) + 0.5 * zc * (1 - t * t) * self._c
                      * (1 + 3 * self._k * zc * zc), out)
+
+    def second_derivative(self, z, a, out=None):
+        """``f''(z) = (1 - t^2) (u' - z t u'^2 + 3 c k z^2)``, ``u' = c (1 + 3 k z^2)``.
+
+        From ``f' = (1 + t)/2 + (z/2)(1 - t^2) u'`` with ``dt/dz = (1 - t^2) u'`` and
+        ``u'' = 6 c k z``.
+        """
+        t, zc = self._t(z)
+        u1 = self._c * (1 + 3 * self._k * zc * zc)
+        return _into((1 - t * t) * (u1 - zc * t * u1 * u1 + 3 * self._c * self._k * zc * zc), out)
 
 
 class Softmax(Activation):
@@ -419,6 +532,31 @@ class Softmax(Activation):
 
     def jvp(self, z, a, dz, out=None):
         return self.backward(z, a, dz, out)
+
+    def second_derivative(self, z, a, out=None):
+        """The diagonal ``d^2 a_j / dz_j^2 = a_j (1 - a_j) (1 - 2 a_j)`` only; the R-operator
+        uses :meth:`backward_tangent`, which needs the whole second-order structure."""
+        f2 = np.subtract(1, a, out=out)
+        f2 *= a
+        f2 *= 1 - 2 * a
+        return f2
+
+    def backward_tangent(self, z, a, grad_a, dz, d_grad_a, out=None):
+        """``d_delta = da * (g - s) + a * (dg - sum(dg * a) - sum(g * da))``, row by row.
+
+        Notes
+        -----
+        With ``g = grad_a``, ``s = sum(g * a)`` (per row), ``delta = a * (g - s)``. Its tangent
+        by the product rule, with ``da = a * (dz - sum(dz * a))`` (the softmax JVP) and
+        ``ds = sum(dg * a) + sum(g * da)``: ``d_delta = da * (g - s) + a * (dg - ds)``.
+        """
+        da = self.jvp(z, a, dz)
+        s = row_sum(grad_a * a)
+        ds = row_sum(d_grad_a * a) + row_sum(grad_a * da)
+        d_delta = np.subtract(grad_a, s[:, None], out=out)
+        d_delta *= da
+        d_delta += a * (d_grad_a - ds[:, None])
+        return d_delta
 
 
 def row_max(z: np.ndarray) -> np.ndarray:

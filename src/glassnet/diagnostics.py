@@ -24,6 +24,10 @@ last ``backprop`` left in the layers:
     ``|a| > 0.99``. None for other activations.
 ``a_mean``, ``a_std``
     Mean and standard deviation of the layer's activations over the batch and its units.
+``grad_var``, ``grad_snr`` (``GradientMonitor(noise=True)``)
+    Gradient noise from the per-sample gradients (:mod:`glassnet.per_sample`): the trace of
+    their covariance over the batch, ``tr S = (sum_i ||g_i||^2 - n ||g_bar||^2) / (n - 1)``,
+    and the signal-to-noise ratio ``||g_bar||^2 / tr S``, the layer's parameters together.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from .explain import Explanation, explain
 from .init import make_rng
 from .layers import Dense, Layer, Residual
 from .optim import SGD
-from .validation import check_scalar
+from .validation import check_bool, check_scalar
 from .training import Callback, gradient, update
 
 if TYPE_CHECKING:
@@ -146,6 +150,9 @@ class GradientMonitor(Callback):
         Warn with :class:`VanishingGradientWarning` when ``r`` falls below it.
     explode_ratio : float, default=1e3
         Warn with :class:`ExplodingGradientWarning` when ``r`` rises above it.
+    noise : bool, default=False
+        Also record each layer's gradient noise ``grad_var`` and ``grad_snr`` (see the module
+        docstring): two row norms and one ``delta.T @ a_prev`` per layer and snapshot.
 
     Notes
     -----
@@ -162,7 +169,8 @@ class GradientMonitor(Callback):
     """
 
     def __init__(self, every: int | None = None, vanish_ratio: float = 1e-3,
-                 explode_ratio: float = 1e3):
+                 explode_ratio: float = 1e3, noise: bool = False):
+        self.noise = check_bool(noise, "noise", "GradientMonitor")
         if every is not None:  # None: once per epoch
             check_scalar(every, "every", "GradientMonitor", kind=int, low=1)
         for name, value in (("vanish_ratio", vanish_ratio), ("explode_ratio", explode_ratio)):
@@ -198,6 +206,11 @@ class GradientMonitor(Callback):
     def snapshot(self, net: "Network", step: int) -> dict[str, Any]:
         """Stats of every layer from its cached values, and the first/last ``||dW||`` ratio."""
         layers = {key: layer_stats(layer) for key, layer in monitored_layers(net)}
+        if self.noise:
+            from .per_sample import layer_gradient_noise
+
+            for key, layer in monitored_layers(net):
+                layers[key].update(layer_gradient_noise(layer))
         dense = [s["grad_W_norm"] for s in layers.values() if s["grad_W_norm"] is not None]
         ratio = dense[0] / dense[-1] if len(dense) > 1 and dense[-1] > 0 else None
         if ratio is not None:

@@ -12,6 +12,13 @@ form for them, computed from the logits ``z`` so that no ``log(0)`` or overflow 
 
 ``cross_entropy`` needs softmax outputs and ``binary_cross_entropy`` sigmoid outputs; the
 network refuses other pairings with a message that says so.
+
+Second order (:mod:`glassnet.second_order`): ``hvp(a, Y, da, w)`` is the loss's Hessian with
+respect to its input ``a`` times a tangent ``da``, ``(w_i / n) (d^2 c_i / da_i^2) da_i`` row by
+row (each loss writes the per-sample ``unit_hvp``); a fused loss also gives
+``hvp_logits(z, a, Y, dz, w)``, the derivative of its fused delta with respect to the logits
+``z`` times ``dz``. These seed the R-operator's backward pass as ``grad`` and ``value_and_delta``
+seed the ordinary one.
 """
 
 from __future__ import annotations
@@ -86,6 +93,20 @@ class Loss:
         """``(C, dC/da)``: what the output layer's backward is seeded with."""
         return self.value(a, Y, w), self.grad(a, Y, w)
 
+    def hvp(self, a: np.ndarray, Y: np.ndarray, da: np.ndarray,
+            w: np.ndarray | None = None) -> np.ndarray:
+        """``R{dC/da} = (w_i / n) H_i da_i`` row by row, ``H_i = d^2 c(a_i, y_i) / da_i^2``.
+
+        The tangent of :meth:`grad` when the outputs move by ``da``; shape (n_samples, n_out).
+        """
+        return _scale_rows(self.unit_hvp(a, Y, da), w, len(a), in_place=True)
+
+    def unit_hvp(self, a: np.ndarray, Y: np.ndarray, da: np.ndarray) -> np.ndarray:
+        """``(d^2 c / da^2) da`` of each sample's own loss (no ``1/n``); a new array."""
+        raise NotImplementedError(
+            f"The {self.name} loss has no unit_hvp(a, Y, da): write its Hessian-vector product "
+            "to use hvp, hessian and sharpness with it.")
+
     def config(self) -> dict[str, Any]:
         return {"name": self.name}
 
@@ -106,6 +127,10 @@ class MSE(Loss):
 
     def unit_grad(self, a, Y):
         return a - Y
+
+    def unit_hvp(self, a, Y, da):
+        """``d^2 c / da^2 = I``: the tangent of ``a - y`` is ``da``."""
+        return da.copy()
 
     def value_and_grad(self, a, Y, w=None):
         r = a - Y  # the residual, once for both
@@ -140,6 +165,10 @@ class Huber(Loss):
     def unit_grad(self, a, Y):
         return np.clip(a - Y, -self.delta, self.delta)
 
+    def unit_hvp(self, a, Y, da):
+        """``d^2 c / da_j^2 = 1`` where ``|a_j - y_j| <= delta`` (the quadratic part), else 0."""
+        return np.where(np.abs(a - Y) <= self.delta, da, 0).astype(da.dtype, copy=False)
+
     def config(self):
         return {"name": self.name, "delta": self.delta}
 
@@ -172,6 +201,23 @@ class FusedLoss(Loss):
         """
         delta = np.subtract(a, Y, out=out)
         return self.value_from_logits(z, Y, w), _scale_rows(delta, w, len(a), in_place=True)
+
+    def hvp_logits(self, z: np.ndarray, a: np.ndarray, Y: np.ndarray, dz: np.ndarray,
+                   w: np.ndarray | None = None) -> np.ndarray:
+        """``R{delta^L} = (w_i / n) (da_i / dz_i) dz_i``: the tangent of the fused delta.
+
+        ``delta^L = w (a - y) / n`` and ``y`` does not move, so its tangent is the output
+        activation's Jacobian times ``dz`` (symmetric here: this is also the loss's Hessian with
+        respect to the logits); shape (n_samples, n_out).
+        """
+        return _scale_rows(self.unit_hvp_logits(z, a, Y, dz), w, len(a), in_place=True)
+
+    def unit_hvp_logits(self, z: np.ndarray, a: np.ndarray, Y: np.ndarray,
+                        dz: np.ndarray) -> np.ndarray:
+        """``(da/dz) dz`` per sample (no ``1/n``); a new array."""
+        raise NotImplementedError(
+            f"The {self.name} loss has no unit_hvp_logits(z, a, Y, dz): write the tangent of its "
+            "fused delta to use hvp, hessian and sharpness with it.")
 
 
 class CrossEntropy(FusedLoss):
@@ -213,6 +259,19 @@ class CrossEntropy(FusedLoss):
 
     def unit_grad(self, a, Y):
         return -Y / np.maximum(a, np.finfo(a.dtype).tiny)
+
+    def unit_hvp(self, a, Y, da):
+        """``d^2 c / da_j^2 = y_j / a_j^2`` (diagonal), from ``dc/da_j = -y_j / a_j``."""
+        a = np.maximum(a, np.finfo(a.dtype).tiny)
+        return Y / (a * a) * da
+
+    def unit_hvp_logits(self, z, a, Y, dz):
+        """``(diag(a) - a a^T) dz = a * (dz - sum(dz * a))``: the softmax Jacobian.
+
+        Exact for rows of ``y`` summing to 1 (what :meth:`targets` accepts), for which the fused
+        delta ``a - y`` is the gradient.
+        """
+        return a * (dz - row_sum(dz * a)[:, None])
 
     def value_from_logits(self, z, Y, w=None):
         """``C`` from the logits: ``-(1/n) sum_i w_i sum_j Y_ij (z_ij - logsumexp(z_i))``.
@@ -265,6 +324,16 @@ class BinaryCrossEntropy(FusedLoss):
 
     def unit_grad(self, a, Y):
         return (a - Y) / np.maximum(a * (1 - a), np.finfo(a.dtype).tiny)
+
+    def unit_hvp(self, a, Y, da):
+        """``d^2 c / da_j^2 = y_j / a_j^2 + (1 - y_j) / (1 - a_j)^2`` (diagonal)."""
+        tiny = np.finfo(a.dtype).tiny
+        a, b = np.maximum(a, tiny), np.maximum(1 - a, tiny)
+        return (Y / (a * a) + (1 - Y) / (b * b)) * da
+
+    def unit_hvp_logits(self, z, a, Y, dz):
+        """``a (1 - a) dz``: the sigmoid's derivative, element-wise."""
+        return a * (1 - a) * dz
 
     def value_from_logits(self, z, Y, w=None):
         """``C`` from the logits: ``(1/n) sum_i w_i sum_j [max(z, 0) - y z + log1p(exp(-|z|))]``."""

@@ -25,14 +25,21 @@ __all__ = [
     "plot_delta_by_depth",
     "plot_gradient_norms",
     "plot_histograms",
+    "plot_landscape",
+    "plot_landscape_pair",
     "plot_learning_speed",
+    "plot_loss_line",
     "plot_saliency",
+    "plot_sharpness",
     "plot_training_curves",
 ]
 
-_SKIP_KEYS = {"epoch", "time", "learning_rate", "gradients"}
+_SKIP_KEYS = {"epoch", "time", "learning_rate", "gradients", "sharpness"}
 _QUANTITY_LABELS = {"grad_W_norm": "||dC/dW^l||", "grad_b_norm": "||dC/db^l||",
-                    "delta_norm": "mean ||dC/dz^l|| per sample", "update_ratio": "||dW^l|| / ||W^l||"}
+                    "delta_norm": "mean ||dC/dz^l|| per sample",
+                    "update_ratio": "||dW^l|| / ||W^l||",
+                    "grad_var": "tr Cov(g_i), per-sample gradients",
+                    "grad_snr": "||g_bar||^2 / tr Cov(g_i)"}
 
 
 def _figure(**kwargs: Any) -> "Figure":
@@ -262,4 +269,109 @@ def plot_saliency(net: "Network", X: Any, y: Any = None, image_shape: tuple[int,
         ax.set_title(f"dy_{c}/dx")
         fig.colorbar(shown, ax=ax, fraction=0.046)
     fig.suptitle("Saliency: d output / d input pixel")
+    return _finish(fig, path)
+
+
+# ---------------------------------------------------------------------- second order and landscapes
+
+
+def plot_sharpness(history: "History | dict[str, Any] | Sequence[dict[str, Any]]",
+                   path: Any = None) -> "Figure":
+    """The loss and the sharpness ``lambda_max`` over the steps, with the stability edge.
+
+    Reads the ``"sharpness"`` records that :class:`glassnet.sharpness.Sharpness` adds to each
+    epoch (or a list of such records). Left: the training batch's loss at the measured steps.
+    Right: ``lambda_max`` of the Hessian on the probe batch, and dashed, the optimiser's
+    stability edge (``2 / learning_rate`` for plain gradient descent), where it has one.
+    """
+    if isinstance(history, (list, tuple)):
+        records = list(history)
+    else:
+        records = [s for r in _as_history(history) for s in r.get("sharpness", [])]
+    if not records:
+        raise ValueError("plot_sharpness needs records from the Sharpness callback; the history "
+                         "has no 'sharpness'. Pass callbacks=[Sharpness(X, y, every=k)].")
+    steps = [r["step"] for r in records]
+    fig = _figure(figsize=(9, 3.6))
+    ax_loss, ax_sharp = fig.subplots(1, 2)
+    ax_loss.plot(steps, [r["loss"] for r in records], color="C0")
+    ax_loss.set(title="Training loss", xlabel="step", ylabel="batch loss", yscale="log")
+    ax_sharp.plot(steps, [r["sharpness"] for r in records], color="C3", label="lambda_max(H)")
+    edges = [r.get("edge") for r in records]
+    if any(e is not None for e in edges):
+        ax_sharp.plot(steps, [np.nan if e is None else e for e in edges], color="k",
+                      linestyle="--", label="stability edge (2 / learning_rate for GD)")
+    ax_sharp.set(title="Sharpness", xlabel="step", ylabel="largest Hessian eigenvalue")
+    ax_sharp.legend(fontsize="small")
+    return _finish(fig, path)
+
+
+def plot_loss_line(lines: Any, path: Any = None) -> "Figure":
+    """The loss along one or more :class:`glassnet.landscape.LossLine` (t = 0 and t = 1 marked)."""
+    lines = [lines] if not isinstance(lines, (list, tuple)) else list(lines)
+    if not lines:
+        raise ValueError("plot_loss_line needs at least one LossLine.")
+    fig = _figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
+    for i, ln in enumerate(lines):
+        ax.plot(ln.t, ln.loss, color=f"C{i}", label=ln.label or None)
+        ends = [float(np.interp(t, ln.t, ln.loss)) for t in (0.0, 1.0)]
+        ax.plot([0.0, 1.0], ends, "o", color=f"C{i}")
+    ax.set(title="Loss along the line (1 - t) theta_a + t theta_b", xlabel="t", ylabel="loss",
+           yscale="log")
+    if any(ln.label for ln in lines):
+        ax.legend(fontsize="small")
+    return _finish(fig, path)
+
+
+def _contour(ax: Any, fig: "Figure", plane: Any, levels: Any = 30, colorbar: bool = True) -> None:
+    A, B = np.meshgrid(plane.alphas, plane.betas, indexing="ij")
+    loss = np.log10(np.maximum(plane.loss, 1e-12))
+    shown = ax.contourf(A, B, loss, levels=levels, cmap="viridis")
+    ax.contour(A, B, loss, levels=levels, colors="k", linewidths=0.3, alpha=0.5)
+    if colorbar:
+        fig.colorbar(shown, ax=ax, label="log10 loss")
+    if plane.path is not None:
+        ax.plot(plane.path[:, 0], plane.path[:, 1], "o-", color="w", markersize=3, lw=1)
+        ax.plot(plane.path[0, 0], plane.path[0, 1], "s", color="r", label="start")
+        ax.plot(plane.path[-1, 0], plane.path[-1, 1], "*", color="r", markersize=10, label="end")
+        ax.legend(fontsize="small", loc="upper right")
+    else:
+        ax.plot(0, 0, "*", color="r", markersize=10)
+    xlabel, ylabel = ("alpha (direction 1)", "beta (direction 2)")
+    if plane.explained:
+        xlabel = f"PC 1 ({plane.explained[0]:.0%} of the path)"
+        ylabel = f"PC 2 ({plane.explained[1]:.0%})"
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=plane.label or plane.directions)
+
+
+def plot_landscape(plane: Any, kind: str = "contour", path: Any = None) -> "Figure":
+    """A :class:`glassnet.landscape.LossPlane` as contours (log scale) or a 3-D surface.
+
+    ``kind='contour'`` draws the trajectory when the plane has one; ``'surface'`` the loss
+    itself over the plane.
+    """
+    if kind not in ("contour", "surface"):
+        raise ValueError(f"kind must be 'contour' or 'surface'; got {kind!r}.")
+    fig = _figure(figsize=(5.5, 4.5))
+    if kind == "contour":
+        _contour(fig.subplots(), fig, plane)
+        return _finish(fig, path)
+    ax = fig.add_subplot(projection="3d")
+    A, B = np.meshgrid(plane.alphas, plane.betas, indexing="ij")
+    ax.plot_surface(A, B, plane.loss, cmap="viridis", linewidth=0, antialiased=True)
+    ax.set(xlabel="alpha", ylabel="beta", zlabel="loss", title=plane.label or plane.directions)
+    return _finish(fig, path)
+
+
+def plot_landscape_pair(left: Any, right: Any, path: Any = None) -> "Figure":
+    """Two planes side by side on one colour scale (the lab's plain and residual stacks)."""
+    fig = _figure(figsize=(10, 4.2))
+    axes = fig.subplots(1, 2)
+    low = np.log10(max(min(left.loss.min(), right.loss.min()), 1e-12))
+    high = np.log10(max(left.loss.max(), right.loss.max(), 1e-12))
+    levels = np.linspace(low, high + 1e-9, 30)
+    for ax, plane in zip(axes, (left, right)):
+        _contour(ax, fig, plane, levels=levels, colorbar=ax is axes[1])
+    fig.suptitle("Loss around the trained weights, filter-normalised directions")
     return _finish(fig, path)

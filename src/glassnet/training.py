@@ -324,8 +324,10 @@ class SingleProcess:
     """How :func:`fit` computes a batch's gradients and who evaluates and writes: one process.
 
     ``gradients`` is the batch step up to the optimiser (forward, backward); the other methods
-    are hooks at fixed points of the loop, no-ops here. :class:`glassnet.distributed.DataParallel`
-    overrides them (a rank's shard of each batch, summed over the ranks; rank 0 evaluates and
+    are hooks at fixed points of the loop, no-ops here. ``step`` is the function that computes
+    a batch's gradients, ``step(net, X_b, Y_b, w_b) -> loss``: :func:`gradient`, unless fit's
+    ``per_sample_clip`` makes it a :class:`glassnet.per_sample.PrivateGradient` (DP-SGD).
+    :class:`glassnet.distributed.DataParallel` overrides them (a rank's shard of each batch, summed over the ranks; rank 0 evaluates and
     writes), so that there is one training loop and one engine.
     """
 
@@ -336,6 +338,7 @@ class SingleProcess:
         self.memmapped = False
         self._rows: dict[tuple[str, int], np.ndarray] = {}
         self.inputs: tuple[Any, ...] = ()
+        self.step: Any = gradient  # the batch's gradients: forward, then backward
 
     @contextmanager
     def running(self) -> Iterator["SingleProcess"]:
@@ -380,7 +383,7 @@ class SingleProcess:
         Y_b = self.take(Y, batch, "Y")
         w_b = None if w is None else self.take(w, batch, "w")
         self.inputs = (X_b, Y_b, w_b)  # for the L-BFGS closure
-        return gradient(self.net, X_b, Y_b, w_b)
+        return self.step(self.net, X_b, Y_b, w_b)
 
     def closure(self) -> Any:
         """For L-BFGS: the cost of the last batch at the current weights, ``net.grad`` set."""
@@ -430,6 +433,8 @@ def fit(
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
     distributed: Any = False,
+    per_sample_clip: float | None = None,
+    noise_multiplier: float = 0.0,
 ) -> History:
     """Train ``net`` on ``(X, y)``; returns the :class:`History` of this fit.
 
@@ -492,6 +497,14 @@ def fit(
         Data-parallel over the MPI ranks of ``mpiexec -n N`` (call ``fit`` on every rank):
         ``batch_size`` is then the global batch, split over the ranks; see
         :mod:`glassnet.distributed` (this loop, with its :class:`DataParallel` strategy).
+    per_sample_clip : float, optional
+        DP-SGD: clip every sample's gradient (over all parameters) to this norm ``C`` before
+        the batch mean, ``(1/n) sum_i g_i min(1, C / ||g_i||)``; see
+        :class:`glassnet.per_sample.PrivateGradient`. The penalty's gradient is added after.
+    noise_multiplier : float, default=0.0
+        With ``per_sample_clip``: add Gaussian noise of standard deviation
+        ``noise_multiplier * C / n`` to each gradient entry, drawn from the fit's own Generator
+        (``seed``), so that a resumed run draws the same noise.
 
     Returns
     -------
@@ -507,6 +520,18 @@ def fit(
         and the best weights so far are restored first.
     """
     strategy = _strategy(net, distributed)
+    if per_sample_clip is not None or noise_multiplier:  # DP-SGD: another step, the same loop
+        from .per_sample import private_step
+
+        if noise_multiplier and type(strategy) is not SingleProcess:
+            raise ValueError("noise_multiplier runs in one process: every rank would add its own "
+                             "noise. Train without distributed, or without noise.")
+        chosen = net.optimizer if optimizer is None else optimizer
+        if isinstance(chosen, LBFGS) or chosen == "lbfgs":
+            raise ValueError("per_sample_clip needs a first-order optimizer such as 'sgd'; "
+                             "L-BFGS evaluates its own gradients.")
+        seed = seed if hasattr(seed, "permutation") else make_rng(seed)
+        strategy.step = private_step(per_sample_clip, noise_multiplier, seed)
     with strategy.running():
         run = _setup(net, X, y, strategy, epochs=epochs, batch_size=batch_size,
                      optimizer=optimizer, learning_rate=learning_rate, lr_schedule=lr_schedule,

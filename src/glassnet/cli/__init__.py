@@ -2,7 +2,8 @@
 
 Subcommands, one module per group: :mod:`.train` (``train``), :mod:`.models` (``evaluate``,
 ``predict``, ``info``), :mod:`.glassbox` (``gradcheck``, ``vanishing``, ``explain``, ``plot``),
-:mod:`.teach` (``check``, ``worksheet``) and :mod:`.playground`. Each module has ``add_parsers(sub)``; :data:`COMMAND_GROUPS` lists them
+:mod:`.second_order` (``hvp``, ``sharpness``, ``per-sample``, ``landscape``), :mod:`.teach`
+(``check``, ``worksheet``) and :mod:`.playground`. Each module has ``add_parsers(sub)``; :data:`COMMAND_GROUPS` lists them
 in the order ``glassnet --help`` shows them.
 
 Every subcommand has ``--help``. Every failure is one line ``glassnet: error: ...`` on standard
@@ -20,7 +21,7 @@ import warnings
 from collections.abc import Sequence
 
 from .. import __version__
-from . import glassbox, models, playground, teach, train
+from . import glassbox, models, playground, second_order, teach, train
 from .args import Parser, check_flags
 from .errors import RunFailed, UsageError, failure, one_line_warning
 from .streams import pipe_safe
@@ -29,7 +30,7 @@ from .train import TRAIN_DEFAULTS, build_recipe
 __all__ = ["COMMAND_GROUPS", "TRAIN_DEFAULTS", "RunFailed", "UsageError", "build_parser",
            "build_recipe", "main"]
 
-COMMAND_GROUPS = [train, models, glassbox, teach, playground]
+COMMAND_GROUPS = [train, models, glassbox, second_order, teach, playground]
 """The modules whose ``add_parsers(sub)`` add the subcommands, in the order of ``--help``."""
 
 _DEBUG_HELP = "on an error, print the traceback too"
