@@ -323,7 +323,7 @@ def test_buffers_are_reused_for_a_batch_size_and_kept_for_a_few_sizes():
     assert net.layers[0].z is z  # the same buffer, new values
     for n in range(1, 12):
         net.backprop(X[:n], Y[:n])
-    assert len(net.layers[0].__dict__["_buffers"]) <= 4
+    assert len(net.layers[0].__dict__["_arrays"]) <= 4
 
 
 def test_mlp_fit_on_real_shapes_is_deterministic():
@@ -344,3 +344,17 @@ def test_network_fit_shows_the_real_signature():
     assert list(params)[:2] == ["X", "y"]
     assert {"epochs", "batch_size", "optimizer", "callbacks", "distributed"} <= set(params)
     assert "kwargs" not in params
+
+
+def test_a_pickled_network_trains_through_its_flat_arrays_again():
+    import pickle
+
+    net, X, Y = make("tanh", "cross_entropy", "softmax", residual=True)
+    net.fit(X, Y, epochs=1, batch_size=5, optimizer="adam", progress=False)
+    clone = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(clone.theta, net.theta)
+    for key, p in clone.params().items():
+        assert np.shares_memory(p, clone.theta), key
+    clone.fit(X, Y, epochs=1, batch_size=5, progress=False, seed=1)
+    net.fit(X, Y, epochs=1, batch_size=5, progress=False, seed=1)
+    np.testing.assert_array_equal(clone.theta, net.theta)  # the same state, the same steps

@@ -299,7 +299,8 @@ class BinaryCrossEntropy(FusedLoss):
     Notes
     -----
     With ``a = sigmoid(z)``, ``dC/dz = (a - y) / n`` (the fused delta). From the logits the
-    per-unit loss is ``max(z, 0) - y z + log1p(exp(-|z|))``: finite for any finite ``z``.
+    per-unit loss is ``log(1 + exp(z)) - y z`` (``np.logaddexp(0, z) - y z``): finite for any
+    finite ``z``.
     """
 
     name = "binary_cross_entropy"
@@ -336,15 +337,21 @@ class BinaryCrossEntropy(FusedLoss):
         return a * (1 - a) * dz
 
     def value_from_logits(self, z, Y, w=None):
-        """``C`` from the logits: ``(1/n) sum_i w_i sum_j [max(z, 0) - y z + log1p(exp(-|z|))]``."""
-        with np.errstate(under="ignore"):
-            per_unit = np.maximum(z, 0) - Y * z + np.log1p(np.exp(-np.abs(z)))
-        return _weighted_mean(np.sum(per_unit, axis=1), w)
+        """``C`` from the logits: ``(1/n) sum_i w_i sum_j [log(1 + exp(z)) - y z]``.
+
+        ``log(1 + exp(z))`` is ``np.logaddexp(0, z)``, finite for any finite ``z``.
+        """
+        with np.errstate(under="ignore"):  # exp(-|z|) may underflow to 0, harmlessly
+            softplus = np.logaddexp(0, z)
+        if w is None:
+            return (float(np.add.reduce(softplus, axis=None)) - float(np.vdot(Y, z))) / len(z)
+        return _weighted_mean(row_sum(softplus) - np.einsum("ij,ij->i", Y, z), w)
 
 
 def _weighted_mean(per_sample: np.ndarray, w: np.ndarray | None) -> float:
     """``(1/n) sum_i w_i c_i``: the plain mean when ``w`` is None."""
-    return float(np.mean(per_sample if w is None else w * per_sample))
+    total = np.add.reduce(per_sample) if w is None else w @ per_sample
+    return float(total) / len(per_sample)
 
 
 def _scale_rows(g: np.ndarray, w: np.ndarray | None, n: int, in_place: bool = False) -> np.ndarray:

@@ -24,6 +24,7 @@ the function whose gradient ``backward`` computes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any, Sequence
 
 import numpy as np
@@ -43,15 +44,37 @@ from .training import partial_fit as _partial_fit
 __all__ = ["Flat", "Network", "input_gradient", "mlp"]
 
 
-class Flat(dict):
-    """A dict of arrays that are consecutive views into one flat array, ``flat``.
+class Flat(Mapping):
+    """A read-only mapping of arrays that are consecutive views into one flat array, ``flat``.
 
     ``net.params()`` and ``net.grads()`` return these: the optimiser steps ``flat`` at once.
+    The arrays are live: ``params["0.W"] = value`` (or ``+= 1``) writes into the view, as
+    ``p[...] = value`` does; the keys never change.
     """
 
     def __init__(self, flat: np.ndarray, views: dict[str, np.ndarray]):
-        super().__init__(views)
         self.flat = flat
+        self._views = dict(views)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._views[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        view = self._views[key]
+        if value is not view:
+            if np.shape(value) != view.shape:
+                raise ValueError(f"Parameter {key!r} has shape {view.shape}; got an array of "
+                                 f"shape {np.shape(value)}.")
+            view[...] = value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def __repr__(self) -> str:
+        return f"Flat({list(self._views)}, n={self.flat.size})"
 
 
 class Network:
@@ -142,11 +165,16 @@ class Network:
         xp = np if device == "cpu" else array_module(to_device(np.zeros(1), device))
         entries = list(named_parameters(self.layers))
         self.theta, self.grad, params, grads = bind_parameters(entries, self.dtype, xp)
-        self._params, self._grads = params, grads
+        self._params, self._grads = Flat(self.theta, params), Flat(self.grad, grads)
         self._penalized = [(params[key], grads[key]) for key, layer, name in entries
                            if name in layer.penalized]
         for layer in iter_layers(self.layers):
             layer.clear()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled: the layers' parameters bound to the (unpickled) flat arrays again."""
+        self.__dict__.update(state)
+        self._bind(self.device)
 
     # ------------------------------------------------------------------ shapes and parameters
     @property
@@ -167,14 +195,14 @@ class Network:
 
         Views into :attr:`theta`; the returned dict is :class:`Flat` (``.flat`` is ``theta``).
         """
-        return Flat(self.theta, self._params)
+        return self._params
 
     def grads(self) -> Flat:
         """The gradients of the last :meth:`backward`, keyed as :meth:`params` (views into :attr:`grad`).
 
         Zeros before the first backward.
         """
-        return Flat(self.grad, self._grads)
+        return self._grads
 
     @property
     def n_params(self) -> int:
@@ -327,7 +355,7 @@ class Network:
         need = input_grad or last > 0
         if self.fused:  # delta^L = w (a - y) / n
             loss, delta = self.loss_fn.value_and_delta(  # type: ignore[attr-defined]
-                out.z, out.a, Y, w, out=out.buffer("delta", out.a.shape, out.a))
+                out.z, out.a, Y, w, out=out.buffer("fused_delta", out.a.shape, out.a))
             grad = out.backward_delta(delta, need)  # type: ignore[attr-defined]
         else:  # delta^L = dC/da^L * f'(z^L), in the layer's backward
             loss, grad_a = self.loss_fn.value_and_grad(out.a, Y, w)

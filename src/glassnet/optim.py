@@ -111,6 +111,8 @@ class Optimizer:
         self._scratch: list[np.ndarray] = []
         self._layout: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (key, shape) per parameter
         self._packed: tuple[np.ndarray, np.ndarray] | None = None
+        self._theta_seen: np.ndarray | None = None  # the flat arrays of the last step
+        self._grad_seen: np.ndarray | None = None
 
     # -- validation shorthands ------------------------------------------------------------
     def _real(self, name: str, value: Any, **bounds: Any) -> float:
@@ -147,6 +149,8 @@ class Optimizer:
     def _flatten(self, params: Params, grads: Params) -> tuple[np.ndarray, np.ndarray]:
         """The flat parameter and gradient arrays; the layout checked and the state placed."""
         theta, grad = getattr(params, "flat", None), getattr(grads, "flat", None)
+        if theta is not None and theta is self._theta_seen and grad is self._grad_seen:
+            return theta, grad  # the network's own flat arrays again: the layout is known
         layout = tuple((key, tuple(p.shape)) for key, p in params.items())
         if layout != self._layout:
             for key, p in params.items():
@@ -160,7 +164,9 @@ class Optimizer:
                 self._pending = self.state()  # carried over by key, checked at placement
             self._layout, self._flat, self._packed = layout, {}, None
         if theta is None or grad is None or theta.shape != grad.shape:
-            theta, grad = self._pack(params, grads)
+            self._theta_seen = self._grad_seen = None
+            return self._pack(params, grads)
+        self._theta_seen, self._grad_seen = theta, grad
         return theta, grad
 
     def _pack(self, params: Params, grads: Params) -> tuple[np.ndarray, np.ndarray]:
@@ -197,6 +203,7 @@ class Optimizer:
         """Forget the step count and all state."""
         self.iterations = 0
         self._flat, self._pending, self._scratch, self._packed = {}, {}, [], None
+        self._layout, self._theta_seen, self._grad_seen = (), None, None
 
     def get_config(self) -> dict[str, Any]:
         """The hyperparameters as a JSON-able dict (``name`` included)."""
@@ -258,7 +265,7 @@ class Optimizer:
     def reset_state(self, pending: dict[str, dict[str, np.ndarray]]) -> None:
         """Replace the state with ``pending`` (per slot and key), placed at the next step."""
         self._flat, self._pending, self._scratch = {}, pending, []
-        self._layout, self._packed = (), None
+        self._layout, self._packed, self._theta_seen, self._grad_seen = (), None, None, None
 
     def check_state(self, params: Params) -> None:
         """Raise ValueError unless the loaded state fits ``params`` (keys and shapes)."""
