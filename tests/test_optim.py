@@ -679,3 +679,19 @@ def test_a_learning_rate_of_zero_is_a_valid_state(name, kwargs):
         np.testing.assert_array_equal(params[k], before[k])
     config, arrays = opt.state_dict()
     assert Optimizer.from_state_dict(config, arrays).learning_rate == 0.0
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "rmsprop"])
+def test_moving_averages_never_stay_subnormal(name):
+    """A gradient that becomes exactly 0 leaves its averages decaying into the subnormal floats,
+    where arithmetic is slow: they are flushed to 0 (every FLUSH_EVERY steps)."""
+    params = {"w": np.ones(1000, dtype=np.float32)}
+    opt = get_optimizer(name, learning_rate=1e-3)
+    opt.step(params, {"w": np.full(1000, 1e-18, dtype=np.float32)})
+    zero = {"w": np.zeros(1000, dtype=np.float32)}
+    tiny = np.finfo(np.float32).tiny
+    for _ in range(3 * Optimizer.FLUSH_EVERY):
+        opt.step(params, zero)
+    for slot, store in opt.state().items():
+        state = store["w"]
+        assert not np.any((state != 0) & (np.abs(state) < tiny)), slot

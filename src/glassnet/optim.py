@@ -329,6 +329,23 @@ class Optimizer:
             buf = self._scratch[index] = np.empty_like(like)
         return buf
 
+    FLUSH_EVERY = 64
+    """Steps between two flushes of the moving averages' subnormal numbers."""
+
+    def _flush_subnormals(self, *states: np.ndarray) -> None:
+        """Every ``FLUSH_EVERY`` steps, set the entries below the smallest normal float to 0.
+
+        A moving average of a gradient that has become exactly 0 (a dead unit, an input that is
+        always 0) decays geometrically into the subnormal floats, where every operation on it
+        is many times slower: float32 Adam's ``v`` stays there for thousands of steps. Flushing
+        them changes an update by at most ``1e-38 / epsilon``.
+        """
+        if self.iterations % self.FLUSH_EVERY:
+            return
+        for state in states:
+            tiny = np.finfo(state.dtype).tiny
+            np.copyto(state, 0, where=np.abs(state) < tiny)
+
     def _decayed(self, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """``g + weight_decay * W`` in scratch buffer 1 (coupled L2); ``grad`` is not written."""
         wd = self.weight_decay  # type: ignore[attr-defined]
@@ -488,6 +505,7 @@ class RMSprop(Optimizer):
     def _update(self, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         g = self._decayed(param, grad)
         s = self._slot("square_avg", param)
+        self._flush_subnormals(s)
         tmp = self._tmp(param, 0)
         rho = self.rho
         np.multiply(g, g, out=tmp)
@@ -578,6 +596,7 @@ class Adam(Optimizer):
         tmp *= 1.0 - b2
         v *= b2
         v += tmp
+        self._flush_subnormals(m, v)
         # m_hat / (sqrt(v_hat) + eps) = sqrt(c) / (1 - beta_1^t) * m / (sqrt(v) + eps sqrt(c)),
         # c = 1 - beta_2^t: one pass fewer (Kingma & Ba 2015, end of section 2)
         root_c = math.sqrt(1.0 - b2**t)
