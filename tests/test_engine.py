@@ -358,3 +358,23 @@ def test_a_pickled_network_trains_through_its_flat_arrays_again():
     clone.fit(X, Y, epochs=1, batch_size=5, progress=False, seed=1)
     net.fit(X, Y, epochs=1, batch_size=5, progress=False, seed=1)
     np.testing.assert_array_equal(clone.theta, net.theta)  # the same state, the same steps
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_memory_mapped_input_trains_bit_for_bit_as_in_memory(tmp_path, optimizer):
+    """The same engine on the same batches: rows read from the file in file order are put back
+    in the batch's order, so the sums run in the same order too."""
+    X = np.random.default_rng(6).normal(size=(45, 4)).astype("float32")
+    y = np.arange(45) % 3
+    np.save(tmp_path / "X.npy", X)
+    memmapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    assert isinstance(memmapped, np.memmap)
+    nets = []
+    for data in (X, memmapped):
+        net = mlp([4, 7, 3], "tanh", "softmax", seed=0)
+        net.fit(data, y, epochs=3, batch_size=8, optimizer=optimizer, seed=2, progress=False,
+                validation_data=(X[:9], y[:9]), metrics=["accuracy"])
+        nets.append(net)
+    np.testing.assert_array_equal(nets[0].theta, nets[1].theta)
+    assert nets[0].history.epochs == [
+        {**r, "time": nets[0].history.epochs[i]["time"]} for i, r in enumerate(nets[1].history.epochs)]

@@ -259,7 +259,7 @@ def lab_network(n_in: int, n_out: int, depth: int, activation: str, residual: bo
         dense = Dense(width, width, activation, seed=rng, dtype="float64")
         if residual:
             dense.W *= 1 / np.sqrt(depth)
-        layers.append(Residual(dense, activation="identity") if residual else dense)
+        layers.append(Residual(dense) if residual else dense)
     layers.append(Dense(width, n_out, "softmax", seed=rng, dtype="float64"))
     return Network(layers, loss="cross_entropy", dtype="float64", device="cpu")
 

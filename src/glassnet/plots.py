@@ -212,11 +212,10 @@ def plot_decision_boundary(net: "Network", X: Any, y: Any, resolution: int = 200
 
 
 def plot_histograms(net: "Network", X: Any = None, bins: int = 40, path: Any = None) -> "Figure":
-    """Histograms of each Dense layer's weights and, given ``X``, of its activations."""
+    """Histograms of each weighted layer's weights and, given ``X``, of its activations."""
     from .diagnostics import monitored_layers
-    from .layers import Dense
 
-    dense = [(key, layer) for key, layer in monitored_layers(net) if isinstance(layer, Dense)]
+    dense = [(key, layer) for key, layer in monitored_layers(net) if "W" in layer.param_names]
     if X is not None:
         net.forward(X)
     n_rows = 2 if X is not None else 1
