@@ -344,13 +344,13 @@ class BinaryCrossEntropy(FusedLoss):
         with np.errstate(under="ignore"):  # exp(-|z|) may underflow to 0, harmlessly
             softplus = np.logaddexp(0, z)
         if w is None:
-            return (float(np.add.reduce(softplus, axis=None)) - float(np.vdot(Y, z))) / len(z)
+            return (float(softplus.sum()) - float(np.vdot(Y, z))) / len(z)
         return _weighted_mean(row_sum(softplus) - np.einsum("ij,ij->i", Y, z), w)
 
 
 def _weighted_mean(per_sample: np.ndarray, w: np.ndarray | None) -> float:
     """``(1/n) sum_i w_i c_i``: the plain mean when ``w`` is None."""
-    total = np.add.reduce(per_sample) if w is None else w @ per_sample
+    total = per_sample.sum() if w is None else w @ per_sample
     return float(total) / len(per_sample)
 
 
