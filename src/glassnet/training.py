@@ -327,8 +327,9 @@ class SingleProcess:
     are hooks at fixed points of the loop, no-ops here. ``step`` is the function that computes
     a batch's gradients, ``step(net, X_b, Y_b, w_b) -> loss``: :func:`gradient`, unless fit's
     ``per_sample_clip`` makes it a :class:`glassnet.per_sample.PrivateGradient` (DP-SGD).
-    :class:`glassnet.distributed.DataParallel` overrides them (a rank's shard of each batch, summed over the ranks; rank 0 evaluates and
-    writes), so that there is one training loop and one engine.
+    :class:`glassnet.distributed.DataParallel` overrides the hooks (a rank's shard of each
+    batch, summed over the ranks; rank 0 evaluates and writes), so that there is one training
+    loop and one engine.
     """
 
     root = True  # shows progress, writes checkpoints
