@@ -194,7 +194,7 @@ def test_missing_file_and_bad_flags(tmp_path, capsys):
     assert code == 2 and "No student file at" in err and err.count("\n") == 1
     path = _file(tmp_path, "def derivative(z, a):\n    return a\n")
     assert main(["check", str(path), "--sizes", "3"]) == 2
-    assert "expected at least two sizes" in capsys.readouterr().err
+    assert "expected at least an input and an output size" in capsys.readouterr().err
 
 
 def test_student_code_that_raises_or_returns_nonsense(tmp_path, capsys):

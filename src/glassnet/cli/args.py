@@ -84,6 +84,15 @@ def int_list(text: str) -> list[int]:
     return sizes
 
 
+def network_sizes(text: str) -> list[int]:
+    """``"2,3,2"`` -> ``[2, 3, 2]``: a network's sizes, input and output included (at least 2)."""
+    sizes = int_list(text)
+    if len(sizes) < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected at least an input and an output size, like 2,3,2; got {text!r}")
+    return sizes
+
+
 def number(kind: type, valid: Callable[[Any], bool], rule: str) -> Callable[[str], Any]:
     """An argparse type: ``kind(text)`` that passes ``valid``; else a one-line error naming
     ``rule``."""
@@ -105,6 +114,7 @@ def positive(kind: type) -> Callable[[str], Any]:
 
 fraction = number(float, lambda value: 0 <= value < 1, "in [0, 1)")
 non_negative = number(float, lambda value: value >= 0, ">= 0")
+non_negative_int = number(int, lambda value: value >= 0, ">= 0")
 port = number(int, lambda value: 0 < value < 65536, "a port number in 1..65535")
 
 

@@ -14,43 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from . import preflight
+from .args import network_sizes, non_negative_int, positive
 from .errors import RunFailed
 
 __all__ = ["add_parsers"]
 
 _LOSSES = ["mse", "cross_entropy", "binary_cross_entropy", "huber"]
-
-
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers like 2,3,2; got {text!r}") from None
-    if len(sizes) < 2 or any(s <= 0 for s in sizes):
-        raise argparse.ArgumentTypeError(
-            f"expected at least two sizes > 0 like 2,3,2; got {text!r}")
-    return sizes
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0; got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0; got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0; got {text}")
-    return value
 
 
 def add_parsers(sub: Any) -> None:
@@ -72,10 +41,10 @@ def add_parsers(sub: Any) -> None:
     check.add_argument("--activation", choices=sorted(set(ACTIVATIONS) - {"softmax"}),
                        help="default: the file's ACTIVATION, else sigmoid")
     check.add_argument("--loss", choices=_LOSSES, help="default: the file's LOSS, else mse")
-    check.add_argument("--sizes", type=_sizes, default=[3, 4, 4, 2], metavar="LIST",
+    check.add_argument("--sizes", type=network_sizes, default=[3, 4, 4, 2], metavar="LIST",
                        help="the network (default: 3,4,4,2)")
-    check.add_argument("--samples", type=_positive_int, default=5, help="batch size (default: 5)")
-    check.add_argument("--seed", type=_non_negative_int, default=0)
+    check.add_argument("--samples", type=positive(int), default=5, help="batch size (default: 5)")
+    check.add_argument("--seed", type=non_negative_int, default=0)
     check.set_defaults(run=_cmd_check)
 
     sheet = sub.add_parser(
@@ -86,26 +55,19 @@ def add_parsers(sub: Any) -> None:
         "Files in DIR: exercise.md, solution.md (Markdown with LaTeX), exercise.pdf and "
         "solution.pdf (with matplotlib), worksheet.json (every number) and network.npz "
         "(glassnet.load reads it).")
-    sheet.add_argument("--seed", type=_non_negative_int, default=0, help="default: 0")
-    sheet.add_argument("--sizes", type=_sizes, default=[2, 3, 2], metavar="LIST",
+    sheet.add_argument("--seed", type=non_negative_int, default=0, help="default: 0")
+    sheet.add_argument("--sizes", type=network_sizes, default=[2, 3, 2], metavar="LIST",
                        help="layer sizes, input first (default: 2,3,2)")
     sheet.add_argument("--activation", choices=sorted(set(ACTIVATIONS) - {"softmax"}),
                        default="sigmoid", help="default: sigmoid")
     sheet.add_argument("--loss", choices=_LOSSES, default="mse", help="default: mse")
-    sheet.add_argument("--lr", type=_positive_float, default=0.5,
+    sheet.add_argument("--lr", type=positive(float), default=0.5,
                        help="learning rate of the step (default: 0.5)")
     sheet.add_argument("--out", default="worksheet", metavar="DIR",
                        help="output folder (default: worksheet)")
     sheet.add_argument("--force", action="store_true",
                        help="overwrite the files of an earlier worksheet in DIR")
     sheet.set_defaults(run=_cmd_worksheet)
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be > 0; got 0")
-    return value
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
