@@ -106,8 +106,8 @@ DEFAULT_WORK_TIMEOUT = 3600.0
 """Seconds a rank waits for the others' own work (set-up, evaluation, epoch-end callbacks,
 checkpoint writes) before it aborts the job (``GLASSNET_MPI_WORK_TIMEOUT``)."""
 
-DEFAULT_BUCKET_BYTES = 1 << 18
-"""Gradients sent per ``Iallreduce`` while the backward pass goes on (whole layers, 256 KiB)."""
+DEFAULT_BUCKET_BYTES = 1 << 16
+"""Gradients sent per ``Iallreduce`` while the backward pass goes on (whole layers, 64 KiB)."""
 
 SHARDINGS = ("global", "contiguous", "files")
 """Where a rank's rows come from; see the module docstring."""
@@ -148,7 +148,7 @@ class Settings:
         Seconds to wait where another rank may be busy with work of its own: set-up (loading
         data), the epoch's evaluation, epoch-end callbacks (rank 0's reports) and checkpoint
         writes (rank 0). Default: ``GLASSNET_MPI_WORK_TIMEOUT``, else 3600.
-    bucket_bytes : int, default=262144
+    bucket_bytes : int, default=65536
         About how many bytes of gradients each ``Iallreduce`` started during the backward
         pass carries (whole layers; a layer larger than this is one bucket of its own).
     overlap : bool, default=True
@@ -266,13 +266,40 @@ def buckets(net: "Network", bucket_bytes: int) -> list[tuple[int, int, int]]:
     return result
 
 
-class _Progress:
-    """A helper thread that calls ``Test`` on the requests in flight until they complete.
+SPIN_SECONDS = 5e-3
+"""How long a wait polls between yields of the core before it starts to sleep."""
 
-    MPICH advances a non-blocking collective only inside MPI calls; while the main thread
-    multiplies matrices (the GIL released), this thread makes those calls. Only this thread
-    tests the requests, so that no request is completed twice. It sleeps ``interval`` seconds
-    between rounds, and waits without polling when nothing is in flight.
+
+def _poll(requests: list[Any], seconds: float, Testall: Any) -> bool:
+    """Poll ``requests`` until they complete (True) or ``seconds`` pass (False).
+
+    A reduction takes a few polls (its rounds), each after the other ranks' part: for the
+    first :data:`SPIN_SECONDS` the rank polls and yields the core between polls
+    (``sched_yield``, so that a rank sharing the core goes on); after that it sleeps between
+    polls, a tenth of the time waited so far (at most 1 ms), so that a rank waiting for the
+    others' own work leaves its core idle.
+    """
+    start = time.monotonic()
+    while not Testall(requests):
+        waited = time.monotonic() - start
+        if waited > seconds:
+            return False
+        if waited < SPIN_SECONDS:
+            os.sched_yield()
+        else:
+            time.sleep(min(1e-3, waited / 10))
+    return True
+
+
+class _Progress:
+    """A helper thread that calls ``Test`` on the buckets in flight during the backward pass.
+
+    MPICH advances a non-blocking collective only inside MPI calls (each reduction takes a
+    few rounds, each round one call after the other ranks' part); while the main thread
+    multiplies matrices (the GIL released), this thread makes those calls, sleeping
+    ``interval`` seconds in between (a few percent of a core). At the end of the backward pass
+    the main thread :meth:`take` s what is still in flight and polls it itself (faster); a
+    request is only ever tested by the thread that holds it.
     """
 
     def __init__(self, interval: float = 2e-5):
@@ -289,32 +316,21 @@ class _Progress:
             self.pending.append(request)
             self.cond.notify_all()
 
+    def take(self) -> list[Any]:
+        """The requests still in flight, handed back to the caller."""
+        with self.cond:
+            pending, self.pending = self.pending, []
+        return pending
+
     def _run(self) -> None:
         while True:
-            with self.cond:
+            with self.cond:  # tests under the lock: take() never gets a request mid-test
                 while not self.pending and not self.closed:
                     self.cond.wait()
                 if self.closed:
                     return
-                requests = list(self.pending)
-            done = [request for request in requests if request.Test()]
-            with self.cond:
-                for request in done:
-                    self.pending.remove(request)
-                if not self.pending:
-                    self.cond.notify_all()
+                self.pending = [request for request in self.pending if not request.Test()]
             time.sleep(self.interval)
-
-    def wait(self, seconds: float) -> bool:
-        """True once nothing is in flight; False after ``seconds``."""
-        deadline = time.monotonic() + seconds
-        with self.cond:
-            while self.pending:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self.cond.wait(min(left, 0.5))
-        return True
 
     def close(self) -> None:
         with self.cond:
@@ -331,6 +347,7 @@ class _Group:
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.timeout, self.work_timeout = timeout, work_timeout
         self.slack = True  # the next wait may be for another rank's own work (set-up first)
+        self.bound = "work_timeout"
         self.failure: str | None = None
         self.error: BaseException | None = None
         self.where = self.failed_where = "before training"
@@ -370,34 +387,23 @@ class _Group:
         """The bound of the next collective: ``work_timeout`` when the ranks may be busy with
         work of their own before it (``slack``, then cleared), else ``timeout``."""
         seconds = self.work_timeout if self.slack else self.timeout
+        self.bound = "work_timeout" if self.slack else "timeout"
         self.slack = False
         return seconds
 
     def wait(self, requests: list[Any], what: str, background: bool = False,
              seconds: float | None = None) -> None:
-        """Until ``requests`` complete, or abort the whole job after the timeout.
-
-        ``background``: the requests were handed to the helper thread, which tests them.
-        Otherwise this thread polls, sleeping between polls (20 us, doubling up to 1 ms), so
-        that a waiting rank leaves the core to the others. ``seconds``: default
-        :meth:`seconds`.
-        """
+        """Until ``requests`` complete (see :func:`_poll`), or abort the whole job after the
+        timeout. ``background``: the requests were handed to the helper thread; take them
+        back first. ``seconds``: default :meth:`seconds`."""
         seconds = self.seconds() if seconds is None else seconds
         if background and self.progress is not None:
-            if self.progress.wait(seconds):
-                return
-        else:
-            deadline, pause = time.monotonic() + seconds, 2e-5
-            while not self.MPI.Request.Testall(requests):
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(pause)
-                pause = min(2 * pause, 1e-3)
-            else:
-                return
-        kind = "their own work" if seconds == self.work_timeout else "the other ranks"
-        self.abort(f"rank {self.rank} waited {seconds:g} s for {kind} in {what} "
-                   f"({self.where}); one of them died or hangs.")
+            requests = self.progress.take()
+        if _poll(requests, seconds, self.MPI.Request.Testall):
+            return
+        self.abort(f"rank {self.rank} waited {seconds:g} s for the other ranks in {what} "
+                   f"({self.where}); one of them died or hangs (the bound is Settings."
+                   f"{self.bound}).")
 
     def abort(self, message: str) -> None:
         """End every rank of the job; raises should ``Abort`` ever return."""
@@ -415,7 +421,7 @@ class _Group:
             flags[self.rank] = 1
         self.wait([self.comm.Iallreduce(self.MPI.IN_PLACE, extra, op=self.MPI.SUM)],
                   "Allreduce")
-        if np.any(flags):
+        if flags.any():
             self._stop([int(r) for r in np.flatnonzero(flags)])
 
     def sync(self) -> None:
@@ -687,26 +693,31 @@ class DataParallel(SingleProcess):
                   epoch: int, b: int) -> float:
         """This rank's part of the global ``batch``: ``net.grad`` and the loss, summed over
         the ranks (bucket by bucket during the backward pass, then the loss and flags)."""
-        if self.sharding == "global":
-            bounds = shard_bounds(len(batch), self.size)
-            mine, rows = batch[bounds[self.rank]:bounds[self.rank + 1]], len(batch)
+        if self.sharding == "global":  # shard_bounds(len(batch), size)[rank:rank + 2]
+            rows, r = len(batch), self.rank
+            q, extra_row = divmod(rows, self.size)
+            lo = r * q + min(r, extra_row)
+            mine = batch[lo:lo + q + (r < extra_row)]
         else:
             mine, rows = batch, self.rows[b - 1]
         net, extra, group = self.net, self.extra, self.group
         self.step_rows, self.weight = rows, len(mine) / rows  # C = sum_r (n_r / B) C_r
         self.sent, self.requests = 0, []
-        extra[:] = 0
-        for j, name in enumerate(SIGNALS):
-            extra[1 + self.size + j] = self.preemption.received == name
+        extra.fill(0)
+        if self.preemption.received is not None:
+            extra[1 + self.size + SIGNALS.index(self.preemption.received)] = 1
         if self.random:
             self._seed_dropout(b)
-        with group.guard(f"in epoch {epoch}, batch {b} of {self.n_batches}"):
+        group.where = f"in epoch {epoch}, batch {b} of {self.n_batches}"
+        try:  # group.guard, inline: the step's own cost stays small
             if group.failure is not None:  # an earlier callback failed: send the flag now
                 pass
             elif len(mine) == 0:  # fewer rows than ranks: this rank adds nothing
                 net.grad[:] = 0
             else:
                 extra[0] = super().gradients(X, Y, w, mine, epoch, b) * self.weight
+        except Exception as err:
+            group.note(err)
         while self.sent < len(self.buckets):  # the rest (all, without overlap; zeros on failure)
             if group.failure is not None:
                 layer, start, stop = self.buckets[self.sent]
@@ -714,8 +725,9 @@ class DataParallel(SingleProcess):
             self._send(self.sent, scale=group.failure is None)
         group.wait(self.requests, "Allreduce", background=group.progress is not None)
         group.reduce(extra, self.flags)
-        counts = extra[1 + self.size:]
-        self.signal = next((name for name, c in zip(SIGNALS, counts) if c), None)
+        if extra[1 + self.size:].any():
+            counts = extra[1 + self.size:]
+            self.signal = next(name for name, c in zip(SIGNALS, counts) if c)
         return float(extra[0])
 
     def _bucket_ready(self, layer: int) -> None:
