@@ -109,6 +109,9 @@ checkpoint writes) before it aborts the job (``GLASSNET_MPI_WORK_TIMEOUT``)."""
 DEFAULT_BUCKET_BYTES = 1 << 16
 """Gradients sent per ``Iallreduce`` while the backward pass goes on (whole layers, 64 KiB)."""
 
+ABORT_GRACE = 0.5
+"""Seconds between a rank's last message and its ``MPI Abort``, for ``mpiexec`` to pass it on."""
+
 SHARDINGS = ("global", "contiguous", "files")
 """Where a rank's rows come from; see the module docstring."""
 
@@ -410,6 +413,7 @@ class _Group:
         sys.stderr.write(f"glassnet: error: {message} Aborting all {self.size} ranks "
                          "(MPI Abort); the last checkpoint stays valid.\n")
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE)  # mpiexec forwards the message before Abort ends the job
         self.comm.Abort(1)
         raise RankFailedError(message, self.rank, [])
 

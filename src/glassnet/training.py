@@ -1117,9 +1117,9 @@ def _facts(net: "Network", X: Any, Y: np.ndarray, w: np.ndarray | None, val: Any
         return digest.hexdigest()[:16]
 
     facts = {"n_samples": len(X), "n_features": int(X.shape[1]), "X dtype": str(X.dtype),
-             "targets": list(Y.shape[1:]), "data": fingerprint(X, Y, w),
              "network": net.config(), "fit": settings,
-             "scaler": net.scaler.to_dict() if net.scaler is not None else None}
+             "scaler": net.scaler.to_dict() if net.scaler is not None else None,
+             "targets": list(Y.shape[1:]), "data": fingerprint(X, Y, w)}
     if val is not None:
         facts["validation"] = {"n_samples": len(val[0]), "data": fingerprint(*val)}
     return json.loads(json.dumps(facts, default=repr))
