@@ -1,6 +1,6 @@
 """Run by tests/test_distributed.py under ``mpiexec -n N``: one distributed fit from a JSON spec.
 
-``python mpi_worker.py SPEC.json``; the spec names the data files (``.npy``, opened as memory
+``python mpi_worker.py SPEC.json [--resume]``; the spec names the data files (``.npy``, opened as memory
 maps), the network, the fit arguments, the ``Settings``, an optional fault, and where rank 0
 writes the weights (``out``, an ``.npz``) and the history (``out`` + ``.json``). ``per_rank``
 overrides any of these for one rank (``{"1": {"X": ...}}``). Every rank writes what it saw
@@ -81,6 +81,9 @@ def main(path: str) -> None:
         spec = json.load(f)
     rank, size = rank_and_size()
     spec.update(spec.get("per_rank", {}).get(str(rank), {}))
+    if "--resume" in sys.argv:  # as glassnet launch restarts it: from the checkpoint, no fault
+        spec["fit"]["resume"] = True
+        spec.pop("fault", None)
     X, y = open_memmap_dataset(spec["X"], spec["y"])
     net = mlp(spec["sizes"], loss=spec.get("loss", "cross_entropy"), dtype=spec["dtype"],
               dropout=spec.get("dropout", 0.0), l2=spec.get("l2", 0.0), seed=0)
@@ -114,4 +117,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1])  # [--resume]

@@ -21,7 +21,7 @@ from .losses import LOSSES
 from .network import Network, mlp
 from .optim import OPTIMIZERS
 from .schedules import SCHEDULES
-from .training import Callback
+from .training import Callback, TrainingInterrupted
 
 __all__ = ["main"]
 
@@ -69,6 +69,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "weight_decay": 1e-3, "dropout": 0.0, "early_stopping": None, "val_split": 0.0,
     "metrics": "accuracy", "seed": 0, "out": "glassnet-model.npz", "checkpoint_dir": None,
     "resume": False, "quiet": False, "history_json": None, "distributed": False, "device": "cpu",
+    "val_data": None, "checkpoint_every": None,  # distributed / preemption (issue 18)
 }
 """The default recipe of ``glassnet train`` (bench/digits_recipe.py measures it)."""
 
@@ -92,7 +93,9 @@ def _show(value: Any) -> str:
 
 _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("--data", str, "digits|iris|wine|breast_cancer|diabetes|circles|xor|gauss|spiral|moons|"
-     "mnist:DIR|fashion-mnist:DIR|csv:FILE[:TARGET]|npz:FILE"),
+     "mnist:DIR|fashion-mnist:DIR|csv:FILE[:TARGET]|npz:FILE|npy:X.npy,y.npy[,X_test.npy,"
+     "y_test.npy] (memory-mapped; without test files the last 20%% of the rows are the test "
+     "set)"),
     ("--hidden", _int_list, "hidden layer sizes, comma-separated"),
     ("--activation", _choice(sorted(ACTIVATIONS), "activation"), "hidden activation"),
     ("--loss", _choice(sorted(LOSSES), "loss"), "loss; None: cross_entropy for classes, mse else"),
@@ -116,6 +119,10 @@ _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
      "--batch-size is the global batch"),
     ("--device", _choice(["cpu", "cuda"], "device"), "train on the CPU, or on a CUDA GPU with "
      "CuPy (glassnet[gpu])"),
+    # issue 18: validation data of its own (npy:X.npy,y.npy memory-mapped), mid-epoch checkpoints
+    ("--val-data", str, "validation data, a --data spec (npy:X.npy,y.npy is memory-mapped whole)"),
+    ("--checkpoint-every", _positive(int), "also write the checkpoint every N steps "
+     "(mid-epoch); SIGTERM/SIGUSR1 always write one, then exit with status 75"),
 ]
 
 
@@ -235,7 +242,27 @@ def build_parser() -> argparse.ArgumentParser:
                       help="allow a --host other than the loopback address: anyone who can reach "
                       "it can use the server's CPU")
     play.set_defaults(run=_cmd_playground)
+
+    # issue 18: glassnet launch --max-restarts N -- COMMAND (logic in glassnet.launch)
+    launch = sub.add_parser("launch", help="run a training command, again from its checkpoint "
+                            "when it fails", description="Run COMMAND (e.g. mpiexec -n 4 glassnet "
+                            "train --distributed --checkpoint-dir ck ...); when it fails and its "
+                            "checkpoint exists, run it again with --resume, up to --max-restarts "
+                            "times. Signals to this command are passed on and end it.")
+    launch.add_argument("--max-restarts", type=_positive(int), default=3, help="default: 3")
+    launch.add_argument("--checkpoint-dir", default=None,
+                        help="default: the --checkpoint-dir of COMMAND")
+    launch.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ...")
+    launch.set_defaults(run=_cmd_launch)
     return parser
+
+
+def _cmd_launch(args: argparse.Namespace) -> int:
+    from .launch import run_with_restarts
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return run_with_restarts(command, args.max_restarts, args.checkpoint_dir,
+                             log=lambda line: print(f"glassnet launch: {line}", file=sys.stderr))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -250,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"{err}\nRun 'glassnet --help' for usage.", file=sys.stderr)
         return 2
+    except TrainingInterrupted as err:  # issue 18: preempted; the checkpoint is written
+        if err.root:
+            print(f"glassnet: error: {err}", file=sys.stderr)
+        return err.exit_status
     except RankFailedError as err:  # every rank stops; rank 0 says which failed and why
         if err.rank == 0:
             print(f"glassnet: error: {err}", file=sys.stderr)
@@ -279,7 +310,7 @@ def build_recipe(s: dict[str, Any], X_train: np.ndarray, n_out: int,
 
     ``glassnet train`` and bench/digits_recipe.py both train through this.
     """
-    from .data import StandardScaler
+    from .data.npy_source import fit_scaler
     from .optim import get_optimizer
     from .schedules import Cosine, Exponential, Step, get_schedule
 
@@ -288,7 +319,7 @@ def build_recipe(s: dict[str, Any], X_train: np.ndarray, n_out: int,
     net = mlp([X_train.shape[1], *s["hidden"], n_out], activation=s["activation"], loss=loss,
               dropout=s["dropout"], l2=0.0 if decoupled else s["weight_decay"], seed=s["seed"],
               device=s.get("device", "cpu"))
-    net.scaler = StandardScaler().fit(X_train)
+    net.scaler = fit_scaler(X_train)  # a memory map by chunks, never whole
     metrics = [m for m in s["metrics"].split(",") if m] if s["metrics"] else []
     if not classify:
         metrics = [m for m in metrics if m not in ("accuracy", "balanced_accuracy")] or ["r2"]
@@ -304,7 +335,7 @@ def build_recipe(s: dict[str, Any], X_train: np.ndarray, n_out: int,
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .data import load_data
+    from .data.npy_source import load_spec, load_validation
     from .training import ProgressBar, format_record
 
     s = _train_settings(args)
@@ -316,7 +347,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         s["quiet"] = s["quiet"] or not root
     if s["resume"] and not s["checkpoint_dir"]:
         raise UsageError("glassnet train: --resume needs --checkpoint-dir")
-    data = load_data(s["data"])
+    data = load_spec(s["data"])  # issue 18: npy:X.npy,y.npy memory-mapped, else load_data
     classify = data.task == "classification"
     X_train, X_test, y_train, y_test = _split_data(data, s["seed"])
     if classify:
@@ -341,9 +372,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not s["quiet"]:
         callbacks.append(ProgressBar(-(-int(n_fit) // s["batch_size"]), s["batch_size"], summary=False))
     callbacks += _glassbox_callbacks(args)
+    if s["val_data"] and s["val_split"]:  # issue 18
+        raise UsageError("glassnet train: --val-data and --val-split exclude each other")
+    fit_kwargs["validation_data"] = load_validation(s["val_data"]) if s["val_data"] else None
     history = net.fit(X_train, y_train, callbacks=callbacks, progress=False,
                       checkpoint_dir=s["checkpoint_dir"], resume=s["resume"], distributed=s["distributed"],
-                      **fit_kwargs)
+                      checkpoint_every=s["checkpoint_every"], **fit_kwargs)
     _glassbox_plots(args, net, history, X_test, y_test, classify)
     if classify:
         print(f"test accuracy: {_accuracy(net, X_test, y_test):.4f}")

@@ -89,13 +89,22 @@ class TrainingInterrupted(RuntimeError):
         The checkpoint written.
     epoch, batch : int
         The position: after ``batch`` batches of epoch ``epoch``.
+    root : bool
+        False on the ranks of a distributed fit other than 0 (which all raise it too).
+    exit_status : int
+        75 (``EX_TEMPFAIL``): what ``glassnet train`` exits with, so that a wrapper
+        (``glassnet launch``, a Slurm job script) knows that the run can be resumed.
     """
 
-    def __init__(self, signal: str, checkpoint: Path, epoch: int, batch: int, n_batches: int):
+    exit_status = 75
+
+    def __init__(self, signal: str, checkpoint: Path, epoch: int, batch: int, n_batches: int,
+                 root: bool = True):
         super().__init__(f"training stopped by {signal} after batch {batch} of {n_batches} in "
                          f"epoch {epoch}; the checkpoint {checkpoint} holds that position. "
                          "Run again with resume=True (glassnet train --resume) to continue.")
         self.signal, self.checkpoint, self.epoch, self.batch = signal, checkpoint, epoch, batch
+        self.root = root
 
 
 class Callback:
@@ -782,7 +791,8 @@ def _epoch(run: _Run, epoch: int) -> bool:
     stop = strategy.stop(stop or net.stop_training)  # distributed: all ranks alike
     signal = strategy.interrupted()
     if signal is not None and not stop and epoch < run.epochs:
-        raise TrainingInterrupted(signal, run.checkpoint, epoch, run.n_batches, run.n_batches)
+        raise TrainingInterrupted(signal, run.checkpoint, epoch, run.n_batches, run.n_batches,
+                                  strategy.root)
     return stop
 
 
@@ -803,7 +813,8 @@ def _mid_epoch_checkpoint(run: _Run, epoch: int, b: int, total: float, seen: int
                             run.schedule, run.watch, order_state, position)
     if signal is not None:
         run.strategy.end()  # distributed: every rank waits until rank 0's write is done
-        raise TrainingInterrupted(signal, run.checkpoint, epoch, b, run.n_batches)
+        raise TrainingInterrupted(signal, run.checkpoint, epoch, b, run.n_batches,
+                                  run.strategy.root)
 
 
 def _finish(run: _Run) -> History:
