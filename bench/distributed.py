@@ -13,11 +13,12 @@ What it measures, every part through glassnet's own code:
 1. **1-rank overhead**: ``fit`` against ``fit(distributed=True)`` under ``mpiexec -n 1``, the
    same data in memory, alternating; CPU seconds per step (``time.process_time``: wall time
    means little on a shared machine), the fastest of the repeats.
-2. **Steps with 2-4 ranks**: ``fit(distributed=Settings(overlap=...))`` with a callback that
-   times each step (wall and CPU), with the overlap on and off; beside it, on every rank at
-   once, the compute alone (``gradient`` on the rank's shard, no communication) and the
-   optimiser step alone. ``comm = step(no overlap) - compute - update`` is what the
-   reduction costs in a step; ``hidden = step(no overlap) - step(overlap)``; the overlap is
+2. **Steps with 2-4 ranks**: ``fit(distributed=Settings(...))`` with a callback that times
+   each step (wall and CPU), in the three ways of :data:`MODES` (one reduction after the
+   backward; buckets during it; buckets with the helper thread forced on); beside it, on every
+   rank at once, the compute alone (``gradient`` on the rank's shard, no communication) and
+   the optimiser step alone. ``comm = step(sequential) - compute - update`` is what the
+   reduction costs in a step; ``hidden = step(sequential) - step(buckets)``; the overlap is
    ``hidden / comm``.
 3. **Allreduce time against bytes and ranks** (2-4 ranks, the MPI library's own blocking
    ``Allreduce`` of float32 buffers from 1 KiB to 8 MiB).
@@ -39,6 +40,7 @@ import platform
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +52,11 @@ WORKLOADS = {
     "W4": {"sizes": [784, 1024, 1024, 10], "batch_size": 256},
 }
 RANKS = (2, 3, 4)
+MODES = {  # how the gradients are reduced (glassnet.distributed.Settings)
+    "sequential": {"overlap": False},  # one reduction after the backward pass
+    "overlap": {},  # buckets during the backward; a helper thread where a node has the cores
+    "thread": {"progress_thread": True},  # buckets, and the helper thread in any case
+}
 SHARES = (1, 2, 4, 8, 16, 32, 64)  # N: shards of B / N rows
 SWEEP_BYTES = [1 << k for k in range(10, 24)]  # 1 KiB .. 8 MiB
 
@@ -128,16 +135,15 @@ def steps_worker(n_batches: int, repeats: int) -> dict | None:
     for name in WORKLOADS:
         make, X, y, B = data(name, n_batches)
         row: dict = {}
-        for overlap in (True, False):
+        for key, kwargs in MODES.items():
             wall, cpu = [], []
             for _ in range(repeats):
                 timer = StepTimer()
                 make().fit(X, y, epochs=1, batch_size=B, optimizer="sgd", learning_rate=0.01,
                            seed=0, progress=False, callbacks=[timer.callback],
-                           distributed=Settings(overlap=overlap, timeout=600))
+                           distributed=Settings(timeout=600, **kwargs))
                 wall += timer.wall[1:]  # the first step waits for the slowest start
                 cpu += timer.cpu[1:]
-            key = "overlap" if overlap else "sequential"
             row[f"step_{key}_s"] = float(np.median(wall))
             row[f"step_{key}_cpu_s"] = float(np.median(cpu))
         net, opt = make(), SGD(learning_rate=0.01)
@@ -171,7 +177,7 @@ def steps_worker(n_batches: int, repeats: int) -> dict | None:
     if rank != 0:
         return None
     for name in WORKLOADS:  # the slowest rank's step and compute
-        for key in ("step_overlap_s", "step_sequential_s", "compute_s"):
+        for key in [f"step_{mode}_s" for mode in MODES] + ["compute_s"]:
             result["workloads"][name][key] = max(r["workloads"][name][key] for r in everyone)
     return result
 
@@ -198,8 +204,7 @@ def profile(repeats: int) -> dict:
                 t0 = time.perf_counter()
                 net.propagate(X_b)
                 t1 = time.perf_counter()
-                net.backward(Y_b, after_layer=lambda i: marks.__setitem__(
-                    i, time.perf_counter()))
+                net.backward(Y_b, after_layer=partial(_mark, marks))
                 t2 = time.perf_counter()
                 update(net, opt)
                 t3 = time.perf_counter()
@@ -214,7 +219,18 @@ def profile(repeats: int) -> dict:
             layer_bytes[int(key.split(".")[0])] += param.nbytes
         out[name] = {"batch_size": B, "sizes": spec["sizes"], "layer_bytes": layer_bytes,
                      "shares": rows}
+    a, b = np.ones(1 << 21, dtype=np.float32), np.ones(1 << 21, dtype=np.float32)
+    adds = []
+    for _ in range(20):  # the reduction's own arithmetic: a += b over 8 MiB
+        t0 = time.perf_counter()
+        np.add(a, b, out=a)
+        adds.append(time.perf_counter() - t0)
+    out["reduce_s_per_byte"] = float(np.min(adds)) / a.nbytes
     return out
+
+
+def _mark(marks: dict[int, float], layer: int) -> None:
+    marks[layer] = time.perf_counter()
 
 
 def mpiexec() -> str:
@@ -239,18 +255,21 @@ def report(results: dict) -> str:
         c = r["cpu_per_step_s"]
         lines.append(f"{name:8} {1e3 * c['plain']:8.3f}ms {1e3 * c['distributed']:8.3f}ms "
                      f"{100 * r['overhead']:+8.1f}%")
-    lines += ["", "Steps (ms, medians; the slowest rank):",
-              f"{'workload':8} {'ranks':>5} {'compute':>8} {'update':>7} {'step seq':>9} "
-              f"{'step ovl':>9} {'comm':>7} {'hidden':>7} {'overlap':>8}"]
+    lines += ["", "Steps (ms, medians; the slowest rank). comm = sequential - compute - update;"
+              " overlap = (sequential - step) / comm, for the buckets without (ovl) and with "
+              "(thr) the helper thread:",
+              f"{'workload':8} {'ranks':>5} {'compute':>8} {'update':>7} {'seq':>8} "
+              f"{'ovl':>8} {'thr':>8} {'comm':>7} {'ovl %':>6} {'thr %':>6}"]
     for run in results["steps"]:
         for name, r in run["workloads"].items():
-            comm = r["step_sequential_s"] - r["compute_s"] - r["update_s"]
-            hidden = r["step_sequential_s"] - r["step_overlap_s"]
-            share = hidden / comm if comm > 0 else float("nan")
+            seq = r["step_sequential_s"]
+            comm = seq - r["compute_s"] - r["update_s"]
+            shares = [100 * (seq - r[f"step_{m}_s"]) / comm if comm > 0 else float("nan")
+                      for m in ("overlap", "thread")]
             lines.append(f"{name:8} {run['ranks']:5d} {1e3 * r['compute_s']:8.3f} "
-                         f"{1e3 * r['update_s']:7.3f} {1e3 * r['step_sequential_s']:9.3f} "
-                         f"{1e3 * r['step_overlap_s']:9.3f} {1e3 * comm:7.3f} "
-                         f"{1e3 * hidden:7.3f} {100 * share:7.0f}%")
+                         f"{1e3 * r['update_s']:7.3f} {1e3 * seq:8.3f} "
+                         f"{1e3 * r['step_overlap_s']:8.3f} {1e3 * r['step_thread_s']:8.3f} "
+                         f"{1e3 * comm:7.3f} {shares[0]:6.0f} {shares[1]:6.0f}")
     lines += ["", "Allreduce (ms, median) by bytes and ranks:",
               f"{'bytes':>9} " + " ".join(f"{f'{r} ranks':>9}" for r in RANKS)]
     for nbytes in SWEEP_BYTES:

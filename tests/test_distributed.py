@@ -166,7 +166,8 @@ def test_two_ranks_equal_one_process(tmp_path, optimizer, dtype, atol):
 @pytest.mark.mpi
 @needs_mpi
 @pytest.mark.parametrize("settings", [
-    {"bucket_bytes": 1},            # three buckets, one per layer, sent during the backward
+    {"bucket_bytes": 1, "progress_thread": True},   # three buckets, one per layer, sent
+    {"bucket_bytes": 1, "progress_thread": False},  # during the backward, with(out) a helper
     {"bucket_bytes": 1 << 20},      # one bucket, sent after layer 0
     {"overlap": False},             # one reduction after the backward pass
 ])

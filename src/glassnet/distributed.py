@@ -157,6 +157,12 @@ class Settings:
     overlap : bool, default=True
         Reduce each bucket while the layers below back-propagate. False: one reduction of
         all gradients after the backward pass (the same sums, for comparison).
+    progress_thread : bool, optional
+        Whether a helper thread drives the buckets' progress while BLAS runs (see
+        :class:`_Progress`). Default: where the node has at least two cores per rank (one for
+        the rank, one for its helper); on fewer, the helper's polls slow the ranks down more
+        than they hide (measured by bench/distributed.py), and the buckets progress between
+        layers instead.
     sharding : {'global', 'contiguous', 'files'}, default='global'
         Where a rank's rows come from; see :mod:`glassnet.distributed`.
     """
@@ -166,6 +172,7 @@ class Settings:
     work_timeout: float | None = None
     bucket_bytes: int = DEFAULT_BUCKET_BYTES
     overlap: bool = True
+    progress_thread: bool | None = None
     sharding: str = "global"
 
     def __post_init__(self) -> None:
@@ -297,18 +304,21 @@ def _poll(requests: list[Any], seconds: float, Testall: Any) -> bool:
 class _Progress:
     """A helper thread that calls ``Test`` on the buckets in flight during the backward pass.
 
-    MPICH advances a non-blocking collective only inside MPI calls (each reduction takes a
-    few rounds, each round one call after the other ranks' part); while the main thread
-    multiplies matrices (the GIL released), this thread makes those calls, sleeping
-    ``interval`` seconds in between (a few percent of a core). At the end of the backward pass
-    the main thread :meth:`take` s what is still in flight and polls it itself (faster); a
-    request is only ever tested by the thread that holds it.
+    MPICH advances a non-blocking collective only inside MPI calls (a reduction takes a few
+    rounds, each one call after the other ranks' part); while the main thread multiplies
+    matrices (the GIL released), this thread makes those calls. It polls soon after a bucket is
+    started, then less and less often (the pause doubles from ``first`` to ``longest``
+    seconds), so that it takes little from the cores that compute; with nothing in flight it
+    waits without polling. At the end of the backward pass the main thread :meth:`take` s what
+    is still in flight and polls it itself (faster); a request is only ever tested by the
+    thread that holds it.
     """
 
-    def __init__(self, interval: float = 2e-5):
-        self.interval = interval
+    def __init__(self, first: float = 5e-5, longest: float = 1e-3):
+        self.first, self.longest = first, longest
         self.cond = threading.Condition()
         self.pending: list[Any] = []
+        self.fresh = False  # a request came since the last poll: poll soon again
         self.closed = False
         self.thread = threading.Thread(target=self._run, name="glassnet-mpi-progress",
                                        daemon=True)
@@ -317,6 +327,7 @@ class _Progress:
     def add(self, request: Any) -> None:
         with self.cond:
             self.pending.append(request)
+            self.fresh = True
             self.cond.notify_all()
 
     def take(self) -> list[Any]:
@@ -326,14 +337,19 @@ class _Progress:
         return pending
 
     def _run(self) -> None:
+        pause = self.first
         while True:
             with self.cond:  # tests under the lock: take() never gets a request mid-test
                 while not self.pending and not self.closed:
                     self.cond.wait()
                 if self.closed:
                     return
+                before = len(self.pending)
                 self.pending = [request for request in self.pending if not request.Test()]
-            time.sleep(self.interval)
+                progressed = self.fresh or len(self.pending) < before
+                self.fresh = False
+            pause = self.first if progressed else min(2 * pause, self.longest)
+            time.sleep(pause)
 
     def close(self) -> None:
         with self.cond:
@@ -356,9 +372,17 @@ class _Group:
         self.where = self.failed_where = "before training"
         self.progress: _Progress | None = None
 
-    def start_progress(self) -> None:
-        """The helper thread, where there are other ranks and MPI allows threads."""
-        if self.size > 1 and self.MPI.Query_thread() >= self.MPI.THREAD_MULTIPLE:
+    def start_progress(self, wanted: bool | None) -> None:
+        """The helper thread, where there are other ranks, MPI allows threads, and
+        ``wanted`` (None: where the node has two cores per rank)."""
+        if self.size == 1 or self.MPI.Query_thread() < self.MPI.THREAD_MULTIPLE:
+            return
+        if wanted is None:  # the cores the ranks on this node may run on, per rank
+            local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
+            cores = set().union(*local.allgather(sorted(os.sched_getaffinity(0))))
+            wanted = len(cores) >= 2 * local.Get_size()
+            local.Free()
+        if wanted:
             self.progress = _Progress()
 
     def close(self) -> None:
@@ -423,8 +447,9 @@ class _Group:
         if self.failure is not None:
             extra[...] = 0
             flags[self.rank] = 1
-        self.wait([self.comm.Iallreduce(self.MPI.IN_PLACE, extra, op=self.MPI.SUM)],
-                  "Allreduce")
+        if self.size > 1:  # over one rank the sum is ``extra`` itself
+            self.wait([self.comm.Iallreduce(self.MPI.IN_PLACE, extra, op=self.MPI.SUM)],
+                      "Allreduce")
         if flags.any():
             self._stop([int(r) for r in np.flatnonzero(flags)])
 
@@ -597,7 +622,8 @@ class DataParallel(SingleProcess):
             if self.sharding == "files":  # each rank its own rows
                 del mine["n_samples"], mine["data"]
             mine["distributed"] = {"sharding": self.sharding, "overlap": self.settings.overlap,
-                                   "bucket_bytes": self.settings.bucket_bytes}
+                                   "bucket_bytes": self.settings.bucket_bytes,
+                                   "progress_thread": self.settings.progress_thread}
         self.group.sync()  # a rank whose data failed to load meets the others here
         everyone = self.group.exchange(mine)
         for r, theirs in enumerate(everyone):
@@ -641,6 +667,7 @@ class DataParallel(SingleProcess):
 
     def begin(self, rng: np.random.Generator, memmapped: bool, n_batches: int) -> None:
         super().begin(rng, memmapped, n_batches)
+        self.group.where = "setting up training"
         self.group.slack = True
         self.group.sync()  # a rank whose set-up failed meets the others here (running)
         self.begun = True
@@ -656,7 +683,7 @@ class DataParallel(SingleProcess):
         self.low = {layer: k for k, (layer, _, _) in enumerate(self.buckets)}
         self.after_layer = self._bucket_ready if self.settings.overlap else None
         if self.settings.overlap:
-            self.group.start_progress()
+            self.group.start_progress(self.settings.progress_thread)
 
     def guarded(self, callbacks: list["Callback"]) -> list[Any]:
         return [_Guarded(callback, self.group) for callback in callbacks]
@@ -735,7 +762,10 @@ class DataParallel(SingleProcess):
         return float(extra[0])
 
     def _bucket_ready(self, layer: int) -> None:
-        """``after_layer`` of the backward pass: send the bucket that ``layer`` completes."""
+        """``after_layer`` of the backward pass: send the bucket that ``layer`` completes
+        (without a helper thread, move the buckets in flight along first)."""
+        if self.requests and self.group.progress is None:
+            self.group.MPI.Request.Testall(self.requests)
         k = self.low.get(layer)
         if k is not None and k == self.sent:
             self._send(k, scale=True)
@@ -746,12 +776,14 @@ class DataParallel(SingleProcess):
         view = self.net.grad[start:stop]
         if scale and self.weight != 1:
             view *= view.dtype.type(self.weight)
+        self.sent += 1
+        if self.size == 1:  # over one rank the sum is the bucket itself
+            return
         MPI = self.group.MPI
         request = self.group.comm.Iallreduce(MPI.IN_PLACE, view, op=MPI.SUM)
         self.requests.append(request)
         if self.group.progress is not None:
             self.group.progress.add(request)
-        self.sent += 1
 
     def _seed_dropout(self, b: int) -> None:
         """This step's masks on this rank: Generators from (epoch key, epoch, batch, rank, layer)."""
