@@ -525,6 +525,28 @@ def test_checkpoint_every_and_a_crash_then_resume_equals_the_uninterrupted_run(t
 
 @pytest.mark.mpi
 @needs_mpi
+def test_a_sharded_mid_epoch_checkpoint_resumes_only_with_the_same_ranks(tmp_path):
+    fit = {**PREEMPT_FIT, "checkpoint_dir": str(tmp_path / "ck"), "checkpoint_every": 2}
+    settings = {"sharding": "contiguous"}
+    straight, _ = run_worker(tmp_path, 2, {**fit, "checkpoint_dir": str(tmp_path / "s")},
+                             name="straight", settings=settings)
+    check_ok(straight)
+    proc, spec = run_worker(tmp_path, 2, fit, name="crash", settings=settings,
+                            fault={"rank": 0, "step": 5, "kind": "raise"})
+    assert proc.returncode != 0  # the checkpoint of step 4: epoch 2, batch 1
+    proc, _ = run_worker(tmp_path, 3, {**fit, "resume": True}, name="three", settings=settings)
+    assert proc.returncode != 0
+    assert "was written in the middle of epoch 2 by a run whose batch order was " \
+           "\"sharding='contiguous' over 2 ranks\" (this one: \"sharding='contiguous' over 3 " \
+           "ranks\"); resume it the same way, or from a checkpoint written at the end of an " \
+           "epoch." in proc.stderr
+    proc, _ = run_worker(tmp_path, 2, {**fit, "resume": True}, name="two", settings=settings)
+    check_ok(proc)
+    assert_weights_equal(str(tmp_path / "two.npz"), dict(np.load(tmp_path / "straight.npz")), 0)
+
+
+@pytest.mark.mpi
+@needs_mpi
 def test_rank_0s_own_work_is_bounded_by_work_timeout_not_timeout(tmp_path):
     # rank 0 spends 3 s after epoch 1 (its reports, a slow checkpoint disk); the others wait
     fit = {"epochs": 2, "batch_size": 8, "optimizer": "sgd", "seed": 1,

@@ -719,6 +719,11 @@ class DataParallel(SingleProcess):
     def batch_rows(self, batch: np.ndarray) -> int:
         return self.step_rows
 
+    def order(self) -> str | None:
+        """Sharded: the order depends on the number of ranks (None for 'global')."""
+        return None if self.sharding == "global" else f"sharding={self.sharding!r} over " \
+            f"{self.size} ranks"
+
     # ------------------------------------------------------------------ the step
     def gradients(self, X: Any, Y: np.ndarray, w: np.ndarray | None, batch: np.ndarray,
                   epoch: int, b: int) -> float:

@@ -394,6 +394,11 @@ class SingleProcess:
         """How many samples the step on ``batch`` takes (over all processes)."""
         return len(batch)
 
+    def order(self) -> str | None:
+        """What the epoch's batch order depends on beyond the shuffling state (None: nothing);
+        a mid-epoch checkpoint resumes only where this is the same."""
+        return None
+
     def take(self, A: np.ndarray, batch: np.ndarray, name: str) -> np.ndarray:
         """``A[batch]``, gathered into an array kept per batch size (no allocation per step)."""
         key = (name, len(batch))
@@ -690,6 +695,12 @@ def _setup(net: "Network", X: Any, y: Any, strategy: SingleProcess, *, epochs: i
         if checkpoint is None:
             raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoint.")
         history, start_epoch, position = _resume(net, checkpoint, opt, schedule, watch, rng)
+        if position is not None and position.get("order") != strategy.order():
+            raise ValueError(
+                f"The checkpoint {checkpoint} was written in the middle of epoch "
+                f"{position['epoch']} by a run whose batch order was {position.get('order')!r} "
+                f"(this one: {strategy.order()!r}); resume it the same way, or from a "
+                "checkpoint written at the end of an epoch.")
     if checkpoint is not None and strategy.root:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
 
@@ -809,6 +820,8 @@ def _mid_epoch_checkpoint(run: _Run, epoch: int, b: int, total: float, seen: int
     if run.checkpoint is None or not (due or signal):
         return
     position = {"epoch": epoch, "batch": b, "total": total, "seen": seen}
+    if run.strategy.order() is not None:
+        position["order"] = run.strategy.order()
     run.strategy.checkpoint(_write_checkpoint, run.net, run.checkpoint, epoch - 1, run.opt,
                             run.schedule, run.watch, order_state, position)
     if signal is not None:
