@@ -432,6 +432,31 @@ def test_files_of_different_sizes_give_each_rank_a_proportional_part(tmp_path):
     assert len(history) == 2 and all(0 <= r["accuracy"] <= 1 for r in history)
 
 
+@pytest.mark.mpi
+@needs_mpi
+def test_files_sharding_with_a_validation_split_scores_every_ranks_held_out_rows(tmp_path):
+    # both ranks get the same file, so both hold out the same rows: the validation loss is
+    # their mean loss, not the sum over the ranks divided by one rank's count
+    fit = {"epochs": 2, "batch_size": 8, "optimizer": "sgd", "seed": 6,
+           "validation_split": 0.25}
+    proc, spec = run_worker(tmp_path, 2, fit, settings={"sharding": "files"},
+                            count_eval_rows=True)
+    check_ok(proc)
+    from glassnet.training import _split
+
+    X, y = np.load(spec["X"]), np.load(spec["y"])
+    net = mlp(spec["sizes"], loss="cross_entropy", dtype="float64", seed=0)
+    _, _, _, (X_val, Y_val) = _split(net, X, net.targets(y), None, 0.25,
+                                    np.random.default_rng(6))
+    with np.load(spec["out"]) as weights:
+        for key, param in net.params().items():
+            param[...] = weights[key]
+    history = json.loads(Path(spec["out"] + ".json").read_text())["history"]["epochs"]
+    assert history[-1]["val_loss"] == pytest.approx(net.loss(X_val, Y_val.argmax(1)), rel=1e-9)
+    for rank in (0, 1):  # each rank scored its own held-out rows
+        assert rank_report(spec, rank)["eval_rows"]["_loss_total"] == 2 * len(X_val)
+
+
 # ------------------------------------------------------------------ preemption, timeouts
 
 

@@ -1044,14 +1044,14 @@ def _scores(run: _Run, epoch: int) -> dict[str, float]:
     """
     net, strategy, fns, val = run.net, run.strategy, run.metric_fns, run.val
     parts: list[np.ndarray] = []
-    loss_total = np.zeros(1)
+    loss_total = np.zeros(2)  # [sum of the validation losses, validation rows]
     with strategy.guard(f"evaluating epoch {epoch}"):
         if fns:
             lo, hi = strategy.eval_rows(len(run.X), own=True)  # own: a rank's file
             parts += [_outputs(net, run.X, lo, hi, run.memmapped), to_numpy(run.Y[lo:hi])]
         if val is not None:
             lo, hi = strategy.eval_rows(len(val[0]), own=run.val_split)
-            loss_total[0] = _loss_total(net, val[0], val[1], lo, hi, run.val_memmapped)
+            loss_total[:] = _loss_total(net, val[0], val[1], lo, hi, run.val_memmapped), hi - lo
             if fns:
                 parts += [_outputs(net, val[0], lo, hi, run.val_memmapped),
                           to_numpy(val[1][lo:hi])]
@@ -1063,7 +1063,7 @@ def _scores(run: _Run, epoch: int) -> dict[str, float]:
             a, Y = joined[0], joined[1]
             scores.update({m.name: m(Y, a) for m in fns})
         if val is not None:
-            scores["val_loss"] = float(loss_total[0]) / len(val[0])
+            scores["val_loss"] = float(loss_total[0]) / float(loss_total[1])
             if fns:
                 a, Y = joined[2], joined[3]
                 scores.update({f"val_{m.name}": m(Y, a) for m in fns})
