@@ -326,6 +326,22 @@ def test_ranks_that_disagree_fail_at_once_naming_the_rank_and_the_difference(
         assert rank_report(spec, rank)["error"]["type"] == "RanksDisagreeError"
 
 
+@pytest.mark.mpi
+@needs_mpi
+def test_a_rank_whose_data_fails_its_checks_stops_every_rank_at_set_up(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "X4.npy", rng.standard_normal((23, 4)))  # the network takes 5 features
+    fit = {"epochs": 2, "batch_size": 8, "optimizer": "sgd", "seed": 1}
+    start = time.monotonic()
+    proc, spec = run_worker(tmp_path, 2, fit, per_rank={"1": {"X": str(tmp_path / "X4.npy")}},
+                            mpi_timeout=300)
+    assert proc.returncode != 0
+    assert time.monotonic() - start < 30
+    assert "RankFailedError: rank 1 of 2 failed before training: ValueError: The network " \
+           "expects X of shape (n_samples, 5)" in proc.stderr
+    assert rank_report(spec, 0)["error"]["type"] == "RankFailedError"
+
+
 # ------------------------------------------------------------------ sharded evaluation and data
 
 
@@ -734,6 +750,24 @@ def test_the_backward_pass_reports_each_layer_once_its_gradients_are_final():
         np.testing.assert_array_equal(grad[starts[i]:], final[starts[i]:])
     net.backprop(X, np.arange(7) % 3)  # the same gradients without the hook
     np.testing.assert_array_equal(net.grad, final)
+
+
+@pytest.mark.mpi
+@needs_mpi
+def test_cli_train_distributed_on_npy_files_with_a_validation_split(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", (X[:, 0] > 0).astype(np.int64))
+    args = ["-m", "glassnet", "train", "--distributed", "--data",
+            f"npy:{tmp_path / 'X.npy'},{tmp_path / 'y.npy'}", "--hidden", "8", "--epochs", "2",
+            "--batch-size", "32", "--val-split", "0.25", "--checkpoint-dir",
+            str(tmp_path / "ck"), "--checkpoint-every", "3", "--out", str(tmp_path / "m.npz")]
+    proc = mpiexec(2, args, cwd=tmp_path)
+    check_ok(proc)
+    assert proc.stdout.count("epoch   1/2") == 1  # rank 0 alone prints
+    net = load(tmp_path / "m.npz")
+    assert len(net.history) == 2 and "val_loss" in net.history.keys()
 
 
 # ------------------------------------------------------------------ joblib sweeps
