@@ -486,11 +486,11 @@ PREEMPT_FIT = {"epochs": 3, "batch_size": 8, "optimizer": "adam", "learning_rate
 def test_a_signal_on_one_rank_stops_every_rank_after_the_same_step(tmp_path, kind):
     fit = {**PREEMPT_FIT, "checkpoint_dir": str(tmp_path / "ck")}
     straight, spec = run_worker(tmp_path, 2, {**fit, "checkpoint_dir": str(tmp_path / "s")},
-                                name="straight", validation=True)
+                                name="straight", validation=True, dropout=0.2)
     check_ok(straight)
     # rank 1 alone gets the signal, after step 4's reduction (epoch 2, batch 1 of 3): its
     # flag travels in step 5's, after which every rank stops
-    proc, spec = run_worker(tmp_path, 2, fit, name="cut", validation=True,
+    proc, spec = run_worker(tmp_path, 2, fit, name="cut", validation=True, dropout=0.2,
                             fault={"rank": 1, "step": 4, "kind": kind})
     assert proc.returncode != 0
     for rank in (0, 1):
@@ -501,7 +501,8 @@ def test_a_signal_on_one_rank_stops_every_rank_after_the_same_step(tmp_path, kin
     _, extra, _ = load_with_extra(tmp_path / "ck" / "checkpoint.npz")
     assert extra["checkpoint"]["epoch"] == 1
     assert extra["checkpoint"]["position"]["batch"] == 2
-    proc, _ = run_worker(tmp_path, 2, {**fit, "resume": True}, name="resumed", validation=True)
+    proc, _ = run_worker(tmp_path, 2, {**fit, "resume": True}, name="resumed", validation=True,
+                         dropout=0.2)  # dropout masks drawn per rank and step: the same again
     check_ok(proc)
     assert_weights_equal(str(tmp_path / "resumed.npz"), dict(np.load(tmp_path / "straight.npz")),
                          0)  # the same N: bit for bit
