@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from glassnet import Dense, Residual, mlp
+from glassnet import Residual, mlp
 from glassnet.optim import SGD, Adagrad, Adam, RMSprop
 from glassnet.training import train_step
 from glassnet.web.session import Session, build_network, make_optimizer, set_penalty

@@ -1,41 +1,66 @@
 """Data-parallel synchronous training over MPI ranks: ``mpiexec -n N``, one step in lock-step.
 
 Every rank holds the whole network and the same optimiser. A global mini-batch of ``B`` rows
-(the same indices on every rank: the shuffling Generator's state is broadcast from rank 0) is
-cut into ``N`` contiguous shards of ``n_r`` rows, ``sum_r n_r = B``; rank ``r`` reads only
-its shard (a ``numpy.memmap`` is read row by row, never whole). The loss of the global batch
-is the mean over ``B``, so with ``C_r`` the mean over shard ``r``::
+is cut into ``N`` shards of ``n_r`` rows, ``sum_r n_r = B``; rank ``r`` reads only its shard
+(a ``numpy.memmap`` is read row by row, never whole). The loss of the global batch is the mean
+over ``B``, so with ``C_r`` the mean over shard ``r``::
 
     C     = (1/B) sum_i c_i = sum_r (n_r / B) C_r
     dC/dW = sum_r (n_r / B) dC_r/dW                       (uneven shards weigh less)
 
 Each rank runs the network's one forward and backward pass on its shard (the engine of plain
-``fit``), scales the flat gradient ``net.grad`` by ``n_r / B``, and an ``Allreduce`` (SUM)
-per step adds the ranks' ``net.grad`` in place; every rank applies the same optimiser step to
-the same sum, so the weights stay identical without being sent again. The L2/L1 penalty is
-added on every rank and its weights ``n_r / B`` sum to 1, so it counts once. Beside the
-gradients, a second small buffer in the same step carries::
+``fit``). The backward pass goes from the output layer down, and the gradients lie in one flat
+``net.grad`` in layer order, so the last layers' gradients are its tail. They are cut into
+*buckets* (contiguous slices of ``net.grad``, whole layers, about ``bucket_bytes`` each): as
+soon as the backward has filled a bucket (``Network.backward(after_layer=...)``), the rank
+scales it by ``n_r / B`` and starts a non-blocking ``Iallreduce`` (SUM) of it, while the layers
+below are still back-propagating; it waits for all of them only before the optimiser step.
+MPICH moves a non-blocking collective along only inside MPI calls, so a helper thread calls
+``Test`` on the requests in flight while the main thread is in BLAS (which releases the GIL).
+Every rank then applies the same optimiser step to the same sum, so the weights stay identical
+without being sent again. The L2/L1 penalty is added on every rank and its weights ``n_r / B``
+sum to 1, so it counts once. After the buckets, a small buffer in the same step carries::
 
-    [ weighted loss (1) | failure flag of each rank (N) ]
+    [ weighted loss (1) | failure flag of each rank (N) | ranks that got SIGTERM, SIGUSR1 (2) ]
 
 A rank whose step raised sends zeros and its flag; after the sum every rank sees who failed
 and all raise :class:`RankFailedError` together (rank 0's message names the rank and the
 error), so no rank is left waiting in a collective. A rank that dies outright is noticed by
-``mpiexec`` (it ends the job), or else by the bounded wait: the reduction is the
-non-blocking ``Iallreduce``, polled until ``timeout`` seconds, then ``MPI.COMM_WORLD.Abort``.
+``mpiexec`` (it ends the job), or else by the bounded wait: every collective is non-blocking
+and waited for at most ``timeout`` seconds (``work_timeout`` where a rank may be busy with its
+own work: set-up, evaluation, epoch-end callbacks, checkpoint writes), then
+``MPI.COMM_WORLD.Abort``. A SIGTERM or SIGUSR1 on any rank stops every rank after the same
+step, with a checkpoint of that step (see :mod:`glassnet.preemption`).
 
-Rank 0 alone shows progress, evaluates validation data and metrics (then broadcasts the
-epoch's record, so early stopping and schedules decide alike everywhere) and writes the
-checkpoints. A checkpoint holds nothing per rank, so ``resume`` works with another ``N``.
+At set-up the ranks compare, in one collective, the number of samples, the features, the
+dtypes, fingerprints of the data, the architecture, the scaler and the fit's arguments, and
+all raise :class:`RanksDisagreeError` at once, naming the rank and the difference.
+
+Evaluation is sharded too: each rank scores its share of the training rows (for the metrics)
+and of the validation rows; the loss sums are added, the outputs gathered on rank 0, which
+computes the metrics and broadcasts the epoch's record, so early stopping and schedules decide
+alike everywhere. Rank 0 alone shows progress and writes the checkpoints; a checkpoint holds
+nothing per rank, so ``resume`` works with another ``N``.
+
+Data order (``Settings(sharding=...)``):
+
+* ``'global'`` (default): the global batches are drawn from a shuffle of the whole set, the
+  same on every rank (rank 0's shuffling state is broadcast): the weights after ``k`` steps
+  equal those of one process with batch ``B`` (up to the order of floating-point sums).
+* ``'contiguous'``: rank ``r`` owns the contiguous rows ``shard_bounds(n, N)[r:r+2]`` of the
+  (same) file and shuffles within them; its part of each global batch comes from its shard
+  only, so a rank reads only its part of the file. A different sample order, still
+  deterministic for a given ``N``.
+* ``'files'``: each rank passes its own data (its own file): the training set is the
+  concatenation of the ranks' sets, each shuffled on its rank. The ranks' row counts may
+  differ; each rank's part of the global batch is in proportion to its rows.
+
+Dropout draws its masks per rank and per step, from a Generator seeded by (shuffling state,
+epoch, batch, rank, layer): reproducible for a given ``N``, across ``resume`` (mid-epoch
+included), but not the single-process masks.
 
 The loop is :func:`glassnet.training.fit`'s own: ``fit(distributed=...)`` runs it with the
-:class:`DataParallel` strategy (the batch step above, the broadcasts, rank 0's evaluation and
-checkpoints, the failure handling), so single-process and distributed training cannot drift.
-
-Dropout draws its masks per rank, from a Generator seeded by (shuffling state, epoch, rank,
-layer): reproducible for a given ``N`` and after ``resume``, but not the single-process masks.
-Without dropout the weights after ``k`` steps equal those of one process with batch ``B``
-(up to the order of floating-point sums).
+:class:`DataParallel` strategy, so single-process and distributed training cannot drift.
 """
 
 from __future__ import annotations
@@ -44,14 +69,14 @@ import hashlib
 import json
 import os
 import sys
-import time
-import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
+from .collectives import Group, RankFailedError, mpi
+from .preemption import SIGNALS
 from .training import SingleProcess
 
 if TYPE_CHECKING:
@@ -61,7 +86,10 @@ if TYPE_CHECKING:
 __all__ = [
     "DataParallel",
     "RankFailedError",
+    "RanksDisagreeError",
+    "SHARDINGS",
     "Settings",
+    "buckets",
     "fit_distributed",
     "quiet_other_ranks",
     "rank_and_size",
@@ -69,23 +97,23 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 300.0
-"""Seconds a rank waits in a collective before it aborts the job (``GLASSNET_MPI_TIMEOUT``)."""
+"""Seconds a rank waits in a step's collective before it aborts the job
+(``GLASSNET_MPI_TIMEOUT``)."""
+
+DEFAULT_WORK_TIMEOUT = 3600.0
+"""Seconds a rank waits for the others' own work (set-up, evaluation, epoch-end callbacks,
+checkpoint writes) before it aborts the job (``GLASSNET_MPI_WORK_TIMEOUT``)."""
+
+DEFAULT_BUCKET_BYTES = 1 << 16
+"""Gradients sent per ``Iallreduce`` while the backward pass goes on (whole layers, 64 KiB)."""
+
+SHARDINGS = ("global", "contiguous", "files")
+"""Where a rank's rows come from; see the module docstring."""
 
 
-class RankFailedError(RuntimeError):
-    """A rank of a distributed fit raised; raised on every rank so that all stop together.
-
-    Attributes
-    ----------
-    rank : int
-        The rank this error was raised on (the message is the full one on rank 0).
-    failed : list of int
-        The ranks that failed.
-    """
-
-    def __init__(self, message: str, rank: int = 0, failed: Sequence[int] = ()):
-        super().__init__(message)
-        self.rank, self.failed = rank, list(failed)
+class RanksDisagreeError(RankFailedError, ValueError):
+    """The ranks were given different data, networks or arguments; raised on every rank at
+    set-up."""
 
 
 @dataclass
@@ -97,28 +125,55 @@ class Settings:
     comm : mpi4py.MPI.Comm, optional
         Default: ``MPI.COMM_WORLD``.
     timeout : float, optional
-        Seconds to wait in a collective before aborting the whole job. Default: the
-        ``GLASSNET_MPI_TIMEOUT`` environment variable, else 300.
+        Seconds to wait in a training step's collective before aborting the whole job.
+        Default: the ``GLASSNET_MPI_TIMEOUT`` environment variable, else 300.
+    work_timeout : float, optional
+        Seconds to wait where another rank may be busy with work of its own: set-up (loading
+        data), the epoch's evaluation, epoch-end callbacks (rank 0's reports) and checkpoint
+        writes (rank 0). Default: ``GLASSNET_MPI_WORK_TIMEOUT``, else 3600.
+    bucket_bytes : int, default=65536
+        About how many bytes of gradients each ``Iallreduce`` started during the backward
+        pass carries (whole layers; a layer larger than this is one bucket of its own).
+    overlap : bool, default=True
+        Reduce each bucket while the layers below back-propagate. False: one reduction of
+        all gradients after the backward pass (the same sums, for comparison).
+    progress_thread : bool, optional
+        Whether a helper thread drives the buckets' progress while BLAS runs
+        (:class:`glassnet.collectives.Progress`). Default: where the node has at least two
+        cores per rank (one for the rank, one for its helper); on fewer the helper would
+        compete with the ranks for the cores, and the buckets progress between layers.
+    sharding : {'global', 'contiguous', 'files'}, default='global'
+        Where a rank's rows come from; see :mod:`glassnet.distributed`.
     """
 
     comm: Any = None
     timeout: float | None = None
+    work_timeout: float | None = None
+    bucket_bytes: int = DEFAULT_BUCKET_BYTES
+    overlap: bool = True
+    progress_thread: bool | None = None
+    sharding: str = "global"
 
-
-def _mpi() -> Any:
-    try:
-        from mpi4py import MPI
-    except ImportError as err:
-        raise ImportError("Distributed training needs mpi4py and an MPI library: "
-                          "pip install 'glassnet[mpi]' (mpi4py and mpich), then start the "
-                          "script with mpiexec -n N.") from err
-    return MPI
+    def __post_init__(self) -> None:
+        for name in ("timeout", "work_timeout"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, (int, float)) or not 0 < value < float("inf")):
+                raise ValueError(f"The {name!r} parameter of Settings must be a float > 0 "
+                                 f"(seconds); got {value!r}.")
+        if isinstance(self.bucket_bytes, bool) or not isinstance(
+                self.bucket_bytes, (int, np.integer)) or self.bucket_bytes < 1:
+            raise ValueError(f"The 'bucket_bytes' parameter of Settings must be an int >= 1; "
+                             f"got {self.bucket_bytes!r}.")
+        if self.sharding not in SHARDINGS:
+            raise ValueError(f"The 'sharding' parameter of Settings must be one of "
+                             f"{', '.join(map(repr, SHARDINGS))}; got {self.sharding!r}.")
 
 
 def rank_and_size(comm: Any = None) -> tuple[int, int]:
     """``(rank, number of ranks)`` of ``comm`` (default ``COMM_WORLD``); (0, 1) without mpi4py."""
     try:
-        MPI = _mpi()
+        MPI = mpi()
     except ImportError:
         return 0, 1
     comm = comm or MPI.COMM_WORLD
@@ -151,116 +206,91 @@ def shard_bounds(n: int, n_ranks: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)])
 
 
-class _Group:
-    """The ranks of one fit: bounded waits, failure flags, and stopping all ranks together."""
-
-    def __init__(self, comm: Any, timeout: float):
-        self.MPI = _mpi()
-        self.comm = comm
-        self.rank, self.size = comm.Get_rank(), comm.Get_size()
-        self.timeout = timeout
-        self.failure: str | None = None
-        self.error: BaseException | None = None
-        self.where = self.failed_where = "before training"
-
-    @contextmanager
-    def guard(self, where: str | None = None) -> Iterator[None]:
-        """Catch an exception of this rank, to be reported at the next collective."""
-        if where is not None:
-            self.where = where
-        try:
-            yield
-        except Exception as err:
-            self.note(err)
-
-    def note(self, err: Exception) -> None:
-        """Record ``err`` (being handled) for the next collective; the first one counts."""
-        if self.failure is not None:
-            return
-        self.error, self.failed_where = err, self.where
-        self.failure = f"{type(err).__name__}: {err}"
-        sys.stderr.write(f"[glassnet rank {self.rank}] failed {self.where}:\n"
-                         + traceback.format_exc())
-        sys.stderr.flush()
-
-    def wait(self, request: Any, what: str) -> None:
-        """Poll ``request`` until done, or abort the whole job after ``timeout`` seconds."""
-        deadline = time.monotonic() + self.timeout
-        polls = 0
-        while not request.Test():
-            polls += 1
-            if polls > 1000:  # a long wait: leave the core to others (oversubscribed hosts)
-                time.sleep(1e-4)
-            if time.monotonic() > deadline:
-                self.abort(f"rank {self.rank} waited {self.timeout:g} s for the other ranks in "
-                           f"{what} ({self.where}); one of them died or hangs.")
-
-    def abort(self, message: str) -> None:
-        sys.stderr.write(f"glassnet: error: {message} Aborting all {self.size} ranks "
-                         "(MPI Abort); the last checkpoint stays valid.\n")
-        sys.stderr.flush()
-        self.comm.Abort(1)
-
-    def allreduce(self, flat: np.ndarray, flags: np.ndarray, *more: np.ndarray) -> None:
-        """Sum ``flat`` (and the arrays ``more``) over the ranks in place; raise on every rank
-        if any rank failed (``flags`` lies in ``flat``: one entry per rank)."""
-        if self.failure is not None:
-            for array in (flat, *more):
-                array[...] = 0
-            flags[self.rank] = 1
-        requests = [self.comm.Iallreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM)
-                    for array in (*more, flat)]
-        for request in requests:
-            self.wait(request, "Allreduce")
-        if np.any(flags):
-            self._stop([int(r) for r in np.flatnonzero(flags)])
-
-    def sync(self) -> None:
-        """A collective of the failure flags alone (epoch ends, set-up)."""
-        flags = np.zeros(self.size, dtype=np.float64)
-        self.allreduce(flags, flags)
-
-    def bcast(self, obj: Any) -> Any:
-        """Rank 0's ``obj`` on every rank (pickled; small objects, once per epoch)."""
-        return self.comm.bcast(obj, root=0)
-
-    def Bcast(self, array: np.ndarray) -> None:
-        self.wait(self.comm.Ibcast(array, root=0), "Bcast")
-
-    def _stop(self, failed: list[int]) -> None:
-        messages = self.comm.gather((self.failed_where, self.failure), root=0)
-        if len(failed) == self.size and self.error is not None:
-            raise self.error  # every rank failed alike (a bad argument): the error itself
-        if self.rank == 0:
-            lines = [f"rank {r} of {self.size} failed {messages[r][0]}: {messages[r][1]}"
-                     for r in failed]
-            text = "; ".join(lines) + ". All ranks stopped."
-        else:
-            text = f"rank(s) {failed} failed {self.where}; rank 0 reports the error."
-        raise RankFailedError(text, self.rank, failed) from self.error
+def _apportion(total: int, weights: np.ndarray) -> np.ndarray:
+    """``total`` split in proportion to ``weights`` (largest remainders), >= 1 where weight > 0."""
+    weights = np.asarray(weights, dtype=np.float64)
+    exact = total * weights / weights.sum()
+    parts = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - parts), kind="stable")
+    parts[order[: total - parts.sum()]] += 1
+    return np.where(weights > 0, np.maximum(parts, 1), 0)
 
 
-def _timeout(settings: Settings) -> float:
-    if settings.timeout is not None:
-        return float(settings.timeout)
-    return float(os.environ.get("GLASSNET_MPI_TIMEOUT", DEFAULT_TIMEOUT))
+def buckets(net: "Network", bucket_bytes: int) -> list[tuple[int, int, int]]:
+    """The gradient buckets of ``net``, in the order the backward pass fills them.
+
+    Returns ``(layer, start, stop)`` triples: ``net.grad[start:stop]`` holds the gradients of
+    top-level layers ``layer, layer + 1, ...`` and is complete once the backward pass has been
+    through ``layer``. Buckets are whole layers, closed from the output layer down as soon as
+    they hold ``bucket_bytes`` or more; layers without parameters join their neighbours.
+
+    Examples
+    --------
+    >>> from glassnet import mlp
+    >>> net = mlp([784, 256, 128, 10])   # 200960, 32896 and 1290 parameters
+    >>> buckets(net, 1 << 17)             # 128 KiB: the last two layers, then the first
+    [(1, 200960, 235146), (0, 0, 200960)]
+    """
+    sizes = np.zeros(len(net.layers), dtype=np.int64)
+    for key, param in net.params().items():
+        sizes[int(key.split(".")[0])] += param.size
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    itemsize = net.grad.dtype.itemsize
+    result, stop = [], int(starts[-1])
+    for i in range(len(net.layers) - 1, -1, -1):
+        size = stop - int(starts[i])
+        if size and (size * itemsize >= bucket_bytes or i == 0):
+            result.append((i, int(starts[i]), stop))
+            stop = int(starts[i])
+    return result
 
 
-def _seed_dropout(net: "Network", rng: np.random.Generator, epoch: int, rank: int) -> None:
-    """Each rank's own masks: Generators from (shuffling state, epoch, rank, layer)."""
-    layers = net.random_layers()
-    if not layers:
-        return
-    state = json.dumps(rng.bit_generator.state, sort_keys=True, default=str).encode()
-    key = int.from_bytes(hashlib.sha256(state).digest()[:16], "little")
-    for j, layer in enumerate(layers):
-        layer.rng = np.random.default_rng(np.random.SeedSequence(key, spawn_key=(epoch, rank, j)))
+def _timeouts(settings: Settings) -> tuple[float, float]:
+    """``(timeout, work_timeout)``: the settings, else the environment, else the defaults."""
+    found = []
+    for name, variable, default in (("timeout", "GLASSNET_MPI_TIMEOUT", DEFAULT_TIMEOUT),
+                                    ("work_timeout", "GLASSNET_MPI_WORK_TIMEOUT",
+                                     DEFAULT_WORK_TIMEOUT)):
+        value = getattr(settings, name)
+        if value is None:
+            text = os.environ.get(variable, "")
+            try:
+                value = float(text) if text else default
+            except ValueError:
+                value = -1.0
+            if not 0 < value < float("inf"):
+                raise ValueError(f"The environment variable {variable} must be a number of "
+                                 f"seconds > 0; got {text!r}.")
+        found.append(float(value))
+    return found[0], found[1]
+
+
+def _difference(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any] | None:
+    """The first place where the JSON-like values ``a`` and ``b`` differ: (path, a's, b's)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            found = _difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return None if a == b else (path, a, b)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=repr)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class _Guarded:
     """A callback whose errors on this rank are reported to all ranks at the next collective."""
 
-    def __init__(self, callback: "Callback", group: _Group):
+    def __init__(self, callback: "Callback", group: Group):
         self.callback, self.group = callback, group
 
     def on_train_begin(self, net: "Network", history: "History") -> None:
@@ -287,105 +317,302 @@ class DataParallel(SingleProcess):
     """The strategy with which :func:`glassnet.training.fit` trains over the MPI ranks.
 
     ``fit(distributed=...)`` creates one and runs its one loop with it (see
-    :func:`fit_distributed`): the batch step backpropagates this rank's shard of the global
-    batch with the network's one engine, weighs ``net.grad`` by ``n_r / B``, and sums it over
-    the ranks (``Iallreduce``);
-    ``begin`` broadcasts rank 0's weights and shuffling state; ``epoch_begin`` seeds this
-    rank's dropout masks; rank 0 alone evaluates (``scores``, broadcast to every rank),
-    writes checkpoints and shows progress; a rank's error is reported to every rank at the
-    next collective, as :class:`RankFailedError`.
+    :func:`fit_distributed`). ``agree`` compares the ranks' data and arguments and shares rank
+    0's shuffling state; ``begin`` broadcasts rank 0's weights; the batch step
+    backpropagates this rank's shard of the global batch with the network's one engine and
+    reduces the gradients bucket by bucket as the backward pass fills them; the evaluation is
+    sharded and reduced; rank 0 writes checkpoints and shows progress; a rank's error is
+    reported to every rank at the next collective, as :class:`RankFailedError`.
     """
 
     def __init__(self, net: "Network", distributed: Any = True):
         super().__init__(net)
         settings = distributed if isinstance(distributed, Settings) else Settings()
-        self.group = _Group(settings.comm or _mpi().COMM_WORLD, _timeout(settings))
+        self.settings = settings
+        self.group = Group(settings.comm or mpi().COMM_WORLD, *_timeouts(settings))
         self.rank, self.size = self.group.rank, self.group.size
         self.root = self.rank == 0
+        self.sharding = settings.sharding
         self.begun = False
+        self.sizes: np.ndarray | None = None  # rows of each rank's shard (sharded modes)
+        self.signal: str | None = None  # the signal the ranks' last reduction reported
+        self.step_rows = 0
 
+    # ------------------------------------------------------------------ set-up
     def check(self, opt: Any, validation_split: float) -> None:
         from .optim import LBFGS
 
-        if validation_split:
-            raise ValueError("validation_split is not supported with distributed=True; pass "
-                             "validation_data=(X_val, y_val) instead.")
         if isinstance(opt, LBFGS):
             raise ValueError("L-BFGS takes full-batch steps of its own; distributed=True "
                              "supports the mini-batch optimisers (sgd, adam, ...).")
 
+    def agree(self, rng: Any, facts: Any) -> None:
+        """One collective of every rank's facts; all raise :class:`RanksDisagreeError` on a
+        difference. Then rank 0's shuffling state is everyone's."""
+        mine: dict[str, Any] = {}
+        with self.group.guard("comparing the ranks' data and arguments"):
+            mine = facts()
+            if self.sharding == "files":  # each rank its own rows
+                del mine["n_samples"], mine["data"]
+            mine["distributed"] = {"sharding": self.sharding, "overlap": self.settings.overlap,
+                                   "bucket_bytes": self.settings.bucket_bytes,
+                                   "progress_thread": self.settings.progress_thread}
+        self.group.sync()  # a rank whose data failed to load meets the others here
+        everyone = self.group.exchange(mine)
+        for r, theirs in enumerate(everyone):
+            found = _difference(everyone[0], theirs)
+            if found is not None:
+                where, ours, other = found
+                hint = " (or Settings(sharding='files'), a file per rank)" \
+                    if where in ("n_samples", "data") else ""
+                raise RanksDisagreeError(
+                    f"The ranks disagree: rank {r} of {self.size} has {where} = {_short(other)}"
+                    f" where rank 0 has {_short(ours)}. Start every rank with the same data "
+                    f"and fit arguments{hint}.", self.rank, [r])
+        if self.sharding != "global" and not hasattr(rng, "integers"):
+            raise ValueError(f"Settings(sharding={self.sharding!r}) draws each rank's order "
+                             "from a numpy Generator; pass seed=<int> or a Generator.")
+        if hasattr(rng, "bit_generator"):
+            self.group.slack = True
+            rng.bit_generator.state = self.group.bcast(rng.bit_generator.state)
+
+    def plan(self, n: int, batch_size: int) -> tuple[int, int]:
+        """'global': one process's plan. Sharded: each rank's shard ``sizes`` (after any
+        validation split) and its part ``local`` of a global batch, in proportion."""
+        if self.sharding == "global":
+            return super().plan(n, batch_size)
+        if self.sharding == "contiguous":
+            self.sizes = np.diff(shard_bounds(n, self.size))
+        else:  # the ranks' own row counts, after their validation splits
+            self.group.slack = True
+            self.group.sync()
+            self.group.slack = True
+            self.sizes = np.array(self.group.exchange(n), dtype=np.int64)
+        batch_size = min(batch_size, int(self.sizes.sum()))
+        holders = int(np.count_nonzero(self.sizes))
+        if batch_size < holders:
+            raise ValueError(f"Settings(sharding={self.sharding!r}) takes at least one row "
+                             f"from each of the {holders} ranks with rows per step; got "
+                             f"batch_size={batch_size}. Use batch_size >= {holders}.")
+        self.local = _apportion(batch_size, self.sizes)  # each rank's part of a global batch
+        steps = [-(-int(n_r) // int(b_r)) for n_r, b_r in zip(self.sizes, self.local) if n_r]
+        return batch_size, max(steps)
+
     def begin(self, rng: np.random.Generator, memmapped: bool, n_batches: int) -> None:
         super().begin(rng, memmapped, n_batches)
+        self.group.where = "setting up training"
+        self.group.slack = True
         self.group.sync()  # a rank whose set-up failed meets the others here (running)
         self.begun = True
-        rng.bit_generator.state = self.group.bcast(rng.bit_generator.state)
+        self.group.slack = True
         self.group.Bcast(self.net.theta)  # rank 0's initial (or resumed) weights, all at once
         self.n_batches = n_batches
-        self.extra = np.zeros(1 + self.size, dtype=np.float64)  # [weighted loss | flags]
+        self.random = self.net.random_layers()
+        n = self.size
+        self.extra = np.zeros(1 + n + len(SIGNALS), dtype=np.float64)  # loss | flags | signals
+        self.flags = self.extra[1:1 + n]
+        self.buckets = buckets(self.net, self.settings.bucket_bytes) if self.settings.overlap \
+            else [(0, 0, self.net.grad.size)]
+        self.low = {layer: k for k, (layer, _, _) in enumerate(self.buckets)}
+        self.after_layer = self._bucket_ready if self.settings.overlap else None
+        if self.settings.overlap:
+            self.group.start_progress(self.settings.progress_thread)
 
     def guarded(self, callbacks: list["Callback"]) -> list[Any]:
         return [_Guarded(callback, self.group) for callback in callbacks]
 
-    def epoch_begin(self, rng: np.random.Generator, epoch: int) -> None:
-        _seed_dropout(self.net, rng, epoch, self.rank)
+    def guard(self, where: str) -> Any:
+        return self.group.guard(where)
 
+    # ------------------------------------------------------------------ an epoch's batches
+    def epoch_begin(self, rng: np.random.Generator, epoch: int) -> None:
+        """The key of this epoch's dropout masks, from the shuffling state (the same on every
+        rank, and again after a resume)."""
+        self.epoch = epoch
+        if self.random:
+            state = json.dumps(getattr(getattr(rng, "bit_generator", None), "state", None),
+                               sort_keys=True, default=str).encode()
+            self.dropout_key = int.from_bytes(hashlib.sha256(state).digest()[:16], "little")
+
+    def batches(self, n: int, batch_size: int, rng: Any) -> Iterator[np.ndarray]:
+        """'global': the single-process batches (this rank takes its part in ``gradients``).
+        Sharded: this rank's part of each global batch, from its own shard."""
+        if self.sharding == "global":
+            return super().batches(n, batch_size, rng)
+        key = None if rng is None else int(rng.integers(2**63))  # the same on every rank
+        offset = int(np.sum(self.sizes[:self.rank])) if self.sharding == "contiguous" else 0
+        n_r, b_r = int(self.sizes[self.rank]), int(self.local[self.rank])
+        order = np.arange(n_r) if key is None else \
+            np.random.default_rng([key, self.rank]).permutation(n_r)
+        order += offset
+        self.rows = [int(sum(min(b, max(0, m - k * b)) for m, b in zip(self.sizes, self.local)))
+                     for k in range(self.n_batches)]
+        return (order[k * b_r:(k + 1) * b_r] for k in range(self.n_batches))
+
+    def batch_rows(self, batch: np.ndarray) -> int:
+        return self.step_rows
+
+    def order(self) -> str | None:
+        """Sharded: the order depends on the number of ranks (None for 'global')."""
+        return None if self.sharding == "global" else f"sharding={self.sharding!r} over " \
+            f"{self.size} ranks"
+
+    # ------------------------------------------------------------------ the step
     def gradients(self, X: Any, Y: np.ndarray, w: np.ndarray | None, batch: np.ndarray,
                   epoch: int, b: int) -> float:
-        """This rank's shard of the global ``batch``: ``net.grad`` and the loss, summed over the ranks."""
-        bounds = shard_bounds(len(batch), self.size)
-        mine = batch[bounds[self.rank]:bounds[self.rank + 1]]
-        net, extra = self.net, self.extra
-        extra[:] = 0
-        with self.group.guard(f"in epoch {epoch}, batch {b} of {self.n_batches}"):
-            if len(mine) == 0:  # fewer rows than ranks: this rank adds nothing
+        """This rank's part of the global ``batch``: ``net.grad`` and the loss, summed over
+        the ranks (bucket by bucket during the backward pass, then the loss and flags)."""
+        if self.sharding == "global":  # shard_bounds(len(batch), size)[rank:rank + 2]
+            rows, r = len(batch), self.rank
+            q, extra_row = divmod(rows, self.size)
+            lo = r * q + min(r, extra_row)
+            mine = batch[lo:lo + q + (r < extra_row)]
+        else:
+            mine, rows = batch, self.rows[b - 1]
+        net, extra, group = self.net, self.extra, self.group
+        self.step_rows, self.weight = rows, len(mine) / rows  # C = sum_r (n_r / B) C_r
+        self.sent, self.requests = 0, []
+        extra.fill(0)
+        if self.preemption.received is not None:
+            extra[1 + self.size + SIGNALS.index(self.preemption.received)] = 1
+        if self.random:
+            self._seed_dropout(b)
+        group.where = f"in epoch {epoch}, batch {b} of {self.n_batches}"
+        try:  # group.guard, inline: the step's own cost stays small
+            if group.failure is not None:  # an earlier callback failed: send the flag now
+                pass
+            elif len(mine) == 0:  # fewer rows than ranks: this rank adds nothing
                 net.grad[:] = 0
             else:
-                share = len(mine) / len(batch)  # C = sum_r (n_r / B) C_r, the same for dC/dW
-                extra[0] = super().gradients(X, Y, w, mine, epoch, b) * share
-                net.grad *= net.grad.dtype.type(share)
-        self.group.allreduce(extra, extra[1:], net.grad)
+                extra[0] = super().gradients(X, Y, w, mine, epoch, b) * self.weight
+        except Exception as err:
+            group.note(err)
+        while self.sent < len(self.buckets):  # the rest (all, without overlap; zeros on failure)
+            if group.failure is not None:
+                layer, start, stop = self.buckets[self.sent]
+                net.grad[start:stop] = 0
+            self._send(self.sent, scale=group.failure is None)
+        group.wait(self.requests, "Allreduce", background=group.progress is not None)
+        group.reduce(extra, self.flags)
+        if extra[1 + self.size:].any():
+            counts = extra[1 + self.size:]
+            self.signal = next(name for name, c in zip(SIGNALS, counts) if c)
         return float(extra[0])
 
-    def scores(self, epoch: int, evaluate: Any, *args: Any) -> dict[str, float]:
-        scores: dict[str, float] = {}
-        if self.root:
-            with self.group.guard(f"evaluating epoch {epoch}"):
-                scores = evaluate(*args)
-        self.group.sync()
+    def _bucket_ready(self, layer: int) -> None:
+        """``after_layer`` of the backward pass: send the bucket that ``layer`` completes
+        (without a helper thread, move the buckets in flight along first)."""
+        if self.requests and self.group.progress is None:
+            self.group.MPI.Request.Testall(self.requests)
+        k = self.low.get(layer)
+        if k is not None and k == self.sent:
+            self._send(k, scale=True)
+
+    def _send(self, k: int, scale: bool) -> None:
+        """Scale bucket ``k`` by ``n_r / B`` and start its ``Iallreduce`` (SUM, in place)."""
+        _, start, stop = self.buckets[k]
+        view = self.net.grad[start:stop]
+        if scale and self.weight != 1:
+            view *= view.dtype.type(self.weight)
+        self.sent += 1
+        if self.size == 1:  # over one rank the sum is the bucket itself
+            return
+        MPI = self.group.MPI
+        request = self.group.comm.Iallreduce(MPI.IN_PLACE, view, op=MPI.SUM)
+        self.requests.append(request)
+        if self.group.progress is not None:
+            self.group.progress.add(request)
+
+    def _seed_dropout(self, b: int) -> None:
+        """This step's masks on this rank: Generators from (epoch key, epoch, batch, rank,
+        layer)."""
+        for j, layer in enumerate(self.random):
+            seq = np.random.SeedSequence(self.dropout_key, spawn_key=(self.epoch, b, self.rank, j))
+            layer.rng = np.random.default_rng(seq)
+
+    def interrupted(self) -> str | None:
+        return self.signal
+
+    # ------------------------------------------------------------------ evaluation
+    def eval_rows(self, n: int, own: bool) -> tuple[int, int]:
+        if own and self.sharding == "files":
+            return 0, n
+        bounds = shard_bounds(n, self.size)
+        return int(bounds[self.rank]), int(bounds[self.rank + 1])
+
+    def total(self, values: np.ndarray) -> np.ndarray:
+        extra = np.zeros(len(values) + self.size)
+        extra[:len(values)] = values
+        self.group.slack = True  # the ranks' shares of the evaluation may differ in time
+        self.group.reduce(extra, extra[len(values):])
+        return extra[:len(values)]
+
+    def gather(self, *parts: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        if not parts:
+            return () if self.root else None
+        rows = np.array([len(p) for p in parts], dtype=np.float64)
+        flat = np.concatenate([rows] + [np.asarray(p, dtype=np.float64).ravel() for p in parts])
+        self.group.slack = True
+        pieces = self.group.gatherv(flat)
+        if pieces is None:
+            return None
+        widths = [int(np.prod(p.shape[1:])) for p in parts]
+        joined: list[list[np.ndarray]] = [[] for _ in parts]
+        for piece in pieces:
+            counts, offset = piece[:len(parts)].astype(np.int64), len(parts)
+            for j, (count, width) in enumerate(zip(counts, widths)):
+                joined[j].append(piece[offset:offset + count * width].reshape(count, width))
+                offset += count * width
+        return tuple(np.concatenate(j).astype(p.dtype) for j, p in zip(joined, parts))
+
+    def share(self, scores: dict[str, float]) -> dict[str, float]:
+        self.group.slack = True  # rank 0 computes the metrics
         return self.group.bcast(scores)
 
-    def checkpoint(self, epoch: int, write: Any, *args: Any) -> None:
+    # ------------------------------------------------------------------ checkpoints, the end
+    def checkpoint(self, write: Any, *args: Any) -> None:
         if self.root and self.group.failure is None:
-            with self.group.guard(f"writing the checkpoint of epoch {epoch}"):
+            with self.group.guard("writing a checkpoint"):
                 write(*args)
+        self.group.slack = True  # the others wait for rank 0's write at the next collective
 
     def stop(self, stop: bool) -> bool:
-        """True on every rank when any rank stops (``net.stop_training``); failures raise here."""
-        flat = np.zeros(self.size + 1)
-        flat[-1] = bool(stop)
-        self.group.allreduce(flat, flat[:self.size])
-        return bool(flat[-1])
+        """True on every rank when any rank stops (``net.stop_training``); failures and
+        signals are heard here too."""
+        flat = np.zeros(self.size + 1 + len(SIGNALS))
+        flat[self.size] = bool(stop)
+        for j, name in enumerate(SIGNALS):
+            flat[self.size + 1 + j] = self.preemption.received == name
+        self.group.slack = True  # after rank 0's epoch-end callbacks and checkpoint
+        self.group.reduce(flat, flat[:self.size])
+        self.signal = next((name for name, c in zip(SIGNALS, flat[self.size + 1:]) if c), None)
+        return bool(flat[self.size])
 
     def end(self) -> None:
+        self.group.slack = True
         self.group.sync()
 
     @contextmanager
     def running(self) -> Iterator["DataParallel"]:
         """Around ``fit``: a fault outside the guarded steps never leaves a rank waiting."""
-        from .training import TrainingDivergedError
+        from .training import TrainingDivergedError, TrainingInterrupted
 
         try:
             yield self
-        except (RankFailedError, TrainingDivergedError):
+        except (RankFailedError, TrainingDivergedError, TrainingInterrupted):
             raise
         except BaseException as err:
-            if not self.begun and isinstance(err, Exception):  # the others wait in begin
+            if not self.begun and isinstance(err, Exception):  # the others wait in set-up
                 self.group.note(err)
+                self.group.slack = True
                 self.group.sync()  # raises RankFailedError, or err itself if every rank failed
             if self.size == 1:
                 raise
             self.group.abort(f"rank {self.rank} raised {type(err).__name__}: {err} "
                              f"{self.group.where}.")
+            raise
+        finally:
+            self.group.close()
 
 
 def fit_distributed(net: "Network", X: Any, y: Any, *, distributed: Any = True,
@@ -398,7 +625,7 @@ def fit_distributed(net: "Network", X: Any, y: Any, *, distributed: Any = True,
     Parameters
     ----------
     distributed : True or Settings, default=True
-        ``True`` uses ``MPI.COMM_WORLD`` and the default timeout.
+        ``True`` uses ``MPI.COMM_WORLD`` and the defaults of :class:`Settings`.
 
     Returns
     -------
@@ -407,18 +634,21 @@ def fit_distributed(net: "Network", X: Any, y: Any, *, distributed: Any = True,
 
     Notes
     -----
-    Callbacks run on every rank, with the global batch and its loss and the same epoch
-    record; the progress bar only on rank 0. Validation data and metrics are evaluated on
-    rank 0 alone. ``resume`` reads the checkpoint on every rank, so ``checkpoint_dir`` must
-    be visible to all of them; it is written by rank 0 only. Not supported:
-    ``validation_split`` (pass ``validation_data``) and L-BFGS.
+    Callbacks run on every rank, with the global batch (this rank's part of it when sharded)
+    and its loss and the same epoch record; the progress bar only on rank 0. ``resume`` reads
+    the checkpoint on every rank, so ``checkpoint_dir`` must be visible to all of them; it is
+    written by rank 0 only. Not supported: L-BFGS.
 
     Raises
     ------
+    RanksDisagreeError
+        On every rank at set-up, when the ranks' data, network or arguments differ.
     RankFailedError
         On every rank, when any rank raised during training.
     TrainingDivergedError
         As ``fit``; on every rank alike.
+    TrainingInterrupted
+        On every rank, after a SIGTERM or SIGUSR1 and the checkpoint of that step.
     """
     from .training import fit
 

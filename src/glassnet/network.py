@@ -24,7 +24,7 @@ the function whose gradient ``backward`` computes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Sequence
 
 import numpy as np
@@ -166,8 +166,10 @@ class Network:
         entries = list(named_parameters(self.layers))
         self.theta, self.grad, params, grads = bind_parameters(entries, self.dtype, xp)
         self._params, self._grads = Flat(self.theta, params), Flat(self.grad, grads)
-        self._penalized = [(params[key], grads[key]) for key, layer, name in entries
-                           if name in layer.penalized]
+        self._penalized: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in self.layers]
+        for key, layer, name in entries:  # per top-level layer: its (W, dW) pairs
+            if name in layer.penalized:
+                self._penalized[int(key.split(".")[0])].append((params[key], grads[key]))
         for layer in iter_layers(self.layers):
             layer.clear()
 
@@ -331,7 +333,8 @@ class Network:
         return self.loss_fn.value(out.a, Y, w)
 
     def backward(self, Y: np.ndarray, w: np.ndarray | None = None, *,
-                 input_grad: bool = False) -> float:
+                 input_grad: bool = False,
+                 after_layer: Callable[[int], None] | None = None) -> float:
         """The delta recursion after a forward pass; returns the loss ``C`` of that pass.
 
         Seeds the output layer with the loss (``delta^L``, fused, or ``dC/da^L``), then hands
@@ -346,6 +349,11 @@ class Network:
             Per-sample weights: ``C = (1/n) sum_i w_i c_i``.
         input_grad : bool, default=False
             Carry the recursion one step further: ``self.grad_X = dC/dX``.
+        after_layer : callable, optional
+            ``after_layer(i)`` is called as soon as top-level layer ``i`` has its final
+            gradients (its penalty term included), for ``i = L-1, ..., 0``: the slice of
+            :attr:`grad` that holds layers ``i..L-1`` is then complete while the layers below
+            still back-propagate. Distributed training starts sending gradients there.
         """
         out = self.layers[-1]
         if Y.shape != out.a.shape:
@@ -360,20 +368,28 @@ class Network:
         else:  # delta^L = dC/da^L * f'(z^L), in the layer's backward
             loss, grad_a = self.loss_fn.value_and_grad(out.a, Y, w)
             grad = out.backward(grad_a, need)
+        self._penalty_grad(last, after_layer)
         for i in range(last - 1, -1, -1):
             grad = self.layers[i].backward(grad, input_grad or i > 0)
+            self._penalty_grad(i, after_layer)
         self.grad_X = grad if input_grad else None
-        for W, dW in self._penalized if (self.l2 or self.l1) else ():
-            if self.l2:  # the penalty's gradient joins the one backward just assigned
+        return loss
+
+    def _penalty_grad(self, i: int, after_layer: Callable[[int], None] | None) -> None:
+        """Add the penalty's gradient to layer ``i``'s, just assigned by its backward."""
+        for W, dW in self._penalized[i] if (self.l2 or self.l1) else ():
+            if self.l2:
                 dW += self.l2 * W
             if self.l1:
                 dW += self.l1 * np.sign(W)
-        return loss
+        if after_layer is not None:
+            after_layer(i)
 
     def penalty(self) -> float:
         """The regularisation term ``(l2 / 2) sum ||W||^2 + l1 sum |W|`` (0 without it)."""
         total = 0.0
-        for W, _ in self._penalized if (self.l2 or self.l1) else ():
+        for W, _ in (pair for pairs in self._penalized for pair in pairs) \
+                if (self.l2 or self.l1) else ():
             if self.l2:
                 total += 0.5 * self.l2 * float(np.vdot(W, W))
             if self.l1:

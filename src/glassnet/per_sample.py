@@ -440,7 +440,10 @@ class PrivateGradient:
         """``||g_i||`` of the last batch, before clipping."""
 
     def __call__(self, net: "Network", X_b: np.ndarray, Y_b: np.ndarray,
-                 w_b: np.ndarray | None = None) -> float:
+                 w_b: np.ndarray | None = None,
+                 after_layer: Callable[[int], None] | None = None) -> float:
+        """Like :func:`glassnet.training.gradient`: ``after_layer(i)`` is called once layer
+        ``i``'s clipped (and noised) gradient is final, last layer first."""
         net.propagate(X_b)
         loss = net.backward(Y_b, w_b)
         n = len(X_b)
@@ -448,10 +451,14 @@ class PrivateGradient:
         xp = net.xp
         scale = xp.minimum(1, self.clip / xp.maximum(norms, np.finfo(net.dtype).tiny))
         scale = scale.astype(net.dtype, copy=False)
-        net.backward(Y_b, scale if w_b is None else w_b * scale)  # (1/n) sum_i s_i g_i
+        net.backward(Y_b, scale if w_b is None else w_b * scale,  # (1/n) sum_i s_i g_i
+                     after_layer=None if self.noise_multiplier else after_layer)
         if self.noise_multiplier:
             xi = self.rng.standard_normal(net.n_params, dtype=net.dtype)  # type: ignore[union-attr]
             net.grad += net.to_device(xi) * net.dtype.type(self.noise_multiplier * self.clip / n)
+            if after_layer is not None:
+                for i in reversed(range(len(net.layers))):
+                    after_layer(i)
         self.last_norms = norms
         return loss
 

@@ -143,7 +143,7 @@ def resolve(settings: dict[str, Any], X_train: np.ndarray, n_out: int) -> dict[s
         if s.get(name, AUTO) == AUTO:
             s[name] = chosen[name]
     if s["early_stopping"] is not None and not s["val_split"] and user_val_split \
-            and settings.get("early_stopping", AUTO) == AUTO:
+            and not s.get("val_data") and settings.get("early_stopping", AUTO) == AUTO:
         s["early_stopping"] = None
     return s
 
@@ -179,10 +179,12 @@ def describe(s: dict[str, Any]) -> str:
     """One line naming the settings that decide the training, as :func:`resolve` chose them."""
     hidden = ",".join(map(str, s["hidden"])) if isinstance(s["hidden"], list) else s["hidden"]
     stop = (f", early stopping after {s['early_stopping']} epochs without a better "
-            f"{'validation' if s['val_split'] else 'training'} loss (best weights restored)"
-            if s["early_stopping"] else "")
+            f"{'validation' if s['val_split'] or s.get('val_data') else 'training'} loss "
+            "(best weights restored)" if s["early_stopping"] else "")
     val = f", {s['val_split']:.0%} of the training data held out for validation" \
         if s["val_split"] else ""
+    if s.get("val_data"):
+        val = f", validated on {s['val_data']}"
     scale = {"standard": "standardised (variance floor)", "minmax": "scaled to [0, 1]",
              "none": "not scaled"}[s["scale"]]
     if s["scale"] == "minmax":

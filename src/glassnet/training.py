@@ -12,6 +12,7 @@ One epoch (:func:`_epoch`)::
         C_b = net.backward(Y_b)              # backward: every layer's delta, dW, db
         clip the gradients (optional)
         optimizer.step(params, grads)        # all parameters at once, in place
+        checkpoint every ``checkpoint_every`` steps, or on SIGTERM/SIGUSR1 (then stop)
     record loss, penalty, validation loss, metrics, learning rate, wall time
     learning-rate schedule, early stopping, checkpoint
 
@@ -21,10 +22,15 @@ array ``net.theta`` and the gradients into ``net.grad``, so plain SGD is the one
 operation ``theta -= learning_rate * grad``. Distributed training runs this same loop with a
 :class:`glassnet.distributed.DataParallel` strategy, whose ``gradients`` adds the ranks'
 gradients before the update.
+
+A checkpoint holds the position in the loop: after an epoch, or after batch ``b`` of an epoch
+(then with the shuffling state of the epoch's start and the epoch's running loss), so that
+``resume`` continues bit for bit from either.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -32,10 +38,10 @@ import os
 import sys
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -45,6 +51,7 @@ from .validation import check_bool, check_scalar
 from .init import make_rng
 from .metrics import get_metric
 from .optim import LBFGS, Optimizer, clip_grad_norm, get_optimizer
+from .preemption import Preemption
 from .schedules import ReduceOnPlateau, Schedule, get_schedule
 
 if TYPE_CHECKING:
@@ -57,6 +64,7 @@ __all__ = [
     "ProgressBar",
     "ScheduleEndWarning",
     "TrainingDivergedError",
+    "TrainingInterrupted",
     "SingleProcess",
     "fit",
     "gradient",
@@ -76,6 +84,35 @@ class TrainingDivergedError(FloatingPointError):
 class ScheduleEndWarning(UserWarning):
     """The learning-rate schedule ends before the last epoch: the epochs after its end train at
     its final rate (0 for a cosine schedule run to its end: those epochs change nothing)."""
+class TrainingInterrupted(RuntimeError):
+    """A SIGTERM or SIGUSR1 stopped ``fit`` after a step; the checkpoint of that step is written.
+
+    ``fit(..., checkpoint_dir=..., resume=True)`` continues from it, bit for bit.
+
+    Attributes
+    ----------
+    signal : str
+        ``'SIGTERM'`` or ``'SIGUSR1'``.
+    checkpoint : pathlib.Path
+        The checkpoint written.
+    epoch, batch : int
+        The position: after ``batch`` batches of epoch ``epoch``.
+    root : bool
+        False on the ranks of a distributed fit other than 0 (which all raise it too).
+    exit_status : int
+        75 (``EX_TEMPFAIL``): what ``glassnet train`` exits with, so that a wrapper
+        (``glassnet launch``, a Slurm job script) knows that the run can be resumed.
+    """
+
+    exit_status = 75
+
+    def __init__(self, signal: str, checkpoint: Path, epoch: int, batch: int, n_batches: int,
+                 root: bool = True):
+        super().__init__(f"training stopped by {signal} after batch {batch} of {n_batches} in "
+                         f"epoch {epoch}; the checkpoint {checkpoint} holds that position. "
+                         "Run again with resume=True (glassnet train --resume) to continue.")
+        self.signal, self.checkpoint, self.epoch, self.batch = signal, checkpoint, epoch, batch
+        self.root = root
 
 
 class Callback:
@@ -286,15 +323,18 @@ def iter_minibatches(
 
 
 def gradient(net: "Network", X_b: np.ndarray, Y_b: np.ndarray,
-             w_b: np.ndarray | None = None) -> float:
+             w_b: np.ndarray | None = None,
+             after_layer: Callable[[int], None] | None = None) -> float:
     """The gradients of a batch: the forward pass, then the backward pass; returns its loss.
 
     ``X_b`` and ``Y_b`` are checked arrays on the network's device (``Y_b`` as
     ``net.targets`` gives it). Afterwards every layer's ``delta``, ``dW`` and ``db`` hold this
-    batch's values, and ``net.grad`` all the gradients.
+    batch's values, and ``net.grad`` all the gradients. ``after_layer`` is passed on to
+    :meth:`Network.backward` (called as each top-level layer's gradients are complete).
     """
-    net.propagate(X_b)              # z^l = a^{l-1} @ W^l.T + b^l, a^l = f(z^l), layer by layer
-    return net.backward(Y_b, w_b)   # delta^L, then delta^l = (delta^{l+1} @ W^{l+1}) * f'(z^l)
+    net.propagate(X_b)  # z^l = a^{l-1} @ W^l.T + b^l, a^l = f(z^l), layer by layer
+    # delta^L, then delta^l = (delta^{l+1} @ W^{l+1}) * f'(z^l)
+    return net.backward(Y_b, w_b, after_layer=after_layer)
 
 
 def update(net: "Network", optimizer: Optimizer, clip_norm: float | None = None) -> None:
@@ -324,15 +364,18 @@ class SingleProcess:
     """How :func:`fit` computes a batch's gradients and who evaluates and writes: one process.
 
     ``gradients`` is the batch step up to the optimiser (forward, backward); the other methods
-    are hooks at fixed points of the loop, no-ops here. ``step`` is the function that computes
-    a batch's gradients, ``step(net, X_b, Y_b, w_b) -> loss``: :func:`gradient`, unless fit's
-    ``per_sample_clip`` makes it a :class:`glassnet.per_sample.PrivateGradient` (DP-SGD).
+    are hooks at fixed points of the loop, no-ops or the whole data set here. ``step`` is the
+    function that computes a batch's gradients, ``step(net, X_b, Y_b, w_b, after_layer) ->
+    loss``: :func:`gradient`, unless fit's ``per_sample_clip`` makes it a
+    :class:`glassnet.per_sample.PrivateGradient` (DP-SGD).
     :class:`glassnet.distributed.DataParallel` overrides the hooks (a rank's shard of each
-    batch, summed over the ranks; rank 0 evaluates and writes), so that there is one training
-    loop and one engine.
+    batch, summed over the ranks; the ranks' shares of the evaluation, reduced; rank 0
+    writes), so that there is one training loop and one engine.
     """
 
     root = True  # shows progress, writes checkpoints
+    after_layer: Callable[[int], None] | None = None
+    """Called by the backward pass after each top-level layer (see :meth:`Network.backward`)."""
 
     def __init__(self, net: "Network"):
         self.net = net
@@ -340,6 +383,7 @@ class SingleProcess:
         self._rows: dict[tuple[str, int], np.ndarray] = {}
         self.inputs: tuple[Any, ...] = ()
         self.step: Any = gradient  # the batch's gradients: forward, then backward
+        self.preemption = Preemption(False)
 
     @contextmanager
     def running(self) -> Iterator["SingleProcess"]:
@@ -353,6 +397,14 @@ class SingleProcess:
                              f"{self.net.device!r}. Call net.to('cpu') first, or use a "
                              "first-order optimizer such as 'adam'.")
 
+    def agree(self, rng: Any, facts: Callable[[], dict[str, Any]]) -> None:
+        """Before the validation split: the processes compare ``facts()`` and share ``rng``."""
+
+    def plan(self, n: int, batch_size: int) -> tuple[int, int]:
+        """``(batch_size, n_batches)`` of an epoch over ``n`` samples."""
+        batch_size = min(batch_size, n)
+        return batch_size, -(-n // batch_size)
+
     def begin(self, rng: np.random.Generator, memmapped: bool, n_batches: int) -> None:
         """After the set-up, before ``on_train_begin``."""
         self.memmapped = memmapped
@@ -361,8 +413,25 @@ class SingleProcess:
         """The callbacks as the loop calls them."""
         return callbacks
 
+    def guard(self, where: str) -> Any:
+        """Around work whose failure the other processes must hear of."""
+        return nullcontext()
+
     def epoch_begin(self, rng: np.random.Generator, epoch: int) -> None:
         """Before the first batch of ``epoch``."""
+
+    def batches(self, n: int, batch_size: int, rng: Any) -> Iterator[np.ndarray]:
+        """The epoch's mini-batches: index arrays (shuffled when ``rng`` is given)."""
+        return iter_minibatches(n, batch_size, rng)
+
+    def batch_rows(self, batch: np.ndarray) -> int:
+        """How many samples the step on ``batch`` takes (over all processes)."""
+        return len(batch)
+
+    def order(self) -> str | None:
+        """What the epoch's batch order depends on beyond the shuffling state (None: nothing);
+        a mid-epoch checkpoint resumes only where this is the same."""
+        return None
 
     def take(self, A: np.ndarray, batch: np.ndarray, name: str) -> np.ndarray:
         """``A[batch]``, gathered into an array kept per batch size (no allocation per step)."""
@@ -384,18 +453,37 @@ class SingleProcess:
         Y_b = self.take(Y, batch, "Y")
         w_b = None if w is None else self.take(w, batch, "w")
         self.inputs = (X_b, Y_b, w_b)  # for the L-BFGS closure
-        return self.step(self.net, X_b, Y_b, w_b)
+        return self.step(self.net, X_b, Y_b, w_b, self.after_layer)
 
     def closure(self) -> Any:
         """For L-BFGS: the cost of the last batch at the current weights, ``net.grad`` set."""
         return lambda: gradient(self.net, *self.inputs) + self.net.penalty()
 
-    def scores(self, epoch: int, evaluate: Any, *args: Any) -> dict[str, float]:
-        """The epoch's validation loss and metrics, ``evaluate(*args)``."""
-        return evaluate(*args)
+    def interrupted(self) -> str | None:
+        """The signal that asks training to checkpoint and stop after this step, if any."""
+        return self.preemption.received
 
-    def checkpoint(self, epoch: int, write: Any, *args: Any) -> None:
-        """Write the epoch's checkpoint, ``write(*args)``."""
+    # the epoch's evaluation (see _scores): which rows this process scores, and the reductions
+    def eval_rows(self, n: int, own: bool) -> tuple[int, int]:
+        """The rows ``[lo, hi)`` of an ``n``-row set that this process evaluates.
+
+        ``own``: the set was split off this process's own training data."""
+        return 0, n
+
+    def total(self, values: np.ndarray) -> np.ndarray:
+        """``values`` summed over the processes."""
+        return values
+
+    def gather(self, *parts: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        """The processes' ``parts`` joined in row order, where the metrics are computed."""
+        return parts
+
+    def share(self, scores: dict[str, float]) -> dict[str, float]:
+        """The root's ``scores``, on every process."""
+        return scores
+
+    def checkpoint(self, write: Any, *args: Any) -> None:
+        """Write a checkpoint, ``write(*args)``."""
         write(*args)
 
     def stop(self, stop: bool) -> bool:
@@ -432,6 +520,7 @@ def fit(
     progress: bool = True,
     seed: int | np.random.Generator | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
     resume: bool = False,
     distributed: Any = False,
     per_sample_clip: float | None = None,
@@ -490,10 +579,17 @@ def fit(
         order (the scikit-learn estimators pass scikit-learn's own shuffling this way).
     checkpoint_dir : path, optional
         Write ``checkpoint.npz`` there after every epoch, atomically: model, optimiser state,
-        random state, scaler and history.
+        random state, scaler and history. While ``fit`` runs, a SIGTERM or SIGUSR1 (what
+        batch schedulers send before they stop a job) makes it write the checkpoint after
+        the current step and raise :class:`TrainingInterrupted` (see
+        :mod:`glassnet.preemption`).
+    checkpoint_every : int, optional
+        Also write the checkpoint after every ``checkpoint_every`` steps (mini-batches,
+        counted over the whole fit), mid-epoch included. Needs ``checkpoint_dir``.
     resume : bool, default=False
-        Continue from the checkpoint in ``checkpoint_dir``: the result equals, bit for bit,
-        an uninterrupted run with the same arguments.
+        Continue from the checkpoint in ``checkpoint_dir`` (written after an epoch or
+        mid-epoch): the result equals, bit for bit, an uninterrupted run with the same
+        arguments.
     distributed : bool or glassnet.distributed.Settings, default=False
         Data-parallel over the MPI ranks of ``mpiexec -n N`` (call ``fit`` on every rank):
         ``batch_size`` is then the global batch, split over the ranks; see
@@ -519,6 +615,8 @@ def fit(
     TrainingDivergedError
         When the loss or a weight becomes NaN or inf; the message names the epoch and batch,
         and the best weights so far are restored first.
+    TrainingInterrupted
+        After a SIGTERM or SIGUSR1, once the checkpoint of the step is written.
     """
     strategy = _strategy(net, distributed)
     if per_sample_clip is not None or noise_multiplier:  # DP-SGD: another step, the same loop
@@ -533,14 +631,16 @@ def fit(
                              "L-BFGS evaluates its own gradients.")
         seed = seed if hasattr(seed, "permutation") else make_rng(seed)
         strategy.step = private_step(per_sample_clip, noise_multiplier, seed)
-    with strategy.running():
+    with strategy.running(), Preemption(checkpoint_dir is not None) as preemption:
+        strategy.preemption = preemption
         run = _setup(net, X, y, strategy, epochs=epochs, batch_size=batch_size,
                      optimizer=optimizer, learning_rate=learning_rate, lr_schedule=lr_schedule,
                      validation_data=validation_data, validation_split=validation_split,
                      early_stopping=early_stopping, callbacks=callbacks, metrics=metrics,
                      class_weight=class_weight, sample_weight=sample_weight,
                      clip_norm=clip_norm, shuffle=shuffle, progress=progress, seed=seed,
-                     checkpoint_dir=checkpoint_dir, resume=resume)
+                     checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+                     resume=resume)
         for epoch in range(run.start_epoch, epochs + 1):
             if _epoch(run, epoch):
                 break
@@ -588,6 +688,10 @@ class _Run:
     batch_begin: list[Any]
     start_epoch: int
     memmapped: bool
+    val_memmapped: bool
+    val_split: bool  # the validation rows were split off the training data
+    checkpoint_every: int | None
+    position: dict[str, Any] | None  # where a mid-epoch checkpoint left off
     step: int = 0
 
 
@@ -596,7 +700,8 @@ def _setup(net: "Network", X: Any, y: Any, strategy: SingleProcess, *, epochs: i
            lr_schedule: Any, validation_data: Any, validation_split: float,
            early_stopping: Any, callbacks: Sequence[Callback], metrics: Sequence[str],
            class_weight: Any, sample_weight: Any, clip_norm: float | None, shuffle: bool,
-           progress: bool, seed: Any, checkpoint_dir: Any, resume: bool) -> _Run:
+           progress: bool, seed: Any, checkpoint_dir: Any, checkpoint_every: int | None,
+           resume: bool) -> _Run:
     """Check the arguments, prepare the data, the optimiser, the schedule and the checkpoint."""
     check_scalar(epochs, "epochs", "fit", kind=int, low=1)
     if batch_size is not None:
@@ -606,34 +711,57 @@ def _setup(net: "Network", X: Any, y: Any, strategy: SingleProcess, *, epochs: i
     check_bool(shuffle, "shuffle", "fit")
     check_bool(resume, "resume", "fit")
     check_scalar(validation_split, "validation_split", "fit", low=0.0, high=1.0, high_open=True)
+    if checkpoint_every is not None:
+        check_scalar(checkpoint_every, "checkpoint_every", "fit", kind=int, low=1)
+        if checkpoint_dir is None:
+            raise ValueError("checkpoint_every needs checkpoint_dir, the folder to write the "
+                             "checkpoint to.")
     opt = _make_optimizer(net, optimizer, learning_rate)
     strategy.check(opt, validation_split)
     X, Y, w, memmapped = _prepare(net, X, y, sample_weight, class_weight)
     rng = seed if hasattr(seed, "permutation") else make_rng(seed)  # a Generator or an order source
-    val = None
+    val, val_memmapped = None, False
     if validation_data is not None:
-        X_val, Y_val, _, _ = _prepare(net, *validation_data, None, None)
+        X_val, Y_val, _, val_memmapped = _prepare(net, *validation_data, None, None)
         val = (X_val, Y_val)
-    elif validation_split:
-        X, Y, w, val = _split(net, X, Y, w, validation_split, rng)
-
+    metric_names = [metrics] if isinstance(metrics, str) else list(metrics)
     schedule = get_schedule(lr_schedule, epochs=epochs) if lr_schedule is not None else None
     if schedule is not None and schedule.learning_rate is None:
         schedule.learning_rate = opt.learning_rate
+    settings = {"epochs": epochs, "batch_size": batch_size, "optimizer": opt.get_config(),
+                "lr_schedule": schedule.to_dict() if schedule is not None else None,
+                "validation_split": validation_split, "early_stopping": early_stopping,
+                "metrics": metric_names, "class_weight": class_weight, "clip_norm": clip_norm,
+                "shuffle": shuffle, "checkpoint_dir": checkpoint_dir,
+                "checkpoint_every": checkpoint_every, "resume": resume,
+                "sample_weight": sample_weight is not None}
+    # distributed: one collective compares the ranks' data and arguments, then rank 0's
+    # shuffling state is everyone's (before the split draws from it)
+    strategy.agree(rng, lambda: _facts(net, X, Y, w, val, settings))
+    if val is None and validation_split:
+        X, Y, w, val = _split(net, X, Y, w, validation_split, rng)
+        val_memmapped = memmapped  # raw rows, checked and scaled batch by batch
+
     if early_stopping is None or isinstance(early_stopping, EarlyStopping):
         stopper = early_stopping
     else:  # an int: the patience, checked there
         stopper = EarlyStopping(patience=early_stopping)
     monitor = _monitor_name(stopper, val is not None)
-    metric_fns = [get_metric(name) for name in ([metrics] if isinstance(metrics, str) else metrics)]
+    metric_fns = [get_metric(name) for name in metric_names]
     watch = _Watch(monitor, metric_fns, stopper)
 
-    history, start_epoch = net.history if resume else History(), 1
+    history, start_epoch, position = net.history if resume else History(), 1, None
     checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if resume:
         if checkpoint is None:
             raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoint.")
-        history, start_epoch = _resume(net, checkpoint, opt, schedule, watch, rng)
+        history, start_epoch, position = _resume(net, checkpoint, opt, schedule, watch, rng)
+        if position is not None and position.get("order") != strategy.order():
+            raise ValueError(
+                f"The checkpoint {checkpoint} was written in the middle of epoch "
+                f"{position['epoch']} by a run whose batch order was {position.get('order')!r} "
+                f"(this one: {strategy.order()!r}); resume it the same way, or from a "
+                "checkpoint written at the end of an epoch.")
     if checkpoint is not None and strategy.root:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
     _check_schedule_end(schedule, start_epoch, epochs)
@@ -642,12 +770,11 @@ def _setup(net: "Network", X: Any, y: Any, strategy: SingleProcess, *, epochs: i
         X = net.to_device(X)
     Y, w = net.to_device(Y), net.to_device(w)
     if val is not None:
-        val = (net.to_device(val[0]), net.to_device(val[1]))
+        val = (val[0] if val_memmapped else net.to_device(val[0]), net.to_device(val[1]))
     n = len(X)
     batch_size = n if batch_size is None and isinstance(opt, LBFGS) else batch_size or 32
-    batch_size = min(batch_size, n)
-    n_batches = -(-n // batch_size)
-    strategy.begin(rng, memmapped, n_batches)  # distributed: rank 0's weights and shuffling state
+    batch_size, n_batches = strategy.plan(n, batch_size)
+    strategy.begin(rng, memmapped, n_batches)  # distributed: rank 0's weights
     net.history = history
     watch.remember(net)  # the weights to fall back on before any epoch has finished
     callbacks = list(callbacks)
@@ -660,7 +787,9 @@ def _setup(net: "Network", X: Any, y: Any, strategy: SingleProcess, *, epochs: i
     run = _Run(net, strategy, opt, X, Y, w, val, rng, batch_size, n_batches, epochs, shuffle,
                clip_norm, schedule, stopper, monitor, metric_fns, watch, history, checkpoint,
                strategy.guarded(callbacks), strategy.guarded(batch_begin), start_epoch,
-               memmapped, step=(start_epoch - 1) * n_batches)
+               memmapped, val_memmapped, validation_data is None and val is not None,
+               checkpoint_every, position,
+               step=(start_epoch - 1) * n_batches)
     for callback in run.callbacks:
         callback.on_train_begin(net, history)
     return run
@@ -671,14 +800,21 @@ def _epoch(run: _Run, epoch: int) -> bool:
     net, opt, strategy = run.net, run.opt, run.strategy
     if run.schedule is not None and not isinstance(run.schedule, ReduceOnPlateau):
         opt.learning_rate = run.schedule(epoch - 1)
+    order_state = _rng_state(run.rng)  # before this epoch's order is drawn (mid-epoch checkpoints)
     strategy.epoch_begin(run.rng, epoch)
-    start, total, n = time.perf_counter(), 0.0, len(run.X)
+    start, total, seen, skip = time.perf_counter(), 0.0, 0, 0
+    if run.position is not None and run.position["epoch"] == epoch:  # resumed mid-epoch
+        skip, total, seen = run.position["batch"], run.position["total"], run.position["seen"]
+        run.step += skip
+    run.position = None
     closure = strategy.closure() if isinstance(opt, LBFGS) else None
     net.training = True
     try:
         with np.errstate(under="ignore"):  # exp may underflow to 0, harmlessly
-            for b, batch in enumerate(iter_minibatches(n, run.batch_size,
+            for b, batch in enumerate(strategy.batches(len(run.X), run.batch_size,
                                                        run.rng if run.shuffle else None), 1):
+                if b <= skip:  # done before the checkpoint this run resumed from
+                    continue
                 for callback in run.batch_begin:
                     callback.on_batch_begin(net, run.step + 1, batch)
                 loss = strategy.gradients(run.X, run.Y, run.w, batch, epoch, b)
@@ -693,10 +829,14 @@ def _epoch(run: _Run, epoch: int) -> bool:
                     opt.step(net.params(), net.grads(), closure)
                 else:
                     update(net, opt, run.clip_norm)
-                total += loss * len(batch)
+                rows = strategy.batch_rows(batch)
+                total += loss * rows
+                seen += rows
                 run.step += 1
                 for callback in run.callbacks:
                     callback.on_batch_end(net, run.step, loss)
+                if b < run.n_batches:
+                    _mid_epoch_checkpoint(run, epoch, b, total, seen, order_state)
     finally:
         net.training = False
     if not np.all(np.isfinite(net.theta)):
@@ -705,11 +845,10 @@ def _epoch(run: _Run, epoch: int) -> bool:
         raise TrainingDivergedError(
             f"The weights {bad} became NaN or inf in epoch {epoch}, batch {run.n_batches}; the "
             "weights of the best epoch so far were restored. Lower the learning rate.")
-    record: dict[str, Any] = {"epoch": epoch, "loss": total / n}
+    record: dict[str, Any] = {"epoch": epoch, "loss": total / seen}
     if net.l2 or net.l1:
         record["penalty"] = net.penalty()
-    record.update(strategy.scores(epoch, _scores, net, run.X, run.Y, run.val, run.metric_fns,
-                                  run.memmapped))
+    record.update(_scores(run, epoch))
     record["learning_rate"] = float(opt.learning_rate)
     record["time"] = time.perf_counter() - start
     stop = run.watch.update(net, record)
@@ -720,9 +859,37 @@ def _epoch(run: _Run, epoch: int) -> bool:
         callback.on_epoch_end(net, epoch, record)
     run.history.append(record)
     if run.checkpoint is not None:
-        strategy.checkpoint(epoch, _write_checkpoint, net, run.checkpoint, epoch, opt,
-                            run.schedule, run.watch, run.rng)
-    return strategy.stop(stop or net.stop_training)  # distributed: all ranks alike
+        strategy.checkpoint(_write_checkpoint, net, run.checkpoint, epoch, opt, run.schedule,
+                            run.watch, _rng_state(run.rng))
+    stop = strategy.stop(stop or net.stop_training)  # distributed: all ranks alike
+    signal = strategy.interrupted()
+    if signal is not None and not stop and epoch < run.epochs:
+        raise TrainingInterrupted(signal, run.checkpoint, epoch, run.n_batches, run.n_batches,
+                                  strategy.root)
+    return stop
+
+
+def _mid_epoch_checkpoint(run: _Run, epoch: int, b: int, total: float, seen: int,
+                          order_state: Any) -> None:
+    """After batch ``b`` (not the epoch's last): the checkpoint when it is due or a signal came.
+
+    Every ``checkpoint_every`` steps; and on SIGTERM/SIGUSR1, after which training stops
+    with :class:`TrainingInterrupted`. The position holds the shuffling state from before the
+    epoch's order was drawn, so that ``resume`` draws the same order and skips ``b`` batches.
+    """
+    signal = run.strategy.interrupted()
+    due = run.checkpoint_every is not None and run.step % run.checkpoint_every == 0
+    if run.checkpoint is None or not (due or signal):
+        return
+    position = {"epoch": epoch, "batch": b, "total": total, "seen": seen}
+    if run.strategy.order() is not None:
+        position["order"] = run.strategy.order()
+    run.strategy.checkpoint(_write_checkpoint, run.net, run.checkpoint, epoch - 1, run.opt,
+                            run.schedule, run.watch, order_state, position)
+    if signal is not None:
+        run.strategy.end()  # distributed: every rank waits until rank 0's write is done
+        raise TrainingInterrupted(signal, run.checkpoint, epoch, b, run.n_batches,
+                                  run.strategy.root)
 
 
 def _check_schedule_end(schedule: Schedule | None, start_epoch: int, epochs: int) -> None:
@@ -920,54 +1087,102 @@ def _make_optimizer(net: "Network", spec: Any, learning_rate: float | None) -> O
     return opt
 
 
-def _loss(net: "Network", X: np.ndarray, Y: np.ndarray) -> float:
-    """The loss (without the penalty) over ``X`` in batches, in inference mode."""
+_EVAL_ROWS = 4096  # rows per forward pass when evaluating
+
+
+def _eval_batch(net: "Network", X: Any, i: int, j: int, raw: bool) -> np.ndarray:
+    """Rows ``i:j`` of ``X`` as the first layer takes them; ``raw`` rows (a memory map, not
+    checked or scaled yet) are checked, scaled by ``net.scaler`` and moved to the device."""
+    if not raw:
+        return X[i:j]
+    X_b = np.asarray(X[i:j], dtype=net.dtype)
+    if not np.all(np.isfinite(X_b)):
+        raise ValueError(f"X contains NaN or inf (rows {i} to {j - 1}). Clean the data file.")
+    return net.to_device(net.scale_inputs(X_b))
+
+
+def _loss_total(net: "Network", X: Any, Y: np.ndarray, lo: int, hi: int, raw: bool) -> float:
+    """``sum_i c_i`` over the rows ``[lo, hi)`` (no penalty), in inference mode."""
     total = 0.0
-    for i in range(0, len(X), 4096):  # X on the network's device
-        net.propagate(X[i:i + 4096])
-        total += net.output_loss(Y[i:i + 4096]) * len(X[i:i + 4096])
-    return total / len(X)
+    for i in range(lo, hi, _EVAL_ROWS):
+        j = min(i + _EVAL_ROWS, hi)
+        net.propagate(_eval_batch(net, X, i, j, raw))
+        total += net.output_loss(Y[i:j]) * (j - i)
+    return total
 
 
-def _scores(net: "Network", X, Y, val, metric_fns, memmapped: bool) -> dict[str, float]:
-    """An epoch's metrics on the training data, validation loss and validation metrics."""
-    scores = _evaluate(net, X, Y, metric_fns, memmapped)
-    if val is not None:
-        X_val, Y_val = val
-        scores["val_loss"] = _loss(net, X_val, Y_val)
-        val_scores = _evaluate(net, X_val, Y_val, metric_fns, False)
-        scores.update({f"val_{k}": v for k, v in val_scores.items()})
-    return scores
+def _outputs(net: "Network", X: Any, lo: int, hi: int, raw: bool) -> np.ndarray:
+    """The outputs ``a^L`` of the rows ``[lo, hi)``, on the host."""
+    outputs = [to_numpy(net.infer(_eval_batch(net, X, i, min(i + _EVAL_ROWS, hi), raw))).copy()
+               for i in range(lo, hi, _EVAL_ROWS)]
+    return np.concatenate(outputs) if outputs else np.empty((0, net.n_out), net.dtype)
 
 
-def _evaluate(net: "Network", X, Y, metric_fns, memmapped: bool) -> dict[str, float]:
-    if not metric_fns:
-        return {}
-    outputs = []
-    for i in range(0, len(X), 4096):
-        X_b = X[i:i + 4096]
-        if memmapped:
-            X_b = net.to_device(net.scale_inputs(X_b))
-        outputs.append(to_numpy(net.infer(X_b)).copy())
-    a, Y = np.concatenate(outputs), to_numpy(Y)  # the metrics run on the host
-    return {m.name: m(Y, a) for m in metric_fns}
+def _scores(run: _Run, epoch: int) -> dict[str, float]:
+    """An epoch's metrics on the training data, validation loss and validation metrics.
+
+    Each process scores its own rows (``strategy.eval_rows``); the validation loss sums are
+    added over the processes (``total``) and the outputs joined in row order where the
+    metrics are computed (``gather``, rank 0), whose scores every process then takes
+    (``share``). With one process: the whole sets, here.
+    """
+    net, strategy, fns, val = run.net, run.strategy, run.metric_fns, run.val
+    parts: list[np.ndarray] = []
+    loss_total = np.zeros(2)  # [sum of the validation losses, validation rows]
+    with strategy.guard(f"evaluating epoch {epoch}"):
+        if fns:
+            lo, hi = strategy.eval_rows(len(run.X), own=True)  # own: a rank's file
+            parts += [_outputs(net, run.X, lo, hi, run.memmapped), to_numpy(run.Y[lo:hi])]
+        if val is not None:
+            lo, hi = strategy.eval_rows(len(val[0]), own=run.val_split)
+            loss_total[:] = _loss_total(net, val[0], val[1], lo, hi, run.val_memmapped), hi - lo
+            if fns:
+                parts += [_outputs(net, val[0], lo, hi, run.val_memmapped),
+                          to_numpy(val[1][lo:hi])]
+    loss_total = strategy.total(loss_total)  # distributed: every rank's failure is heard here
+    joined = strategy.gather(*parts)
+    scores: dict[str, float] = {}
+    if joined is not None:  # on the root
+        if fns:
+            a, Y = joined[0], joined[1]
+            scores.update({m.name: m(Y, a) for m in fns})
+        if val is not None:
+            scores["val_loss"] = float(loss_total[0]) / float(loss_total[1])
+            if fns:
+                a, Y = joined[2], joined[3]
+                scores.update({f"val_{m.name}": m(Y, a) for m in fns})
+    return strategy.share(scores)
 
 
-def _write_checkpoint(net, path, epoch, opt, schedule, watch, rng) -> None:
+def _rng_state(rng: Any) -> Any:
+    """The state of a numpy Generator (None for another order source)."""
+    return rng.bit_generator.state if hasattr(rng, "bit_generator") else None
+
+
+def _write_checkpoint(net, path, epoch, opt, schedule, watch, rng_state,
+                      position=None) -> None:
+    """The checkpoint after epoch ``epoch``, or at ``position`` within the next one.
+
+    ``position`` is ``{"epoch", "batch", "total", "seen"}``: batches done in that epoch and
+    its running loss; ``rng_state`` is then the state before that epoch's order was drawn.
+    """
     from .io import save
 
     state = {
         "epoch": epoch,
-        "rng": rng.bit_generator.state,
+        "rng": rng_state,
         "dropout_rngs": [layer.rng.bit_generator.state for layer in net.random_layers()],
         "schedule": schedule.to_dict() if schedule is not None else None,
         "watch": watch.state(),
     }
+    if position is not None:
+        state["position"] = position
     best = {f"best.{k}": v for k, v in watch.best_params.items()}
     save(net, path, extra={"checkpoint": state}, extra_arrays=best)
 
 
 def _resume(net, path, opt, schedule, watch, rng):
+    """Load the checkpoint at ``path``; returns ``(history, start_epoch, position)``."""
     from .io import load_with_extra
 
     if not path.exists():
@@ -982,7 +1197,8 @@ def _resume(net, path, opt, schedule, watch, rng):
     if saved.optimizer is not None:
         config, optim_arrays = saved.optimizer.state_dict()
         opt.load_state_dict(config, optim_arrays)
-    rng.bit_generator.state = state["rng"]
+    if state["rng"] is not None and hasattr(rng, "bit_generator"):
+        rng.bit_generator.state = state["rng"]
     for layer, rng_state in zip(net.random_layers(), state["dropout_rngs"]):
         layer.rng.bit_generator.state = rng_state
     if schedule is not None and state["schedule"] is not None:
@@ -992,7 +1208,29 @@ def _resume(net, path, opt, schedule, watch, rng):
     watch.best_params = {k[len("best."):]: net.to_device(v) for k, v in arrays.items()
                          if k.startswith("best.")}
     net.scaler = saved.scaler if saved.scaler is not None else net.scaler
-    return saved.history or History(), state["epoch"] + 1
+    return saved.history or History(), state["epoch"] + 1, state.get("position")
+
+
+def _facts(net: "Network", X: Any, Y: np.ndarray, w: np.ndarray | None, val: Any,
+           settings: dict[str, Any]) -> dict[str, Any]:
+    """What every process of a distributed fit must share: data shapes and fingerprints, the
+    network, its scaler and the fit's arguments (JSON-able)."""
+    def fingerprint(*arrays: Any) -> str:
+        digest = hashlib.sha256()
+        for A in arrays:
+            if A is None:
+                continue
+            rows = np.unique(np.linspace(0, len(A) - 1, min(len(A), 16)).astype(np.int64))
+            digest.update(np.ascontiguousarray(to_numpy(A[rows])).tobytes())
+        return digest.hexdigest()[:16]
+
+    facts = {"n_samples": len(X), "n_features": int(X.shape[1]), "X dtype": str(X.dtype),
+             "network": net.config(), "fit": settings,
+             "scaler": net.scaler.to_dict() if net.scaler is not None else None,
+             "targets": list(Y.shape[1:]), "data": fingerprint(X, Y, w)}
+    if val is not None:
+        facts["validation"] = {"n_samples": len(val[0]), "data": fingerprint(*val)}
+    return json.loads(json.dumps(facts, default=repr))
 
 
 

@@ -3,7 +3,7 @@
 Subcommands, one module per group: :mod:`.train` (``train``), :mod:`.models` (``evaluate``,
 ``predict``, ``info``), :mod:`.glassbox` (``gradcheck``, ``vanishing``, ``explain``, ``plot``),
 :mod:`.second_order` (``hvp``, ``sharpness``, ``per-sample``, ``landscape``), :mod:`.teach`
-(``check``, ``worksheet``) and :mod:`.playground`. Each module has ``add_parsers(sub)``; :data:`COMMAND_GROUPS` lists them
+(``check``, ``worksheet``), :mod:`.playground` and :mod:`.launch` (restarts from a checkpoint). Each module has ``add_parsers(sub)``; :data:`COMMAND_GROUPS` lists them
 in the order ``glassnet --help`` shows them.
 
 Every subcommand has ``--help``. Every failure is one line ``glassnet: error: ...`` on standard
@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Sequence
 
 from .. import __version__
-from . import glassbox, models, playground, second_order, teach, train
+from . import glassbox, launch, models, playground, second_order, teach, train
 from .args import Parser, check_flags
 from .errors import RunFailed, UsageError, failure, one_line_warning
 from .streams import pipe_safe
@@ -30,7 +30,7 @@ from .train import TRAIN_DEFAULTS, build_recipe
 __all__ = ["COMMAND_GROUPS", "TRAIN_DEFAULTS", "RunFailed", "UsageError", "build_parser",
            "build_recipe", "main"]
 
-COMMAND_GROUPS = [train, models, glassbox, second_order, teach, playground]
+COMMAND_GROUPS = [train, models, glassbox, second_order, teach, playground, launch]
 """The modules whose ``add_parsers(sub)`` add the subcommands, in the order of ``--help``."""
 
 _DEBUG_HELP = "on an error, print the traceback too"
@@ -72,11 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _report(err: BaseException, debug: bool) -> int:
     from ..distributed import RankFailedError
+    from ..training import TrainingInterrupted
 
     status, message = failure(err)
     if debug:
         traceback.print_exception(err, file=sys.stderr)
     if isinstance(err, RankFailedError) and err.rank != 0:
         return 1  # every rank stops; rank 0 alone says which failed and why
+    if isinstance(err, TrainingInterrupted) and not err.root:
+        return status  # every rank stops with 75; rank 0 alone says where the checkpoint is
     print(f"glassnet: error: {message}", file=sys.stderr)
     return status

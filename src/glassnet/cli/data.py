@@ -152,11 +152,15 @@ def model_indices(net: Any, data: Any, y: np.ndarray) -> np.ndarray:
 
 
 def split_data(data: Any, seed: int) -> tuple[np.ndarray, ...]:
-    """The fixed train/test split: the data set's own test part, else stratified 80/20."""
+    """The fixed train/test split: the data set's own test part, else stratified 80/20 (for a
+    memory map: its last 20% of rows, see :func:`glassnet.data.npy_source.memmap_split`)."""
     from ..data import train_test_split
+    from ..data.npy_source import memmap_split
 
     if data.X_test is not None:
         return data.X, data.X_test, data.y, data.y_test
+    if isinstance(data.X, np.memmap):
+        return memmap_split(data.X, data.y, data.name)
     return train_test_split(data.X, data.y, test_size=0.2,
                             stratify=data.y.dtype.kind in "biu", seed=seed)
 

@@ -7,6 +7,8 @@ status and its one-line message:
   an input the command cannot use, found before the work starts: a missing or unreadable file,
   a bad value (``ValueError``, ``TypeError``, ``FileNotFoundError``, ``IsADirectoryError``,
   ``NotADirectoryError``), a missing optional dependency (``ImportError``);
+* status 75 (``EX_TEMPFAIL``), a run stopped by SIGTERM or SIGUSR1 after writing its
+  checkpoint (:class:`glassnet.training.TrainingInterrupted`): run it again with ``--resume``;
 * status 1, a run that failed: :class:`RunFailed` (a failed gradient check), a full or
   read-only disk and other ``OSError``, a diverged training (``FloatingPointError``), memory
   running out, a ``RuntimeError``, Ctrl+C, and anything unexpected (named as an internal
@@ -68,7 +70,10 @@ _POLICY: list[tuple[tuple[type[BaseException], ...], int, object]] = [
 
 def failure(err: BaseException) -> tuple[int, str]:
     """The exit status and the one-line message (without ``glassnet: error: ``) for ``err``."""
-    for kinds, status, message in _POLICY:
+    from ..training import TrainingInterrupted
+
+    resumable = [((TrainingInterrupted,), TrainingInterrupted.exit_status, str)]
+    for kinds, status, message in resumable + _POLICY:
         if isinstance(err, kinds):
             text = message(err)  # type: ignore[operator]
             break

@@ -40,6 +40,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "clip_norm": None, "early_stopping": "auto", "val_split": "auto", "scale": "auto",
     "metrics": "accuracy", "seed": 0, "out": "glassnet-model.npz", "checkpoint_dir": None,
     "resume": False, "quiet": False, "history_json": None, "distributed": False, "device": "cpu",
+    "val_data": None, "checkpoint_every": None,
 }
 """The default recipe of ``glassnet train``; ``"auto"`` values come from the data by
 :func:`glassnet.recipes.resolve` (bench/recipes.py measures the result). L-BFGS, a full-batch
@@ -47,7 +48,9 @@ method, takes the whole training set as its batch unless ``--batch-size`` is giv
 
 _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("--data", str, ("digits|iris|wine|breast_cancer|diabetes|circles|xor|gauss|spiral|moons|"
-     "mnist:DIR|fashion-mnist:DIR|csv:FILE[:TARGET]|npz:FILE")),
+     "mnist:DIR|fashion-mnist:DIR|csv:FILE[:TARGET]|npz:FILE|npy:X.npy,y.npy[,X_test.npy,"
+     "y_test.npy] (X memory-mapped; without test files the last 20%% of the rows are the "
+     "test set)")),
     ("--task", choice(["auto", "classification", "regression"], "task"),
      "what the target is; auto: whole numbers are class labels, other numbers quantities"),
     ("--hidden", int_list, "hidden layer sizes, comma-separated"),
@@ -74,10 +77,14 @@ _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
      "minmax (pixels: one range for all), none; auto: minmax for pixels, else standard"),
     ("--early-stopping", positive(int), "stop after PATIENCE epochs without improvement"),
     ("--val-split", fraction, "share of the training data held out for validation"),
+    ("--val-data", str, ("validation data of its own, a --data spec (its training part when "
+     "it has a test part); excludes --val-split")),
     ("--metrics", str, "comma-separated metrics"),
     ("--seed", int, "seed of weights, split, shuffling and dropout"),
     ("--out", str, "where to save the model"),
-    ("--checkpoint-dir", str, "write a checkpoint there after every epoch"),
+    ("--checkpoint-dir", str, ("write a checkpoint there after every epoch; on SIGTERM or "
+     "SIGUSR1 after the step, then exit with status 75 (resumable)")),
+    ("--checkpoint-every", positive(int), "also write the checkpoint every N steps (mid-epoch)"),
     ("--resume", bool, "continue from the checkpoint in --checkpoint-dir"),
     ("--quiet", bool, "no per-epoch lines, no progress bar"),
     ("--history-json", str, "also write the training history to this JSON file"),
@@ -168,6 +175,8 @@ def build_recipe(s: dict[str, Any], X_train: np.ndarray, n_out: int, classify: b
     from ..recipes import init_output, make_scaler, resolve
     from ..schedules import get_schedule
 
+    if s["val_data"]:
+        s["val_split"] = 0.0
     s = resolve(s, X_train, n_out)
     loss = s["loss"] or ("cross_entropy" if classify else "mse")
     output = s.get("output") or ("sigmoid" if classify and loss in ("mse", "huber") else None)
@@ -269,6 +278,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         root = quiet_other_ranks()
         s["quiet"] = s["quiet"] or not root
     _check_outputs(s, args)
+    if s["val_data"] and s["val_split"] not in ("auto", 0, 0.0):
+        raise UsageError("train: --val-data and --val-split exclude each other: validate on "
+                         "data of its own, or on a share of the training data")
+    if s["checkpoint_every"] is not None and not s["checkpoint_dir"]:
+        raise UsageError("train: --checkpoint-every needs --checkpoint-dir, the folder of the "
+                         "checkpoint")
     data, s["task"], note = load_for_task(s["data"], s["task"])
     classify = s["task"] == "classification"
     X_train, X_test, y_train, y_test = split_data(data, s["seed"])
@@ -295,6 +310,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"optimizer: lbfgs on {steps} {s['batch_size']} samples (--batch-size); its line "
               "search chooses the step length, so --lr and --schedule do not apply")
     Y_train, Y_test = loss_targets(net, y_train, classify), loss_targets(net, y_test, classify)
+    if s["val_data"]:
+        fit_kwargs["validation_data"] = _validation_data(s, net, classify)
 
     class Report(Callback):
         seconds = 0.0  # spent on the test set, not on training
@@ -318,7 +335,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         history = net.fit(X_train, Y_train, callbacks=callbacks, progress=False,
                           checkpoint_dir=s["checkpoint_dir"], resume=s["resume"],
-                          distributed=s["distributed"], **fit_kwargs)
+                          distributed=s["distributed"], checkpoint_every=s["checkpoint_every"],
+                          **fit_kwargs)
     except TrainingDivergedError as err:
         kept = f"; the checkpoint of the last finished epoch is in {s['checkpoint_dir']}" \
             if s["checkpoint_dir"] else ""
@@ -346,6 +364,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
                         f"saved to {s['out']} all the same ('glassnet gradcheck {s['out']}' "
                         "shows every tensor)")
     return 0
+
+
+def _validation_data(s: dict[str, Any], net: Network, classify: bool
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, Y)`` of ``--val-data``: its class labels as the model's (``net.classes``), its
+    targets as the loss takes them; a memory map stays one."""
+    from .data import model_indices
+
+    data, task, _ = load_for_task(s["val_data"], s["task"], asked_by="--val-data")
+    if task != s["task"]:
+        raise UsageError(f"train: --val-data {s['val_data']} holds {task} targets; --data "
+                         f"{s['data']} holds {s['task']} targets; pass --task to settle it")
+    if data.X.shape[1:] != (net.n_in,):
+        raise UsageError(f"train: --val-data {s['val_data']} has {data.X.shape[1:]} features "
+                         f"per sample; the training data has {net.n_in}")
+    y = model_indices(net, data, data.y) if classify else data.y
+    return data.X, loss_targets(net, y, classify)
 
 
 def _gradient_check(net: Network, X_test: np.ndarray, Y_test: np.ndarray) -> Any:

@@ -8,6 +8,7 @@ its sets is loaded.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +134,7 @@ _SPEC_FORMS = (
     "digits | iris | wine | breast_cancer | diabetes (scikit-learn), "
     "circles | xor | gauss | spiral | moons | plane | multi_gauss (synthetic 2-D), "
     "mnist:DIR, fashion-mnist:DIR, csv:FILE[:TARGET] (TARGET a column name or index), "
-    "npz:FILE"
+    "npz:FILE, npy:X.npy,y.npy[,X_test.npy,y_test.npy] (X memory-mapped)"
 )
 
 
@@ -181,7 +182,14 @@ _PREFIXED: dict[str, Callable[[str, str], Data]] = {
     "fashion-mnist": _load_mnist_spec,
     "csv": _load_csv_spec,
     "npz": _load_npz_spec,
+    "npy": lambda spec, rest: _npy_source().load_npy_spec(spec),
 }
+
+
+def _npy_source() -> Any:
+    from . import npy_source  # it builds on this module
+
+    return npy_source
 
 
 def load_data(spec: str, task: str = "auto") -> Data:
@@ -201,7 +209,10 @@ def load_data(spec: str, task: str = "auto") -> Data:
           the official test split in ``X_test`` / ``y_test``;
         * ``csv:FILE[:TARGET]``: :func:`read_csv`, TARGET a column name or an int
           index (default -1, the last column);
-        * ``npz:FILE``: arrays ``X`` and ``y`` (and ``X_test``/``y_test`` if present).
+        * ``npz:FILE``: arrays ``X`` and ``y`` (and ``X_test``/``y_test`` if present);
+        * ``npy:X.npy,y.npy[,X_test.npy,y_test.npy]``: ``X`` a read-only memory map (a file
+          larger than memory trains batch by batch), ``y`` in memory; see
+          :func:`glassnet.data.npy_source.load_npy_spec`.
     task : {'auto', 'classification', 'regression'}, default='auto'
         ``auto``: whole-number targets are class labels (unless they look like IDs or a
         quantity: refused, see :func:`~glassnet.data.labels.not_labels`), others quantities.

@@ -6,13 +6,16 @@ Fit a scaler on the training split only and transform every split with it; ``to_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from ._checks import _check_positive_int
 
 __all__ = ["MinMaxScaler", "StandardScaler", "infer_task", "one_hot", "scaler_from_dict"]
+
+CHUNK_ROWS = 65536
+"""A scaler fits a memory-mapped ``X`` longer than this by chunks of this many rows."""
 
 
 # --------------------------------------------------------------------------
@@ -87,6 +90,21 @@ class _Scaler:
         if not np.all(np.isfinite(arr)):
             raise ValueError("X contains NaN or infinite values; clean the data before fitting.")
         return arr
+
+    @classmethod
+    def _fit_chunks(cls, X: Any) -> Iterator[np.ndarray]:
+        """The training rows, checked: one array, or a memory map (``np.memmap``) as chunks of
+        ``CHUNK_ROWS`` rows, so that fitting on a file larger than memory reads it piece by
+        piece (a chunk in memory at a time)."""
+        if not isinstance(X, np.memmap) or len(X) <= CHUNK_ROWS:
+            yield cls._check_fit_X(X)
+            return
+        for start in range(0, len(X), CHUNK_ROWS):
+            try:
+                yield cls._check_fit_X(X[start:start + CHUNK_ROWS])
+            except ValueError as err:
+                raise ValueError(f"rows {start} to {min(start + CHUNK_ROWS, len(X)) - 1}: "
+                                 f"{err}") from None
 
     def __repr__(self) -> str:
         from ..display import scaler_summary
@@ -165,9 +183,18 @@ class StandardScaler(_Scaler):
         StandardScaler
             ``self``.
         """
-        arr = self._check_fit_X(X).astype(np.float64, copy=False)
-        mean = arr.mean(axis=0)
-        std = arr.std(axis=0)
+        n, mean, var = 0, 0.0, 0.0
+        for chunk in self._fit_chunks(X):  # Chan et al.'s merge of the chunks' moments:
+            chunk = chunk.astype(np.float64, copy=False)  # M2 = M2_a + M2_b + d^2 n_a n_b / n
+            k, chunk_mean, chunk_var = len(chunk), chunk.mean(axis=0), chunk.var(axis=0)
+            if n == 0:
+                mean, var = chunk_mean, chunk_var
+            else:
+                d = chunk_mean - mean
+                var = (var * n + chunk_var * k + d**2 * (n * k / (n + k))) / (n + k)
+                mean = mean + d * (k / (n + k))
+            n += k
+        std = np.sqrt(var)
         varies = std > 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
         self.mean_ = mean
         self.scale_ = _floored(std, varies, self.floor)
@@ -284,9 +311,9 @@ class MinMaxScaler(_Scaler):
         MinMaxScaler
             ``self``.
         """
-        arr = self._check_fit_X(X)
-        self.data_min_ = arr.min(axis=0).astype(np.float64)
-        self.data_max_ = arr.max(axis=0).astype(np.float64)
+        chunks = [(c.min(axis=0), c.max(axis=0)) for c in self._fit_chunks(X)]
+        self.data_min_ = np.min([lo for lo, _ in chunks], axis=0).astype(np.float64)
+        self.data_max_ = np.max([hi for _, hi in chunks], axis=0).astype(np.float64)
         if not self.per_feature:
             self.data_min_[:] = self.data_min_.min()
             self.data_max_[:] = self.data_max_.max()

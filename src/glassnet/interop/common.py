@@ -8,7 +8,6 @@ before it writes anything.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
