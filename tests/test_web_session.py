@@ -177,7 +177,7 @@ def broken(*args, **kwargs):
     ("train_test_split", lambda s: s.apply(replace(s.settings, train_ratio=0.3))),
     ("feature_matrix", lambda s: s.apply(replace(s.settings, features=("x1", "x1^2")))),
     ("train_test_split", lambda s: s.use_upload(
-        Upload(np.zeros((20, 2)), np.arange(20) % 2, "classification"))),
+        Upload(np.zeros((20, 2)), np.arange(20.0) % 2, (0, 1)))),
     ("make_optimizer", lambda s: s.apply(replace(s.settings, optimizer="adam"))),
     ("feature_matrix", lambda s: s.apply(replace(s.settings, grid=20, learning_rate=0.5,
                                                  regularization="l2", regularization_rate=0.1))),

@@ -13,9 +13,13 @@ PUT      /api/sessions/{id}/settings         change settings -> snapshot
 POST     /api/sessions/{id}/play | pause     start or stop the background training
 POST     /api/sessions/{id}/step | reset     one epoch / fresh weights -> snapshot
 POST     /api/sessions/{id}/data             ``{"csv": text}`` (x1, x2, label) -> snapshot
-POST     /api/sessions/{id}/explain          ``{"index": i}`` -> glassnet.explain for one point
+POST     /api/sessions/{id}/explain          ``{"index": i}`` -> glassnet.explain for one point:
+                                            the text, the steps (``to_dict``) and where each
+                                            step lies on the diagram (the step-through mode)
 POST     /api/sessions/{id}/gradcheck        the per-tensor gradient check table
 GET      /api/sessions/{id}/export           the network as a glassnet .npz (attachment)
+GET      /api/sessions/{id}/export.py        the network as Python code that rebuilds it
+                                            with glassnet, weights exact (attachment)
 DELETE   /api/sessions/{id}                  end the session
 WS       /api/sessions/{id}/stream           frames while training; send "ack" for the next
 =======  ==================================  ===============================================
@@ -215,6 +219,13 @@ def create_app(limits: Limits = LIMITS, clock: Callable[[], float] = time.monoto
         return Response(data, media_type="application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
+    async def export_python(request: Request) -> Response:
+        live = await live_of(request)
+        code = await live.run(live.session.export_python)
+        name = f"glassnet_playground_{live.session.settings.dataset}.py"
+        return Response(code, media_type="text/x-python; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
     async def stream(websocket: WebSocket) -> None:
         await websocket.accept()
         try:
@@ -252,6 +263,7 @@ def create_app(limits: Limits = LIMITS, clock: Callable[[], float] = time.monoto
         Route("/api/sessions/{sid}/explain", explain, methods=["POST"]),
         Route("/api/sessions/{sid}/gradcheck", check, methods=["POST"]),
         Route("/api/sessions/{sid}/export", export, methods=["GET"]),
+        Route("/api/sessions/{sid}/export.py", export_python, methods=["GET"]),
         WebSocketRoute("/api/sessions/{sid}/stream", stream),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
