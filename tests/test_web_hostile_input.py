@@ -110,6 +110,13 @@ BAD_VALUES = [
     ({"features": {"x1": True}}, "features"),
     ({"residual": None}, "residual"),
     ({"x" * 5000: 1}, None),
+    ('{"layers": [{"units": 4, "dropout": 1e309}]}', "layers[0].dropout"),   # inf once parsed
+    ({"layers": [{"units": 4, "dropout": 10**19}]}, "layers[0].dropout"),
+    ({"layers": [{"units": 4, "dropout": -0.0001}]}, "layers[0].dropout"),
+    ({"layers": [{"units": 4, "dropout": 0.9000001}]}, "layers[0].dropout"),
+    ({"layers": [{"units": 4, "dropout": {"p": 0.1}}]}, "layers[0].dropout"),
+    ({"layers": [{"units": 4, "dropout": "1/2"}]}, "layers[0].dropout"),
+    ({"layers": [{"units": 4, "dropout": 0.1, "dropout ": 0.2}]}, "layers"),
 ]
 
 
@@ -213,6 +220,31 @@ def test_values_at_the_bound_train_with_every_derived_feature(client, sid, featu
     for name in ("gradcheck", "explain", "reset"):
         body = {"index": 0} if name == "explain" else None
         assert client.post(f"/api/sessions/{sid}/{name}", json=body).status_code < 500
+
+
+@pytest.mark.parametrize("labels, problem", [
+    (lambda i: i % 3, "classification"), (lambda i: i % 8 - 3, "classification"),
+    (lambda i: i % 9, "regression"), (lambda i: 1e6 * (i % 2), "classification"),
+    (lambda i: -1e6 + (i % 3), "classification"), (lambda i: (i % 2) + 0.5, "regression"),
+    (lambda i: i, "regression"), (lambda i: "1e0" if i % 2 else "0e5", "classification"),
+])
+def test_label_columns_of_many_classes_train_and_explain_without_a_500(client, sid, labels,
+                                                                       problem):
+    snap = client.post(f"/api/sessions/{sid}/data", json=csv_body(rows(48, label=labels))).json()
+    assert snap["settings"]["problem"] == problem
+    for name in ("step", "gradcheck", "explain", "reset"):
+        body = {"index": 5} if name == "explain" else None
+        assert client.post(f"/api/sessions/{sid}/{name}", json=body).status_code == 200
+    assert client.get(f"/api/sessions/{sid}/export.py").status_code == 200
+
+
+def test_export_py_after_divergence_is_a_422_that_changes_nothing(client, sid):
+    session = client.app.state.store.live[sid].session
+    session.net.layers[-1].b[...] = np.inf
+    before = state_of(client, sid)
+    error = assert_4xx(client.get(f"/api/sessions/{sid}/export.py"), "network", "not finite")
+    assert TEMP not in error["error"] and state_of(client, sid) == before
+    assert_4xx(client.get("/api/sessions/nope/export.py"), "session")
 
 
 def test_a_csv_with_a_byte_order_mark_and_blank_lines_is_read(client, sid):
