@@ -345,3 +345,22 @@ def test_a_stream_to_an_unknown_session_is_closed_with_4404(client):
         message = ws.receive()
     assert message["type"] == "websocket.close" and message["code"] == 4404
     assert "expired or never existed" in message["reason"]
+
+
+# ---------------------------------------------------------------- weights past the float range
+@pytest.mark.parametrize("value", [1e300, -1e300, 1e154, np.nan, np.inf])
+def test_explain_and_the_exports_of_extreme_weights_answer_strict_json(client, sid, value):
+    """Finite weights so large that z overflows are explained (inf and NaN as null); weights
+    that are not finite are refused with a 422. Every answer is JSON a browser can parse."""
+    session = client.app.state.store.live[sid].session
+    session.net.layers[0].W[...] = value
+    before = state_of(client, sid)
+    for method, path, body in (("POST", "explain", {"index": 0}), ("GET", "export.py", None),
+                               ("GET", "export", None), ("GET", "", None)):
+        response = client.request(method, f"/api/sessions/{sid}/{path}".rstrip("/"), json=body)
+        assert response.status_code in (200, 422), (path, response.text[:300])
+        if response.headers["content-type"].startswith("application/json"):
+            json.loads(response.text, parse_constant=lambda name: pytest.fail(f"{name} in {path}"))
+    assert state_of(client, sid)[:8] == before[:8]
+    explained = client.post(f"/api/sessions/{sid}/explain", json={"index": 0})
+    assert (explained.status_code == 200) == bool(np.isfinite(value))

@@ -5,13 +5,13 @@ import json
 
 import numpy as np
 import pytest
-from web_client import page_client
 
 import glassnet
 from glassnet.web.app import create_app
 from glassnet.web.session import Session
 from glassnet.web.settings import parse_settings
 from glassnet.web.stepper import diagram, place
+from web_client import page_client
 
 NETWORKS = {
     "2-4-2-1 tanh": {},

@@ -111,6 +111,8 @@ def python_source(net: Network, *, comments: list[str] = (),  # type: ignore[ass
     ------
     ValueError
         For a comment with a line break, or a parameter that is not finite.
+    TypeError
+        For a class label (``net.classes``) that is not a number or a string.
     """
     for line in comments:
         if "\n" in line or "\r" in line:
@@ -162,5 +164,5 @@ def _plain(value: Any) -> Any:
     """A class label as a plain Python int, float or str (for ``repr``)."""
     value = value.item() if isinstance(value, np.generic) else value
     if not isinstance(value, (int, float, str)) or isinstance(value, bool):
-        raise ValueError(f"A class label must be a number or a string; got {value!r}.")
+        raise TypeError(f"A class label must be a number or a string; got {value!r}.")
     return value

@@ -310,19 +310,23 @@ class Session:
         Raises
         ------
         SettingsError
-            Field ``'index'`` for a point that does not exist; field ``'network'`` for a network
-            that explain does not write out (its message says why).
+            Field ``'index'`` for a point that does not exist; field ``'network'`` for weights
+            that are not finite (training diverged) or a network that explain does not write
+            out (its message says why).
         """
         x, y, part = self.point(index)
+        self._check_finite("explain")
         try:
-            e = glassnet_explain(self.net, x, y, learning_rate=self.settings.learning_rate)
+            with np.errstate(all="ignore"):  # huge finite weights: inf and NaN are shown as such
+                e = glassnet_explain(self.net, x, y, learning_rate=self.settings.learning_rate)
         except (TypeError, ValueError) as err:
             raise SettingsError("network", f"Explain this step cannot show this network: {err}") \
                 from None
-        return {"index": index, "part": part, "x": x.tolist(), "y": float(y),
-                "features": list(self.settings.features), "epoch": self.epoch,
-                "source": "glassnet.explain", "text": e.text(), "explanation": e.to_dict(),
-                "diagram": diagram(e)}
+        with np.errstate(all="ignore"):
+            return {"index": index, "part": part, "x": x.tolist(), "y": float(y),
+                    "features": list(self.settings.features), "epoch": self.epoch,
+                    "source": "glassnet.explain", "text": e.text(), "explanation": e.to_dict(),
+                    "diagram": diagram(e)}
 
     def gradcheck(self, n_samples: int = 8, max_full: int = 600) -> dict[str, Any]:
         """glassnet's gradcheck on the current network and a few training points.
@@ -370,19 +374,20 @@ class Session:
         s = self.settings
         comments = [
             "A network trained in the glassnet playground, rebuilt with glassnet.",
-            f"data set {s.dataset!r}, epoch {self.epoch}, network "
-            f"{'-'.join(map(str, self.net.sizes))}, loss {self.net.loss_fn.name!r}",
-            "Run it (python this_file.py) to print the network, or import it: "
-            "from this_file import net, features.",
+            (f"data set {s.dataset!r}, epoch {self.epoch}, network "
+             f"{'-'.join(map(str, self.net.sizes))}, loss {self.net.loss_fn.name!r}"),
+            ("Run it (python this_file.py) to print the network, or import it: "
+             "from this_file import net, features."),
             "net.predict_output(features(points)) gives the playground's output, bit for bit.",
         ]
         return python_source(self.net, comments=comments,
                              features={name: FEATURE_CODE[name] for name in s.features})
 
-    def _check_finite(self) -> None:
+    def _check_finite(self, what: str = "export") -> None:
         if not all(np.all(np.isfinite(p)) for p in self.net.params().values()):
-            raise SettingsError("network", "The weights are not finite (training diverged), so "
-                                "there is no model to export. Press reset and train again.")
+            thing = "model to export" if what == "export" else "step to explain"
+            raise SettingsError("network", f"The weights are not finite (training diverged), so "
+                                f"there is no {thing}. Press reset and train again.")
 
 
 def _grid(resolution: int, domain: float) -> np.ndarray:

@@ -6,8 +6,8 @@ const LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 
 const REG_RATES = [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1];
 const DATASET_LABELS = {
   circles: "Circle", xor: "Exclusive or", gauss: "Gaussian", spiral: "Spiral", moons: "Moons",
-  plane: "Plane", multi_gauss: "Multi Gaussian", spiral3: "Spiral, 3 classes",
-  gauss3: "Gaussian, 3 classes", custom: "Uploaded CSV",
+  plane: "Plane", multi_gauss: "Multi Gaussian", spiral3: "Three arms (3 classes)",
+  gauss3: "Three blobs (3 classes)", custom: "Uploaded CSV",
 };
 const DROPOUTS = [0, 0.1, 0.2, 0.3, 0.4, 0.5];
 const NEURON = 30;       // px, a neuron's square
@@ -67,7 +67,8 @@ const CLASS_LUT = PALETTE.map((to) => Array.from({ length: 256 }, (_, i) => {
 function paintRegions(canvas, classes, confidence, res, discretize) {
   const ctx = canvas.getContext("2d"), img = ctx.createImageData(res, res);
   for (let i = 0; i < res * res; i++) {
-    const to = PALETTE[classes[i] % PALETTE.length], t = discretize ? 0.75 : confidence[i] / 255;
+    // at most 60 % of the colour: the points, in full colour, stay visible on their region
+    const to = PALETTE[classes[i] % PALETTE.length], t = 0.6 * (discretize ? 1 : confidence[i] / 255);
     img.data[4 * i] = lerp(MID[0], to[0], t); img.data[4 * i + 1] = lerp(MID[1], to[1], t);
     img.data[4 * i + 2] = lerp(MID[2], to[2], t); img.data[4 * i + 3] = 255;
   }
@@ -251,6 +252,7 @@ function applySettings(s) {
   }
   $("residual").checked = s.residual;
   $("n-layers").textContent = s.layers.length;
+  $("layers-word").textContent = s.layers.length === 1 ? "hidden layer" : "hidden layers";
   $("show-test").checked = state.view.showTest;
   $("discretize").checked = state.view.discretize;
   for (const button of $("datasets").children) {
@@ -500,7 +502,7 @@ function layerControls(index, x, width, s, isResidual) {
   dropout.className = "layer-dropout";
   dropout.setAttribute("aria-label", `Dropout of layer ${index + 1}`);
   dropout.title = "Dropout: the probability that a unit is dropped while training (none when drawing)";
-  for (const p of DROPOUTS) dropout.add(new Option(p ? `dropout ${p}` : "no dropout", String(p)));
+  for (const p of DROPOUTS) dropout.add(new Option(p ? `drop ${p}` : "no drop", String(p)));
   selectValue(dropout, s.layers[index].dropout);
   dropout.onchange = () => {
     const layers = s.layers.map((l) => ({ ...l }));

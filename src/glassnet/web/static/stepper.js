@@ -94,6 +94,7 @@ function showStep(position) {
   const rule = document.createElement("div");
   rule.className = "eq step-rule";
   rule.innerHTML = superscripts(step.rule);
+  rule.dataset.rule = step.rule;
   body.append(head, rule);
   if (step.note) {
     const note = document.createElement("p");
@@ -218,6 +219,8 @@ window.glassnet.stepper = {
     return true;
   },
   get open() { return stepping.open; },
+  get position() { return stepping.position; },
+  get data() { return stepping.data; },  // the server's answer on screen (read by the tests)
 };
 
 function typing(target) {
