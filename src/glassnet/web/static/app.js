@@ -224,6 +224,7 @@ function applySnapshot(snap) {
   if (snap.playing !== undefined) setPlaying(snap.playing);
   applySettings(snap.settings);
   writeUrl();
+  $("step-index").max = String(snap.train.length + snap.test.length - 1);
   buildNetwork(snap);
   drawLegend(snap);
   applyFrame(snap);
