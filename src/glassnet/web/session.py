@@ -278,7 +278,7 @@ class Session:
             "grid": s.grid,
             "neuron_grid": NEURON_GRID,
             "sizes": self.net.sizes,
-            "residual": [layer.config()["type"] == "Residual" for layer in self.drawn_layers()],
+            "residual": [bool(layer.children()) for layer in self.drawn_layers()],
             "classes": self.classes,
             "train": _points(self.points_train, self.y_train),
             "test": _points(self.points_test, self.y_test),
