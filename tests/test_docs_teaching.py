@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from glassnet import get_activation
 from glassnet.cli import main
@@ -28,6 +29,14 @@ def test_steps_example_prints_what_the_page_says():
     with contextlib.redirect_stdout(out):
         exec(_block(TEACHING, "steps"), {})
     assert out.getvalue() == _block(TEACHING, "steps", 1)
+
+
+def test_playground_example_prints_what_the_page_says():
+    pytest.importorskip("starlette", reason="the playground needs the web extra")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(_block(TEACHING, "playground"), {})
+    assert out.getvalue() == _block(TEACHING, "playground", 1)
 
 
 def test_check_example_prints_what_the_page_says(tmp_path, capsys):

@@ -122,6 +122,15 @@ BAD_SETTINGS = [
     ({"layers": [{"units": 4, "activation": "softmax"}]}, "layers[0].activation", "must be one of"),
     ({"layers": [{"units": 4, "bias": False}]}, "layers", "must be an object"),
     ({"layers": [4]}, "layers", "must be an object"),
+    ({"layers": [{"units": 4, "dropout": -0.1}]}, "layers[0].dropout", r"in \[0, 0.9\]"),
+    ({"layers": [{"units": 4, "dropout": 0.95}]}, "layers[0].dropout", r"in \[0, 0.9\]"),
+    ({"layers": [{"units": 4, "dropout": 1}]}, "layers[0].dropout", r"in \[0, 0.9\]"),
+    ({"layers": [{"units": 4}, {"units": 2, "dropout": "0.2"}]}, "layers[1].dropout",
+     "must be a number"),
+    ({"layers": [{"units": 4, "dropout": True}]}, "layers[0].dropout", "must be a number"),
+    ({"layers": [{"units": 4, "dropout": None}]}, "layers[0].dropout", "must be a number"),
+    ({"layers": [{"units": 4, "dropout": [0.2]}]}, "layers[0].dropout", "must be a number"),
+    ({"dataset": "spiral3", "problem": "regression"}, "dataset", "is for classification"),
 ]
 
 
@@ -218,7 +227,6 @@ def good_rows(n=40, regression=False):
     ("1,0\n2,1\n", "line 1 has 2 fields; every row needs 3"),
     (csv_text(good_rows(5)), "between 10 and 2000 rows"),
     (csv_text([[1, "abc", 0]] * 20), "line 2, column 'x2': 'abc' is not a number"),
-    (csv_text([[1, 2, v] for v in [-1, 0, 1] * 5]), "not all three"),
     ("", "between 10 and 2000 rows of data; it has 0"),
 ])
 def test_bad_csv_uploads_are_422s(client, sid, body, message):
@@ -242,6 +250,42 @@ def test_a_good_csv_becomes_the_data_set(client, sid):
                        json=csv_body(csv_text(good_rows(regression=True)))).json()
     assert snap["settings"]["problem"] == "regression"
     assert client.post(f"/api/sessions/{sid}/step").json()["epoch"] == 1
+
+
+@pytest.mark.parametrize("labels, classes", [
+    ([0, 1, 2], [0, 1, 2]), ([-1, 0, 1], [-1, 0, 1]), ([3, 7, 9], [3, 7, 9]),
+    ([0, 1, 2, 3, 4, 5, 6, 7], list(range(8))), ([-1, 1], [-1, 1]), ([5, 2], [2, 5]),
+])
+def test_an_upload_with_several_classes_is_a_classification_of_those_classes(client, sid, labels,
+                                                                             classes):
+    rows = [[round(0.1 * i, 3), round(0.07 * i % 3, 3), labels[i % len(labels)]]
+            for i in range(8 * len(labels))]
+    snap = client.post(f"/api/sessions/{sid}/data", json=csv_body(csv_text(rows))).json()
+    assert snap["settings"]["problem"] == "classification" and snap["classes"] == classes
+    assert snap["sizes"][-1] == (1 if len(classes) == 2 else len(classes))
+    session = store(client).live[sid].session
+    assert session.net.classes == classes
+    original = {tuple(r[:2]): r[2] for r in rows}
+    for x1, x2, index in snap["train"] + snap["test"]:  # points carry the class index
+        assert classes[int(index)] == original[(x1, x2)]
+    assert set(session.net.predict(session.X_test)) <= set(classes)
+    assert client.post(f"/api/sessions/{sid}/step").json()["error"] is None
+    regression = client.put(f"/api/sessions/{sid}/settings", json={"problem": "regression"})
+    assert regression.json()["classes"] is None  # the labels' own values as the target
+    assert sorted({y for *_, y in regression.json()["train"]}) == sorted(set(labels))
+
+
+@pytest.mark.parametrize("labels, reason", [
+    (list(range(9)), "nine classes: more than the palette's 8"),
+    ([0.5, 1.5], "not whole numbers"),
+    ([0] * 36 + [1, 2, 3, 4], "most values once: an ID or a quantity (not_labels)"),
+])
+def test_labels_that_are_not_a_few_classes_make_a_regression(client, sid, labels, reason):
+    rows = [[round(0.1 * i, 3), 0.5, labels[i % len(labels)]] for i in range(max(40, len(labels)))]
+    snap = client.post(f"/api/sessions/{sid}/data", json=csv_body(csv_text(rows))).json()
+    assert snap["settings"]["problem"] == "regression" and snap["classes"] is None, reason
+    response = client.put(f"/api/sessions/{sid}/settings", json={"problem": "classification"})
+    assert response.status_code == 422 and "not class labels" in response.json()["error"]
 
 
 def test_a_failed_upload_leaves_the_session_working(client, sid):
@@ -398,12 +442,12 @@ def test_explain_passes_the_point_and_the_learning_rate(client, sid, monkeypatch
 
     def fake_explain(net, x, y, learning_rate):
         calls.append((net, x.shape, learning_rate))
-        return "worked derivation"
+        return glassnet.explain(net, x, y, learning_rate=learning_rate)
 
     monkeypatch.setattr(glassnet.web.session, "glassnet_explain", fake_explain)
     client.put(f"/api/sessions/{sid}/settings", json={"learning_rate": 0.3})
     e = client.post(f"/api/sessions/{sid}/explain", json={"index": 0}).json()
-    assert e["text"] == "worked derivation"
+    assert e["explanation"]["learning_rate"] == 0.3 and len(calls) == 1
     assert calls[0][0] is store(client).live[sid].session.net and calls[0][1:] == ((2,), 0.3)
 
 

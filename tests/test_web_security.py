@@ -57,6 +57,19 @@ def writes(app, sid):
     return out
 
 
+def reads(app, sid):
+    """Every GET route's path, from the route table, and the static files the page loads."""
+    paths = [route.path.replace("{sid}", sid) for route in app.routes
+             if isinstance(route, Route) and "GET" in route.methods]
+    return paths + ["/static/app.js", "/static/stepper.js", "/static/style.css"]
+
+
+def test_the_route_table_has_the_reads_we_know(client, sid):
+    assert {p.replace(sid, "{sid}") for p in reads(client.app, sid)} >= {
+        "/", "/api/options", "/api/sessions/{sid}", "/api/sessions/{sid}/export",
+        "/api/sessions/{sid}/export.py", "/static/stepper.js"}
+
+
 def assert_refused(response, status, field, pattern):
     assert response.status_code == status, response.text
     body = response.json()
@@ -83,8 +96,7 @@ FOREIGN_HOSTS = [
 def test_a_foreign_host_is_refused_on_every_route(client, sid, host):
     before = state_of(client, sid)
     n_sessions = len(store(client).live)
-    for path in ("/", "/static/app.js", "/api/options", f"/api/sessions/{sid}",
-                 f"/api/sessions/{sid}/export"):
+    for path in reads(client.app, sid):
         assert_refused(client.get(path, headers={"host": host}), 421, "host",
                        "answers only to .*127.0.0.1:8000")
     for method, path, body in writes(client.app, sid):
@@ -159,7 +171,7 @@ def test_a_foreign_origin_cannot_open_a_stream(client, sid, origin):
 
 @pytest.mark.parametrize("origin", FOREIGN_ORIGINS[:4])
 def test_a_foreign_origin_cannot_read_either(client, sid, origin):
-    for path in ("/api/options", f"/api/sessions/{sid}", f"/api/sessions/{sid}/export"):
+    for path in reads(client.app, sid):
         assert_refused(client.get(path, headers={"origin": origin}), 403, "origin", "refused")
 
 

@@ -177,7 +177,7 @@ def broken(*args, **kwargs):
     ("train_test_split", lambda s: s.apply(replace(s.settings, train_ratio=0.3))),
     ("feature_matrix", lambda s: s.apply(replace(s.settings, features=("x1", "x1^2")))),
     ("train_test_split", lambda s: s.use_upload(
-        Upload(np.zeros((20, 2)), np.arange(20) % 2, "classification"))),
+        Upload(np.zeros((20, 2)), np.arange(20.0) % 2, (0, 1)))),
     ("make_optimizer", lambda s: s.apply(replace(s.settings, optimizer="adam"))),
     ("feature_matrix", lambda s: s.apply(replace(s.settings, grid=20, learning_rate=0.5,
                                                  regularization="l2", regularization_rate=0.1))),
@@ -198,3 +198,75 @@ def test_a_change_that_fails_leaves_the_session_as_it_was(monkeypatch, where, ch
     monkeypatch.undo()
     session.step()
     assert session.epoch == 2
+
+
+# ---------------------------------------------------------------- classes, dropout
+def test_three_classes_get_a_softmax_output_and_regions_per_class():
+    session = Session(Settings(dataset="gauss3", n_samples=90, grid=12), now=0.0)
+    net = session.net
+    assert net.n_out == 3 and net.loss_fn.name == "cross_entropy"
+    assert net.layers[-1].activation.name == "softmax"
+    snap = session.snapshot()
+    assert snap["classes"] == [0, 1, 2] and snap["sizes"] == [2, 4, 2, 3]
+    assert {p[2] for p in snap["train"]} == {0.0, 1.0, 2.0}
+    assert snap["boundary"] is None
+    p = net.forward(session.grid_X)
+    classes = np.frombuffer(base64.b64decode(snap["regions"]["class"]), dtype=np.uint8)
+    confidence = np.frombuffer(base64.b64decode(snap["regions"]["confidence"]), dtype=np.uint8)
+    np.testing.assert_array_equal(classes, p.argmax(axis=1))
+    np.testing.assert_array_equal(confidence, np.rint((p.max(axis=1) - 1 / 3) / (2 / 3) * 255))
+    assert len(snap["neurons"][-1]) == 3  # one map per class, p drawn as 2p - 1
+    session.step()
+    assert session.error is None and session.frame()["loss_train"] < snap["loss_train"]
+
+
+def test_two_classes_keep_one_sigmoid_unit():
+    snap = Session(Settings(n_samples=50), now=0.0).snapshot()
+    assert snap["classes"] == [0, 1] and snap["sizes"][-1] == 1 and snap["regions"] is None
+    regression = Session(Settings(dataset="plane", problem="regression", n_samples=50), 0.0)
+    assert regression.snapshot()["classes"] is None
+
+
+def test_dropout_follows_each_hidden_layer_that_has_it():
+    settings = parse_settings({"residual": True, "layers": [
+        {"units": 3, "activation": "tanh", "dropout": 0.2},
+        {"units": 3, "activation": "relu", "dropout": 0.5},
+        {"units": 2, "activation": "tanh"}]})
+    assert settings.layers == ((3, "tanh", 0.2), (3, "relu", 0.5), (2, "tanh", 0.0))
+    net = build_network(settings)
+    assert [layer.config()["type"] for layer in net.layers] == [
+        "Dense", "Dropout", "Residual", "Dropout", "Dense", "Dense"]
+    assert [layer.p for layer in net.layers if layer.config()["type"] == "Dropout"] == [0.2, 0.5]
+    assert net.sizes == [2, 3, 3, 2, 1] and not net.training
+    snap = Session(settings, now=0.0).snapshot()
+    assert snap["residual"] == [False, True, False, False]  # the drawn layers only
+    assert len(snap["neurons"]) == len(snap["weights"]) == len(snap["delta_norms"]) == 4
+
+
+def test_dropout_drops_units_in_the_training_step_only(monkeypatch):
+    import glassnet.web.session as module
+
+    seen = []
+
+    def spy(net, optimizer, X_b, Y_b):
+        seen.append(net.training)
+        loss = train_step(net, optimizer, X_b, Y_b)
+        masks = [layer.mask for layer in net.layers if layer.config()["type"] == "Dropout"]
+        seen.append(all(m is not None and (m == 0).any() for m in masks))
+        return loss
+
+    session = Session(Settings(n_samples=120, batch_size=30,
+                               layers=((8, "tanh", 0.5), (8, "tanh", 0.5))), now=0.0)
+    monkeypatch.setattr(module, "train_step", spy)
+    session.step()
+    assert seen == [True, True, True, True]  # 2 batches, each in training mode with masks
+    assert not session.net.training
+    first, second = session.frame(), session.frame()  # inference: no randomness
+    assert first["boundary"] == second["boundary"] and first["neurons"] == second["neurons"]
+
+
+def test_a_layer_given_as_units_and_activation_has_no_dropout():
+    assert Settings(layers=((4, "relu"),)).layers == ((4, "relu", 0.0),)
+    assert Settings(layers=((4, "relu"),)).to_json()["layers"] == [
+        {"units": 4, "activation": "relu", "dropout": 0.0}]
+    assert parse_settings({"layers": [{"units": 4}]}).layers == ((4, "tanh", 0.0),)

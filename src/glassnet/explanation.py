@@ -38,6 +38,12 @@ _HEADINGS = {
 
 
 
+def _number(value: float) -> float | None:
+    """A float for JSON: NaN and infinity (not JSON numbers) become None, as in ``jsonable``."""
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
 def _symbol(activation: str) -> tuple[str, str]:
     """(text, LaTeX) of an activation: ``('σ', r'\\sigma')``, else its name."""
     return _SYMBOLS.get(activation, (activation, rf"\operatorname{{{activation}}}"))
@@ -127,8 +133,8 @@ class Step:
                 "quantity": self.quantity, "rule": self.rule, "text": list(self.text),
                 "latex": self.latex, "uses": list(self.uses), "note": self.note,
                 "values": {k: nt.jsonable(v) for k, v in self.values.items()},
-                "table": [{"entry": e, "backprop": float(g), "finite_difference":
-                           float(n) if np.isfinite(n) else None} for e, g, n in self.table]}
+                "table": [{"entry": e, "backprop": _number(g), "finite_difference": _number(n)}
+                          for e, g, n in self.table]}
 
 
 @dataclass
@@ -166,8 +172,8 @@ class Explanation:
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON-able data: the network's sizes, the sample, the loss, the steps."""
         return {"sizes": list(self.sizes), "loss_name": self.loss_name, "fused": self.fused,
-                "x": nt.jsonable(self.x), "y": nt.jsonable(self.y), "loss": self.loss,
-                "loss_after": self.loss_after, "learning_rate": self.learning_rate,
+                "x": nt.jsonable(self.x), "y": nt.jsonable(self.y), "loss": _number(self.loss),
+                "loss_after": _number(self.loss_after), "learning_rate": self.learning_rate,
                 "notes": list(self.notes), "steps": [s.to_dict() for s in self._steps]}
 
     def _title(self) -> str:

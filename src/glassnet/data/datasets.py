@@ -202,7 +202,8 @@ def load_data(spec: str, task: str = "auto") -> Data:
 
         * ``digits``, ``iris``, ``wine``, ``breast_cancer``, ``diabetes``:
           scikit-learn's bundled sets (needs ``glassnet[data]``);
-        * ``circles``, ``xor``, ``gauss``, ``spiral``, ``moons`` (classification),
+        * ``circles``, ``xor``, ``gauss``, ``spiral``, ``moons``, ``spiral3``,
+          ``gauss3`` (classification; the last two of three classes),
           ``plane``, ``multi_gauss`` (regression): :func:`make_2d` with its
           defaults (500 samples, no noise, seed 0);
         * ``mnist:DIR`` or ``fashion-mnist:DIR``: the IDX files in ``DIR``, with

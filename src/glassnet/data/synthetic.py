@@ -61,6 +61,34 @@ def _spiral(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray,
     return np.concatenate(parts), label
 
 
+def _thirds(n: int) -> tuple[int, int, int]:
+    return n - 2 * (n // 3), n // 3, n // 3
+
+
+def _spiral3(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Three interleaved arms, one class each (the ``spiral`` turned into three arms)."""
+    parts, labels = [], []
+    for k, count in enumerate(_thirds(n)):
+        i = np.arange(count) / max(count, 1)
+        r = i * 5.0
+        t = 1.25 * i * 2 * np.pi + k * 2 * np.pi / 3
+        x = r * np.sin(t) + rng.uniform(-1, 1, count) * noise
+        y = r * np.cos(t) + rng.uniform(-1, 1, count) * noise
+        parts.append(np.column_stack([x, y]))
+        labels.append(np.full(count, k, np.int64))
+    return np.concatenate(parts), np.concatenate(labels)
+
+
+def _gauss3(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Three Gaussian blobs at distance 3 from the origin, 120 degrees apart, one class each."""
+    variance = 0.5 + noise * (4.0 - 0.5) / 0.5  # as gauss
+    angles = np.pi / 2 + np.arange(3) * 2 * np.pi / 3
+    labels = np.concatenate([np.full(count, k, np.int64) for k, count in enumerate(_thirds(n))])
+    centers = 3.0 * np.column_stack([np.cos(angles), np.sin(angles)])[labels]
+    pts = centers + np.sqrt(variance) * rng.standard_normal((n, 2))
+    return pts, labels
+
+
 def _moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     n_a, n_b = _halves(n)
     ta = rng.uniform(0, np.pi, n_a)
@@ -107,6 +135,8 @@ SYNTHETIC_2D: dict[
     "gauss": _gauss,
     "spiral": _spiral,
     "moons": _moons,
+    "spiral3": _spiral3,
+    "gauss3": _gauss3,
     "plane": _plane,
     "multi_gauss": _multi_gauss,
 }
@@ -118,6 +148,8 @@ SYNTHETIC_TASKS: dict[str, str] = {
     "gauss": "classification",
     "spiral": "classification",
     "moons": "classification",
+    "spiral3": "classification",
+    "gauss3": "classification",
     "plane": "regression",
     "multi_gauss": "regression",
 }
@@ -144,14 +176,19 @@ def make_2d(
     * ``spiral``: each coordinate moves by ``noise * uniform(-1, 1)``.
     * ``moons`` (not in the Playground): scikit-learn's two moons, centred and
       scaled by 3, plus Gaussian jitter of standard deviation ``3 * noise``.
+    * ``spiral3`` and ``gauss3`` (three classes, not in the Playground): three spiral
+      arms (noise as ``spiral``), and three Gaussian blobs centred 3 from the origin,
+      120 degrees apart (variance as ``gauss``).
 
     Parameters
     ----------
-    name : {"circles", "xor", "gauss", "spiral", "moons", "plane", "multi_gauss"}
-        Data set; see :data:`SYNTHETIC_2D` and :data:`SYNTHETIC_TASKS`.
+    name : str
+        Data set: ``"circles"``, ``"xor"``, ``"gauss"``, ``"spiral"``, ``"moons"``,
+        ``"spiral3"``, ``"gauss3"``, ``"plane"`` or ``"multi_gauss"``; see
+        :data:`SYNTHETIC_2D` and :data:`SYNTHETIC_TASKS`.
     n_samples : int, default 500
         Number of points (classification sets split them evenly between the classes,
-        the first class getting the extra one when odd).
+        the first class getting what does not divide).
     noise : float, default 0.0
         Noise level, ``>= 0``.
     seed : int or numpy.random.Generator, default 0
@@ -162,9 +199,9 @@ def make_2d(
     X : ndarray of float64, shape (n_samples, 2)
         Points, in shuffled order.
     y : ndarray, shape (n_samples,)
-        ``int64`` labels 0/1 for classification sets; ``float64`` targets for
-        ``plane`` (``(x1 + x2) / 10``, in ``[-1.2, 1.2]`` at noise 0) and
-        ``multi_gauss`` (in ``[-1, 1]``), the regression sets.
+        ``int64`` labels 0/1 for the two-class sets, 0/1/2 for ``spiral3`` and ``gauss3``;
+        ``float64`` targets for ``plane`` (``(x1 + x2) / 10``, in ``[-1.2, 1.2]`` at noise
+        0) and ``multi_gauss`` (in ``[-1, 1]``), the regression sets.
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}.")

@@ -13,9 +13,13 @@ PUT      /api/sessions/{id}/settings         change settings -> snapshot
 POST     /api/sessions/{id}/play | pause     start or stop the background training
 POST     /api/sessions/{id}/step | reset     one epoch / fresh weights -> snapshot
 POST     /api/sessions/{id}/data             ``{"csv": text}`` (x1, x2, label) -> snapshot
-POST     /api/sessions/{id}/explain          ``{"index": i}`` -> glassnet.explain for one point
+POST     /api/sessions/{id}/explain          ``{"index": i}`` -> glassnet.explain for one point:
+                                            the text, the steps (``to_dict``) and where each
+                                            step lies on the diagram (the step-through mode)
 POST     /api/sessions/{id}/gradcheck        the per-tensor gradient check table
 GET      /api/sessions/{id}/export           the network as a glassnet .npz (attachment)
+GET      /api/sessions/{id}/export.py        the network as Python code that rebuilds it
+                                            with glassnet, weights exact (attachment)
 DELETE   /api/sessions/{id}                  end the session
 WS       /api/sessions/{id}/stream           frames while training; send "ack" for the next
 =======  ==================================  ===============================================
@@ -45,12 +49,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .bodies import ApiError, read_json
+from .bodies import ApiError, JSONAnswer, read_json
 from .guard import LOOPBACK_NAMES, LoopbackGuard
 from .settings import (
     ACTIVATION_CHOICES,
@@ -126,7 +130,7 @@ def create_app(limits: Limits = LIMITS, clock: Callable[[], float] = time.monoto
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     async def options(request: Request) -> Response:
-        return JSONResponse({
+        return JSONAnswer({
             "limits": asdict(limits),
             "defaults": defaults.to_json(),
             "datasets": DATASETS,
@@ -143,7 +147,7 @@ def create_app(limits: Limits = LIMITS, clock: Callable[[], float] = time.monoto
             raise ApiError(422, "A new session cannot start on the 'custom' data set: upload a "
                            "CSV to the session first.", "dataset")
         live = await store.create(settings)
-        return JSONResponse(await live.run(live.session.snapshot), status_code=201)
+        return JSONAnswer(await live.run(live.session.snapshot), status_code=201)
 
     async def read(request: Request) -> Response:
         return await _snapshot(await live_of(request))
@@ -151,7 +155,7 @@ def create_app(limits: Limits = LIMITS, clock: Callable[[], float] = time.monoto
     async def delete(request: Request) -> Response:
         await live_of(request)
         await store.remove(request.path_params["sid"])
-        return JSONResponse({"deleted": request.path_params["sid"]})
+        return JSONAnswer({"deleted": request.path_params["sid"]})
 
     async def change(request: Request) -> Response:
         live = await live_of(request)
@@ -164,7 +168,7 @@ def create_app(limits: Limits = LIMITS, clock: Callable[[], float] = time.monoto
         if live.session.error is not None:
             raise ApiError(409, live.session.error, "learning_rate")
         live.play()
-        return JSONResponse({"playing": True, "epoch": live.session.epoch})
+        return JSONAnswer({"playing": True, "epoch": live.session.epoch})
 
     async def pause(request: Request) -> Response:
         live = await live_of(request)
@@ -202,17 +206,24 @@ def create_app(limits: Limits = LIMITS, clock: Callable[[], float] = time.monoto
         live = await live_of(request)
         index = await field_from(request, "index", '{"index": i}, the index of a train (then '
                                  "test) point", limits.max_json_bytes)
-        return JSONResponse(await live.run(live.session.explain, index))
+        return JSONAnswer(await live.run(live.session.explain, index))
 
     async def check(request: Request) -> Response:
         live = await live_of(request)
-        return JSONResponse(await live.run(live.session.gradcheck))
+        return JSONAnswer(await live.run(live.session.gradcheck))
 
     async def export(request: Request) -> Response:
         live = await live_of(request)
         data = await live.run(live.session.export)
         name = f"glassnet-playground-{live.session.settings.dataset}.npz"
         return Response(data, media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def export_python(request: Request) -> Response:
+        live = await live_of(request)
+        code = await live.run(live.session.export_python)
+        name = f"glassnet_playground_{live.session.settings.dataset}.py"
+        return Response(code, media_type="text/x-python; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     async def stream(websocket: WebSocket) -> None:
@@ -235,7 +246,7 @@ def create_app(limits: Limits = LIMITS, clock: Callable[[], float] = time.monoto
 
     async def _snapshot(live: Live) -> Response:
         snapshot = await live.run(live.session.snapshot)
-        return JSONResponse({**snapshot, "playing": live.playing})
+        return JSONAnswer({**snapshot, "playing": live.playing})
 
     routes = [
         Route("/", index),
@@ -252,6 +263,7 @@ def create_app(limits: Limits = LIMITS, clock: Callable[[], float] = time.monoto
         Route("/api/sessions/{sid}/explain", explain, methods=["POST"]),
         Route("/api/sessions/{sid}/gradcheck", check, methods=["POST"]),
         Route("/api/sessions/{sid}/export", export, methods=["GET"]),
+        Route("/api/sessions/{sid}/export.py", export_python, methods=["GET"]),
         WebSocketRoute("/api/sessions/{sid}/stream", stream),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
@@ -290,23 +302,23 @@ async def _receive_acks(websocket: WebSocket, live: Live, clock: Callable[[], fl
 
 async def _api_error(request: Request, err: Exception) -> Response:
     assert isinstance(err, ApiError)
-    return JSONResponse({"error": err.message, "field": err.field}, status_code=err.status)
+    return JSONAnswer({"error": err.message, "field": err.field}, status_code=err.status)
 
 
 async def _settings_error(request: Request, err: Exception) -> Response:
     assert isinstance(err, SettingsError)
-    return JSONResponse({"error": str(err), "field": err.field}, status_code=422)
+    return JSONAnswer({"error": str(err), "field": err.field}, status_code=422)
 
 
 async def _http_error(request: Request, err: Exception) -> Response:
     assert isinstance(err, HTTPException)
-    return JSONResponse({"error": err.detail, "field": None}, status_code=err.status_code,
+    return JSONAnswer({"error": err.detail, "field": None}, status_code=err.status_code,
                         headers=err.headers)
 
 
 async def _internal_error(request: Request, err: Exception) -> Response:
     """A bug, not bad input: a JSON 500 that shows no server detail (the log has the traceback)."""
-    return JSONResponse({"error": "The server failed on this request (a bug in glassnet; the "
+    return JSONAnswer({"error": "The server failed on this request (a bug in glassnet; the "
                          "server's log has the details).", "field": None}, status_code=500)
 
 

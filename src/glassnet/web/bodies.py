@@ -1,4 +1,6 @@
-"""Request bodies read with limits: every malformed body is an :class:`ApiError` (HTTP 4xx).
+"""Request bodies read with limits (every malformed body is an :class:`ApiError`, HTTP 4xx), and
+answers written as strict JSON (:class:`JSONAnswer`, :func:`dumps`: NaN and infinity, which JSON
+does not have, are written as null).
 
 :func:`read_json` is the only way a route reads JSON. It refuses, before anything looks at
 the values: a body over its byte limit (413, from ``Content-Length`` or while streaming), bytes
@@ -13,9 +15,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+import math
 
-__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "ApiError", "read_body", "read_json"]
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "ApiError", "JSONAnswer", "dumps", "read_body",
+           "read_json"]
 
 MAX_DEPTH = 8
 """Deepest nesting of arrays and objects a body may have (the settings need 3)."""
@@ -92,3 +98,33 @@ def _depth(value: Any) -> int:
         deepest = max(deepest, level)
         stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+def dumps(content: Any) -> str:
+    """``content`` as strict JSON: a NaN or an infinity anywhere in it is written as null.
+
+    A network that diverged, or an explanation of one, has such numbers; ``json.dumps`` would
+    write them as ``NaN``, which no JSON parser (the page's ``JSON.parse``) reads.
+    """
+    try:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # a non-finite float somewhere: only then walk the content
+        return json.dumps(_finite(content), ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":"))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+class JSONAnswer(JSONResponse):
+    """The server's JSON responses, written by :func:`dumps`."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode("utf-8")

@@ -1,11 +1,13 @@
 """One playground session: its data, its network, the training step, and what the page draws.
 
 A session belongs to one browser tab. It holds the data set (generated or uploaded), the
-network built from the :class:`~glassnet.web.settings.Settings`, its optimiser and the training
-state. One training step is :func:`glassnet.training.train_step`, the step ``fit`` takes (the
-network's forward and backward pass, the L1/L2 penalty its own, then ``optimizer.step``).
-Nothing here is asynchronous: the server (``app.py``) runs these methods in a worker thread
-under the session's lock.
+network built from the :class:`~glassnet.web.settings.Settings` (``build.py``), its optimiser
+and the training state. One training step is :func:`glassnet.training.train_step`, the step
+``fit`` takes (the network's forward and backward pass, the L1/L2 penalty its own, then
+``optimizer.step``), with the network in training mode, so that its Dropout layers drop units;
+everything else (the drawings, explain, gradcheck, export) runs in inference mode, where Dropout
+is the identity. Nothing here is asynchronous: the server (``app.py``) runs these methods in a
+worker thread under the session's lock.
 
 Every method that changes the setup (:meth:`Session.apply`, :meth:`Session.use_upload`,
 :meth:`Session.reset`) is all-or-nothing: when it raises, the session is put back exactly as
@@ -31,11 +33,12 @@ from ..data import make_2d, train_test_split
 from ..explain import explain as glassnet_explain
 from ..gradcheck import gradcheck
 from ..io import save
-from ..layers import Dense, Layer, Residual
-from ..network import Network
-from ..optim import SGD, Optimizer, get_optimizer
+from ..layers import Dense, Layer
 from ..training import train_step
-from .settings import Settings, SettingsError, feature_matrix, shown
+from .build import build_network, make_optimizer, set_penalty
+from .pycode import python_source
+from .settings import FEATURE_CODE, Settings, SettingsError, feature_matrix, shown
+from .stepper import diagram
 from .upload import Upload
 
 __all__ = ["Session", "build_network", "make_optimizer", "set_penalty"]
@@ -72,47 +75,6 @@ def all_or_nothing(method: Method) -> Method:
     return wrapper  # type: ignore[return-value]
 
 
-def make_optimizer(settings: Settings) -> Optimizer:
-    """The optimiser of ``settings``: 'momentum' is SGD with momentum 0.9, the others are
-    ``glassnet.optim``'s optimisers of that name with their default hyperparameters."""
-    if settings.optimizer == "momentum":
-        return SGD(learning_rate=settings.learning_rate, momentum=0.9)
-    return get_optimizer(settings.optimizer, learning_rate=settings.learning_rate)
-
-
-def set_penalty(net: Network, settings: Settings) -> None:
-    """Give ``net`` the L1 or L2 penalty of ``settings`` (rate 0 for the other, or for 'none')."""
-    rate = settings.regularization_rate
-    net.l1 = rate if settings.regularization == "l1" else 0.0
-    net.l2 = rate if settings.regularization == "l2" else 0.0
-
-
-def build_network(settings: Settings) -> Network:
-    """The network of ``settings``: input features -> hidden layers -> one output unit.
-
-    Classification ends in a sigmoid unit trained with binary cross-entropy, regression in an
-    identity unit trained with the mean squared error. With ``residual``, a hidden layer as wide
-    as the one before it becomes the identity-skip block of the derivation,
-    ``a = a_prev + f(W a_prev + b)`` (``Residual(Dense(w, w, activation=f))``, nothing applied
-    after the sum), so ``dC/da_prev = delta + W^T (delta * f'(z))`` keeps the gradient of the
-    layers below alive however small ``f'`` is.
-    """
-    rng = np.random.default_rng(settings.seed)
-    layers: list[Layer] = []
-    n_in = len(settings.features)
-    for units, activation in settings.layers:
-        if settings.residual and layers and units == n_in:
-            layers.append(Residual(Dense(n_in, units, activation, seed=rng)))
-        else:
-            layers.append(Dense(n_in, units, activation, seed=rng))
-        n_in = units
-    if settings.problem == "classification":
-        layers.append(Dense(n_in, 1, "sigmoid", seed=rng))
-        return Network(layers, loss="binary_cross_entropy", dtype="float64", device="cpu")
-    layers.append(Dense(n_in, 1, "identity", seed=rng))
-    return Network(layers, loss="mse", dtype="float64", device="cpu")
-
-
 class Session:
     """A tab's experiment. ``id`` is a random token; ``last_seen`` is on the server's clock."""
 
@@ -132,10 +94,11 @@ class Session:
         if settings.dataset == "custom":
             if self.custom is None:
                 raise SettingsError("dataset", "The 'custom' data set needs an uploaded CSV first.")
-            if settings.problem == "classification" and self.custom.problem == "regression":
-                raise SettingsError("problem", "The uploaded labels are numbers, not 0/1 classes, "
-                                    "so they make a regression problem. Upload 0/1 (or -1/1) "
-                                    "labels to classify.")
+            if settings.problem == "classification" and self.custom.classes is None:
+                raise SettingsError("problem", "The uploaded labels are numbers, not class "
+                                    "labels, so they make a regression problem. Upload whole-"
+                                    f"number labels (2 to {settings.limits.max_classes} classes, "
+                                    "such as 0/1 or -1/1) to classify.")
         old, self.settings = self.settings, settings
         if settings.data_key() != old.data_key():
             self._make_data()
@@ -154,7 +117,9 @@ class Session:
     @all_or_nothing
     def reset(self) -> None:
         """Fresh weights (from the seed), a fresh optimiser, epoch 0, empty loss curves."""
-        self.net = build_network(self.settings)
+        self.net = build_network(self.settings, len(self.classes or ()))
+        if self.settings.dataset == "custom" and self.classes is not None:
+            self.net.classes = list(self.classes)  # predict answers in the uploaded labels
         set_penalty(self.net, self.settings)
         self.optimizer = make_optimizer(self.settings)
         self.rng = np.random.default_rng(self.settings.seed)
@@ -178,16 +143,21 @@ class Session:
         return self.settings
 
     def _make_data(self) -> None:
+        """The points and labels, split; ``classes``: the class labels (None for regression)."""
         s = self.settings
+        classify = s.problem == "classification"
         if s.dataset == "custom" and self.custom is not None:
-            points, labels = self.custom.points, self.custom.labels
+            points = self.custom.points
+            labels = self.custom.indices if classify else self.custom.values
+            classes = list(self.custom.classes) if classify and self.custom.classes else None
             self.domain = float(math.ceil(np.max(np.abs(points)) * 1.1 * 10) / 10) or 1.0
         else:
             points, labels = make_2d(s.dataset, s.n_samples, s.noise, s.seed)
+            classes = list(range(int(labels.max()) + 1)) if classify else None
             self.domain = DOMAIN
-        classify = s.problem == "classification"
         split = train_test_split(points, labels, test_size=1 - s.train_ratio, stratify=classify,
                                  seed=s.seed)
+        self.classes = classes
         self.points_train, self.points_test, self.y_train, self.y_test = split
 
     def _make_grids(self) -> None:
@@ -225,7 +195,11 @@ class Session:
         self.position += len(batch)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             X_b, Y_b = self.net.check_Xy(self.X_train[batch], self.y_train[batch])
-            loss = train_step(self.net, self.optimizer, X_b, Y_b)
+            self.net.training = True  # Dropout drops units in this step only
+            try:
+                loss = train_step(self.net, self.optimizer, X_b, Y_b)
+            finally:
+                self.net.training = False
         if not math.isfinite(loss) or not all(np.all(np.isfinite(p))
                                               for p in self.net.params().values()):
             self.error = (f"Training diverged (the loss became {loss}). Lower the learning rate, "
@@ -238,24 +212,36 @@ class Session:
         """The live state: losses, the boundary, each neuron's heat map, weights, ||delta||.
 
         The losses are those of the data, without the L1/L2 penalty, so that curves stay
-        comparable across regularisation settings.
+        comparable across regularisation settings. Everything is computed in inference mode
+        (Dropout the identity).
 
-        ``neurons[l]`` holds the maps of layer ``l + 1`` (the inputs are drawn by the page).
+        ``neurons[l]`` holds the maps of drawn layer ``l + 1`` (the Dense layers and residual
+        blocks; the inputs are drawn by the page).
 
         Heat maps are quantised to bytes, ``round((clip(v, -1, 1) + 1) * 127.5)``, row by row
-        from the top (x2 = +domain) and sent as base64; a classifier's output p is drawn as
-        ``2p - 1``.
+        from the top (x2 = +domain) and sent as base64; a classifier's output p (the boundary,
+        the output neurons) is drawn as ``2p - 1``. With three or more classes ``boundary`` is
+        None and ``regions`` holds, per grid cell, the most probable class (one byte each) and
+        its probability ``p`` as ``2 (p - 1/k) / (1 - 1/k) - 1`` (-1: no better than chance).
         """
-        net = self.net
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        net, layers = self.net, self.drawn_layers()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             loss_train = net.backprop(self.X_train, self.y_train)  # the loss: no penalty
-            delta_norms = [float(np.linalg.norm(layer.delta)) for layer in net.layers]  # type: ignore[attr-defined]
+            delta_norms = [float(np.linalg.norm(layer.delta)) for layer in layers]  # type: ignore[attr-defined]
             loss_test = net.loss(self.X_test, self.y_test)
-            boundary = net.forward(self.grid_X)[:, 0]
+            out = net.forward(self.grid_X)
             net.forward(self.neuron_X)
-            maps = [layer.a.T for layer in net.layers]  # type: ignore[attr-defined]
+            maps = [layer.a.T for layer in layers]  # type: ignore[attr-defined]
+        boundary, regions = out[:, 0], None
         if self.settings.problem == "classification":
+            maps[-1] = 2 * maps[-1] - 1
             boundary = 2 * boundary - 1
+            if net.n_out > 1:
+                k = net.n_out
+                confidence = (out.max(axis=1) - 1 / k) / (1 - 1 / k)
+                boundary = None
+                regions = {"class": _classes(out.argmax(axis=1)),
+                           "confidence": _bytes(2 * confidence - 1)}
         point = [self.epoch, _finite(loss_train), _finite(loss_test)]
         if not self.history or self.history[-1] != point:
             self.history.append(point)
@@ -266,14 +252,24 @@ class Session:
             "loss_train": point[1],
             "loss_test": point[2],
             "error": self.error,
-            "boundary": _bytes(boundary),
+            "boundary": None if boundary is None else _bytes(boundary),
+            "regions": regions,
             "neurons": [[_bytes(unit) for unit in m[:MAX_DRAWN_UNITS]] for m in maps],
-            "weights": [_weights(layer) for layer in net.layers],
+            "weights": [_weights(layer) for layer in layers],
             "delta_norms": [_finite(v) for v in delta_norms],
         }
 
+    def drawn_layers(self) -> list[Layer]:
+        """The layers the diagram draws as columns: all but those that are the identity at
+        inference (Dropout), in the order of the network (explain numbers them 1, 2, ...)."""
+        return [layer for layer in self.net.layers if not layer.identity_at_inference]
+
     def snapshot(self) -> dict[str, Any]:
-        """Everything the page needs after a change: the frame, the data and the layout."""
+        """Everything the page needs after a change: the frame, the data and the layout.
+
+        ``classes`` lists the class labels (the uploaded ones, or 0 .. k-1; None for a
+        regression); the points' labels are indices into it.
+        """
         s = self.settings
         return {
             "session": self.id,
@@ -282,7 +278,8 @@ class Session:
             "grid": s.grid,
             "neuron_grid": NEURON_GRID,
             "sizes": self.net.sizes,
-            "residual": [bool(layer.children()) for layer in self.net.layers],
+            "residual": [bool(layer.children()) for layer in self.drawn_layers()],
+            "classes": self.classes,
             "train": _points(self.points_train, self.y_train),
             "test": _points(self.points_test, self.y_test),
             "history": self.history,
@@ -305,21 +302,31 @@ class Session:
     def explain(self, index: int) -> dict[str, Any]:
         """``glassnet.explain`` on one point, with the session's learning rate for the step.
 
+        ``text`` is the derivation written out, ``explanation`` the same :class:`Explanation`
+        as data (``to_dict()``: the steps with their numbers), and ``diagram`` says, step by
+        step, which neurons and weights of the page's diagram each equation touches
+        (:func:`~glassnet.web.stepper.diagram`).
+
         Raises
         ------
         SettingsError
-            Field ``'index'`` for a point that does not exist; field ``'network'`` for a network
-            that explain does not write out (its message says why).
+            Field ``'index'`` for a point that does not exist; field ``'network'`` for weights
+            that are not finite (training diverged) or a network that explain does not write
+            out (its message says why).
         """
         x, y, part = self.point(index)
+        self._check_finite("explain")
         try:
-            text = str(glassnet_explain(self.net, x, y, learning_rate=self.settings.learning_rate))
+            with np.errstate(all="ignore"):  # huge finite weights: inf and NaN are shown as such
+                e = glassnet_explain(self.net, x, y, learning_rate=self.settings.learning_rate)
         except (TypeError, ValueError) as err:
             raise SettingsError("network", f"Explain this step cannot show this network: {err}") \
                 from None
-        return {"index": index, "part": part, "x": x.tolist(), "y": float(y),
-                "features": list(self.settings.features), "epoch": self.epoch,
-                "source": "glassnet.explain", "text": text}
+        with np.errstate(all="ignore"):
+            return {"index": index, "part": part, "x": x.tolist(), "y": float(y),
+                    "features": list(self.settings.features), "epoch": self.epoch,
+                    "source": "glassnet.explain", "text": e.text(), "explanation": e.to_dict(),
+                    "diagram": diagram(e)}
 
     def gradcheck(self, n_samples: int = 8, max_full: int = 600) -> dict[str, Any]:
         """glassnet's gradcheck on the current network and a few training points.
@@ -343,15 +350,44 @@ class Session:
         SettingsError
             Field ``'network'`` when training diverged (weights that are not finite).
         """
-        if not all(np.all(np.isfinite(p)) for p in self.net.params().values()):
-            raise SettingsError("network", "The weights are not finite (training diverged), so "
-                                "there is no model to export. Press reset and train again.")
+        self._check_finite()
         extra = {"playground": self.settings.to_json(), "features": list(self.settings.features),
                  "epoch": self.epoch}
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.npz"
             save(self.net, path, extra=extra)
             return path.read_bytes()
+
+    def export_python(self) -> str:
+        """The network as Python code that rebuilds it with glassnet, the weights exact.
+
+        Running the code defines ``net`` and ``features(points)``; ``net.predict_output(
+        features(points))`` equals this network's output on the same points bit for bit
+        (:func:`~glassnet.web.pycode.python_source`).
+
+        Raises
+        ------
+        SettingsError
+            Field ``'network'`` when training diverged (weights that are not finite).
+        """
+        self._check_finite()
+        s = self.settings
+        comments = [
+            "A network trained in the glassnet playground, rebuilt with glassnet.",
+            (f"data set {s.dataset!r}, epoch {self.epoch}, network "
+             f"{'-'.join(map(str, self.net.sizes))}, loss {self.net.loss_fn.name!r}"),
+            ("Run it (python this_file.py) to print the network, or import it: "
+             "from this_file import net, features."),
+            "net.predict_output(features(points)) gives the playground's output, bit for bit.",
+        ]
+        return python_source(self.net, comments=comments,
+                             features={name: FEATURE_CODE[name] for name in s.features})
+
+    def _check_finite(self, what: str = "export") -> None:
+        if not all(np.all(np.isfinite(p)) for p in self.net.params().values()):
+            thing = "model to export" if what == "export" else "step to explain"
+            raise SettingsError("network", f"The weights are not finite (training diverged), so "
+                                f"there is no {thing}. Press reset and train again.")
 
 
 def _grid(resolution: int, domain: float) -> np.ndarray:
@@ -360,6 +396,11 @@ def _grid(resolution: int, domain: float) -> np.ndarray:
     centres = -domain + step * (np.arange(resolution) + 0.5)
     x1, x2 = np.meshgrid(centres, centres[::-1])
     return np.stack([x1.ravel(), x2.ravel()], axis=1)
+
+
+def _classes(index: np.ndarray) -> str:
+    """Class indices (< 256), one byte each, as base64."""
+    return base64.b64encode(np.asarray(index, dtype=np.uint8).tobytes()).decode("ascii")
 
 
 def _bytes(values: np.ndarray) -> str:

@@ -21,6 +21,7 @@ __all__ = [
     "ACTIVATION_CHOICES",
     "DATASETS",
     "FEATURES",
+    "FEATURE_CODE",
     "LIMITS",
     "OPTIMIZERS",
     "Limits",
@@ -52,6 +53,10 @@ class Limits:
     max_regularization_rate: float = 1.0
     max_abs_value: float = 1e6
     """Largest magnitude of an uploaded coordinate or label: x1^2 and the grid stay finite."""
+    max_dropout: float = 0.9
+    """Largest dropout probability of a hidden layer (Dropout needs p < 1)."""
+    max_classes: int = 8
+    """Most classes an uploaded CSV may have (the page's palette has this many colours)."""
 
 
 LIMITS = Limits()
@@ -66,6 +71,13 @@ FEATURES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "sin(x2)": lambda x1, x2: np.sin(x2),
 }
 """Input feature name -> its value from the point's coordinates ``(x1, x2)``."""
+
+FEATURE_CODE: dict[str, str] = {
+    "x1": "x1", "x2": "x2", "x1^2": "x1 * x1", "x2^2": "x2 * x2", "x1*x2": "x1 * x2",
+    "sin(x1)": "np.sin(x1)", "sin(x2)": "np.sin(x2)",
+}
+"""Each feature as the NumPy expression the exported Python code computes it with (the same
+operations as :data:`FEATURES`, so the same bits)."""
 
 DATASETS: dict[str, str] = {**SYNTHETIC_TASKS, "custom": "any"}
 """Data set name -> its problem type ('custom' is an uploaded CSV, of either type)."""
@@ -97,7 +109,9 @@ class Settings:
     seed: int = 0
     problem: str = "classification"
     features: tuple[str, ...] = ("x1", "x2")
-    layers: tuple[tuple[int, str], ...] = ((4, "tanh"), (2, "tanh"))
+    layers: tuple[tuple[int, str, float], ...] = ((4, "tanh", 0.0), (2, "tanh", 0.0))
+    """Hidden layers as ``(units, activation, dropout)``; ``(units, activation)`` means no
+    dropout."""
     residual: bool = False
     learning_rate: float = 0.03
     batch_size: int = 10
@@ -107,16 +121,23 @@ class Settings:
     grid: int = 50
     limits: Limits = field(default=LIMITS, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        layers = tuple((units, act, float(rest[0]) if rest else 0.0)
+                       for units, act, *rest in self.layers)
+        object.__setattr__(self, "layers", layers)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("limits")
         data["features"] = list(self.features)
-        data["layers"] = [{"units": units, "activation": act} for units, act in self.layers]
+        data["layers"] = [{"units": units, "activation": act, "dropout": p}
+                          for units, act, p in self.layers]
         return data
 
     def data_key(self) -> tuple[Any, ...]:
         """What the data depend on: a change here regenerates them."""
-        return (self.dataset, self.n_samples, self.noise, self.train_ratio, self.seed)
+        return (self.dataset, self.problem, self.n_samples, self.noise, self.train_ratio,
+                self.seed)
 
     def network_key(self) -> tuple[Any, ...]:
         """What the network's shape depends on: a change here rebuilds it (new weights)."""
@@ -242,7 +263,7 @@ def _features(value: Any) -> tuple[str, ...]:
     return tuple(name for name in FEATURES if name in value)  # the page's fixed order
 
 
-def _layers(value: Any, lim: Limits) -> tuple[tuple[int, str], ...]:
+def _layers(value: Any, lim: Limits) -> tuple[tuple[int, str, float], ...]:
     if not isinstance(value, list) or len(value) > lim.max_hidden_layers:
         raise SettingsError("layers", f"The 'layers' setting must be a list of at most "
                             f"{lim.max_hidden_layers} hidden layers; got "
@@ -250,11 +271,13 @@ def _layers(value: Any, lim: Limits) -> tuple[tuple[int, str], ...]:
                             f"{' layers' if isinstance(value, list) else ''}.")
     layers = []
     for i, layer in enumerate(value):
-        if not isinstance(layer, dict) or set(layer) - {"units", "activation"}:
+        if not isinstance(layer, dict) or set(layer) - {"units", "activation", "dropout"}:
             raise SettingsError("layers", f"Hidden layer {i} must be an object "
-                                f'{{"units": int, "activation": str}}; got {shown(layer)}.')
+                                f'{{"units": int, "activation": str, "dropout": float}}; got '
+                                f"{shown(layer)}.")
         units = _int(f"layers[{i}].units", layer.get("units"), 1, lim.max_units)
         act = _choice(f"layers[{i}].activation", layer.get("activation", "tanh"),
                       ACTIVATION_CHOICES)
-        layers.append((units, act))
+        dropout = _float(f"layers[{i}].dropout", layer.get("dropout", 0.0), 0.0, lim.max_dropout)
+        layers.append((units, act, dropout))
     return tuple(layers)

@@ -9,12 +9,11 @@ task that hands slices of work to a worker thread, and the frame hand-off to the
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-from .bodies import ApiError
+from .bodies import ApiError, dumps
 from .session import Session
 from .settings import LIMITS, Limits, Settings
 
@@ -67,7 +66,7 @@ class Live:
             await self._train_slices()
         except Exception as err:  # noqa: BLE001 -- shown in the page, not lost in a dead task
             self.session.error = f"Training stopped: {type(err).__name__}: {err}"
-            self.frame_text = json.dumps({"type": "frame", "playing": False,
+            self.frame_text = dumps({"type": "frame", "playing": False,
                                           **self.session.frame()})
             self.frame_ready.set()
 
@@ -79,7 +78,7 @@ class Live:
                 if self.frame_wanted or session.error is not None:
                     self.frame_wanted = False
                     frame = await asyncio.to_thread(session.frame)
-                    self.frame_text = json.dumps({"type": "frame", "playing": True, **frame})
+                    self.frame_text = dumps({"type": "frame", "playing": True, **frame})
                     self.frame_ready.set()
             await asyncio.sleep(0)
 

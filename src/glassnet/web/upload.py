@@ -4,8 +4,10 @@
 field ``csv``) that names the line and the column. Nothing is written to disk, so no message can
 show a server path. The checks make every later step safe: at most ``limits.max_samples`` rows of
 exactly three numbers, each of magnitude at most ``limits.max_abs_value`` (so the derived
-features such as ``x1^2`` and the drawing grid stay far inside the float range), and labels
-that are a two-class 0/1 or -1/1 column (classification) or any numbers (regression).
+features such as ``x1^2`` and the drawing grid stay far inside the float range). A label
+column of whole numbers that look like class labels (2 to ``limits.max_classes`` distinct
+values, by :func:`glassnet.data.labels.not_labels`, the rule ``glassnet train`` uses) makes a
+classification problem, with the labels kept as the classes; any other numbers a regression.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.labels import not_labels
 from .settings import Limits, SettingsError
 
 __all__ = ["MAX_LINE_CHARS", "Upload", "parse_csv"]
@@ -28,11 +31,27 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 @dataclass(frozen=True)
 class Upload:
-    """A checked upload: ``points`` of shape (n_samples, 2), ``labels`` and the ``problem``."""
+    """A checked upload: ``points`` of shape (n_samples, 2) and the label column ``values``.
+
+    ``classes`` holds the distinct labels, ascending, when they are class labels (None for a
+    regression target); ``indices`` then holds each row's class index ``0 .. k-1``.
+    """
 
     points: np.ndarray
-    labels: np.ndarray
-    problem: str
+    values: np.ndarray
+    classes: tuple[int, ...] | None = None
+
+    @property
+    def problem(self) -> str:
+        """What the labels make by default: ``'classification'`` or ``'regression'``."""
+        return "regression" if self.classes is None else "classification"
+
+    @property
+    def indices(self) -> np.ndarray:
+        """Each row's class index into ``classes``."""
+        if self.classes is None:
+            raise ValueError("A regression upload has no classes.")
+        return np.searchsorted(np.asarray(self.classes, dtype=np.float64), self.values)
 
 
 def parse_csv(text: str, limits: Limits) -> Upload:
@@ -72,16 +91,16 @@ def parse_csv(text: str, limits: Limits) -> Upload:
         _refuse(f"it needs between {limits.min_samples} and {limits.max_samples} rows of data; "
                 f"it has {len(rows)}.")
     data = np.array(rows, dtype=np.float64)
-    points, labels = data[:, :2], data[:, 2]
-    classes = set(np.unique(labels).tolist())
-    if not classes <= {-1.0, 0.0, 1.0}:
-        return Upload(points, labels, "regression")
-    if classes == {-1.0, 0.0, 1.0}:
-        _refuse("class labels must be 0/1 or -1/1, not all three.")
-    if len(classes) < 2:
-        _refuse(f"every label is {next(iter(classes)):g}; a classifier needs points of both "
+    points, values = data[:, :2], data[:, 2]
+    distinct = np.unique(values)
+    if np.any(distinct != np.round(distinct)):
+        return Upload(points, values)
+    if len(distinct) < 2:
+        _refuse(f"every label is {distinct[0]:g}; a classifier needs points of at least two "
                 "classes.")
-    return Upload(points, (labels > 0).astype(np.int64), "classification")
+    if len(distinct) > limits.max_classes or not_labels(values) is not None:
+        return Upload(points, values)  # whole numbers, but a quantity: regression
+    return Upload(points, values, tuple(int(v) for v in distinct))
 
 
 def _row(fields: list[str], line: int, limits: Limits) -> list[float]:

@@ -6,8 +6,10 @@ const LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 
 const REG_RATES = [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1];
 const DATASET_LABELS = {
   circles: "Circle", xor: "Exclusive or", gauss: "Gaussian", spiral: "Spiral", moons: "Moons",
-  plane: "Plane", multi_gauss: "Multi Gaussian", custom: "Uploaded CSV",
+  plane: "Plane", multi_gauss: "Multi Gaussian", spiral3: "Three arms (3 classes)",
+  gauss3: "Three blobs (3 classes)", custom: "Uploaded CSV",
 };
+const DROPOUTS = [0, 0.1, 0.2, 0.3, 0.4, 0.5];
 const NEURON = 30;       // px, a neuron's square
 const ROW = 40;          // px between neurons of a column
 const MIN_SPACING = 76;  // px between columns at least: a layer's controls fit above it
@@ -21,6 +23,7 @@ const state = {
 };
 // Counters read by the tests and by bench/playground_updates.py.
 window.glassnet = { frames: 0, toolAnswers: 0, errors: [], ready: false, state };
+const isClassifier = () => state.settings.problem === "classification";
 
 // ---------------------------------------------------------------- colours
 function lerp(a, b, t) { return Math.round(a + (b - a) * t); }
@@ -39,14 +42,35 @@ function decode(b64) {
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
-function paint(canvas, bytes, res, discretize) {
+function paint(canvas, bytes, res, discretize, lut = LUT) {
   const ctx = canvas.getContext("2d"), img = ctx.createImageData(res, res);
   for (let i = 0; i < res * res; i++) {
     let b = bytes[i];
     if (discretize) b = b >= 128 ? 255 : 0;
-    const c = LUT[b];
+    const c = lut[b];
     img.data[4 * i] = c[0]; img.data[4 * i + 1] = c[1]; img.data[4 * i + 2] = c[2];
     img.data[4 * i + 3] = 255;
+  }
+  return img;
+}
+// One colour per class: the first two are the two-class orange and blue.
+const PALETTE = [NEG, POS, [46, 160, 67], [148, 103, 189], [214, 39, 40], [140, 86, 75],
+  [227, 119, 194], [23, 190, 207]];
+const classColour = (k) => `rgb(${PALETTE[k % PALETTE.length].join(",")})`;
+// CLASS_LUT[k][byte] -> white to class k's colour, for byte = 255 p (p a probability).
+const CLASS_LUT = PALETTE.map((to) => Array.from({ length: 256 }, (_, i) => {
+  const t = i / 255;
+  return [lerp(MID[0], to[0], t), lerp(MID[1], to[1], t), lerp(MID[2], to[2], t)];
+}));
+// The regions of a classifier of 3+ classes: each cell in its class's colour, as strong as
+// its probability is above chance (the server's confidence bytes).
+function paintRegions(canvas, classes, confidence, res, discretize) {
+  const ctx = canvas.getContext("2d"), img = ctx.createImageData(res, res);
+  for (let i = 0; i < res * res; i++) {
+    // at most 60 % of the colour: the points, in full colour, stay visible on their region
+    const to = PALETTE[classes[i] % PALETTE.length], t = 0.6 * (discretize ? 1 : confidence[i] / 255);
+    img.data[4 * i] = lerp(MID[0], to[0], t); img.data[4 * i + 1] = lerp(MID[1], to[1], t);
+    img.data[4 * i + 2] = lerp(MID[2], to[2], t); img.data[4 * i + 3] = 255;
   }
   return img;
 }
@@ -63,7 +87,9 @@ function settingsToHash(s) {
   for (const [key, short] of Object.entries(URL_KEYS)) {
     let v = s[key];
     if (key === "features") v = v.join(",");
-    else if (key === "layers") v = v.map((l) => `${l.units}:${l.activation}`).join(",");
+    else if (key === "layers") {
+      v = v.map((l) => `${l.units}:${l.activation}${l.dropout ? `:${l.dropout}` : ""}`).join(",");
+    }
     else if (key === "residual") v = v ? 1 : 0;
     p.set(short, v);
   }
@@ -80,8 +106,8 @@ function hashToSettings(hash) {
     if (key === "features") s.features = v ? v.split(",") : [];
     else if (key === "layers") {
       s.layers = v ? v.split(",").map((l) => {
-        const [units, activation] = l.split(":");
-        return { units: num(units), activation: activation || "tanh" };
+        const [units, activation, dropout] = l.split(":");
+        return { units: num(units), activation: activation || "tanh", dropout: num(dropout || "0") };
       }) : [];
     } else if (key === "residual") s.residual = v === "1" || v === "true";
     else if (["dataset", "problem", "optimizer", "regularization"].includes(key)) s[key] = v;
@@ -130,6 +156,7 @@ async function start() {
   }
   state.session = snap.session;
   $("export").href = sessionPath("/export");
+  $("export-py").href = sessionPath("/export.py");
   openStream();
   applySnapshot(snap);
   window.glassnet.ready = true;
@@ -197,8 +224,11 @@ function applySnapshot(snap) {
   if (snap.playing !== undefined) setPlaying(snap.playing);
   applySettings(snap.settings);
   writeUrl();
+  $("step-index").max = String(snap.train.length + snap.test.length - 1);
   buildNetwork(snap);
+  drawLegend(snap);
   applyFrame(snap);
+  window.glassnet.stepper?.snapshot();
 }
 
 function applySettings(s) {
@@ -209,6 +239,9 @@ function applySettings(s) {
   $("optimizer").value = s.optimizer;
   const acts = new Set(s.layers.map((l) => l.activation));
   $("activation").value = acts.size === 1 ? [...acts][0] : "";
+  const drops = new Set(s.layers.map((l) => l.dropout));
+  if (drops.size === 1) selectValue("dropout", [...drops][0]);
+  else $("dropout").value = "";
   for (const [id, value, shown] of [
     ["train_ratio", s.train_ratio * 100, `${Math.round(s.train_ratio * 100)}%`],
     ["noise", s.noise * 100, `${Math.round(s.noise * 100)}`],
@@ -220,6 +253,7 @@ function applySettings(s) {
   }
   $("residual").checked = s.residual;
   $("n-layers").textContent = s.layers.length;
+  $("layers-word").textContent = s.layers.length === 1 ? "hidden layer" : "hidden layers";
   $("show-test").checked = state.view.showTest;
   $("discretize").checked = state.view.discretize;
   for (const button of $("datasets").children) {
@@ -230,11 +264,10 @@ function applySettings(s) {
   }
 }
 function selectValue(id, value) {
-  const select = $(id);
-  if (![...select.options].some((o) => Number(o.value) === value)) {
-    select.add(new Option(String(value), String(value)));
-  }
-  select.value = [...select.options].find((o) => Number(o.value) === value).value;
+  const select = typeof id === "string" ? $(id) : id;
+  const matches = (o) => o.value !== "" && Number(o.value) === value;
+  if (![...select.options].some(matches)) select.add(new Option(String(value), String(value)));
+  select.value = [...select.options].find(matches).value;
 }
 
 function applyFrame(frame) {
@@ -264,16 +297,18 @@ function drawBoundary() {
   const snap = state.snapshot, frame = state.frame, canvas = $("boundary");
   const ctx = canvas.getContext("2d"), res = snap.grid;
   offscreen.width = res; offscreen.height = res;
-  offscreen.getContext("2d").putImageData(paint(offscreen, decode(frame.boundary), res, state.view.discretize), 0, 0);
+  const image = frame.regions
+    ? paintRegions(offscreen, decode(frame.regions.class), decode(frame.regions.confidence), res, state.view.discretize)
+    : paint(offscreen, decode(frame.boundary), res, state.view.discretize);
+  offscreen.getContext("2d").putImageData(image, 0, 0);
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(offscreen, 0, 0, canvas.width, canvas.height);
   const scale = canvas.width / (2 * snap.domain);
   const drawPoints = (points, stroke) => {
     for (const [x1, x2, y] of points) {
-      const v = snap.settings.problem === "classification" ? 2 * y - 1 : Math.max(-1, Math.min(1, y));
       ctx.beginPath();
       ctx.arc((x1 + snap.domain) * scale, (snap.domain - x2) * scale, 3, 0, 2 * Math.PI);
-      ctx.fillStyle = colour(v);
+      ctx.fillStyle = isClassifier() ? classColour(y) : colour(Math.max(-1, Math.min(1, y)));
       ctx.fill();
       ctx.strokeStyle = stroke;
       ctx.lineWidth = 1;
@@ -330,14 +365,14 @@ function buildNetwork(snap) {
   const s = snap.settings, container = $("neurons"), svg = $("links");
   container.innerHTML = ""; svg.innerHTML = "";
   const hidden = s.layers.map((l) => l.units);
-  const columns = [state.options.features.length, ...hidden, 1];
+  const columns = [state.options.features.length, ...hidden, snap.sizes[snap.sizes.length - 1]];
   // at least MIN_SPACING between columns; past the panel's width, #network scrolls sideways
-  const left = 60, right = 20;
+  const left = 60, right = 76;  // room for the step-through's numbers beside the outputs
   const width = Math.max($("network").clientWidth || 600,
     left + right + NEURON + MIN_SPACING * (columns.length - 1));
   const spacing = (width - left - right - NEURON) / (columns.length - 1);
   const xs = columns.map((_, i) => left + spacing * i);
-  const top = snap.residual.some((r) => r) ? 86 : 70;  // a "+skip" line under some headers
+  const top = snap.residual.some((r) => r) ? 106 : 90;  // a "+skip" line under some headers
   const drawn = columns.map((n, i) => (i === 0 ? n : Math.min(n, MAX_DRAWN)));
   const height = top + Math.max(...drawn) * ROW + 30;
   $("network").style.height = `${height}px`;
@@ -362,15 +397,24 @@ function buildNetwork(snap) {
     label.className = "input-label"; label.textContent = name;
     label.style.left = `${xs[0] - 56}px`; label.style.top = `${top + j * ROW + 8}px`;
     container.appendChild(label);
-    return { active, y: top + j * ROW };
+    return { active, y: top + j * ROW, canvas };
   });
 
   // hidden and output neurons, with each hidden layer's controls above it
   for (let l = 1; l < columns.length; l++) {
     const units = [];
+    const output = l === columns.length - 1;
     for (let j = 0; j < drawn[l]; j++) {
       const canvas = neuronCanvas(xs[l], top + j * ROW, snap.neuron_grid);
       canvas.dataset.layer = l; canvas.dataset.unit = j;
+      if (!output && s.layers[l - 1].dropout > 0) {
+        canvas.classList.add("dropout");
+        canvas.title = `dropout ${s.layers[l - 1].dropout}: dropped with this probability while training`;
+      }
+      if (output && columns[l] > 1) {
+        canvas.style.borderColor = classColour(j);
+        canvas.title = `p(class ${snap.classes[j]})`;
+      }
       container.appendChild(canvas);
       units.push(canvas);
     }
@@ -440,7 +484,7 @@ function layerControls(index, x, width, s, isResidual) {
   box.appendChild(label);
   if (isResidual) {
     const skip = document.createElement("div");
-    skip.className = "skip"; skip.textContent = "+skip";
+    skip.className = "skip"; skip.textContent = "+skip"; skip.dataset.layer = index + 1;
     skip.title = "residual block: a = a_prev + f(W a_prev + b)";
     box.appendChild(skip);
   }
@@ -455,16 +499,44 @@ function layerControls(index, x, width, s, isResidual) {
     change({ layers });
   };
   box.appendChild(select);
+  const dropout = document.createElement("select");
+  dropout.className = "layer-dropout";
+  dropout.setAttribute("aria-label", `Dropout of layer ${index + 1}`);
+  dropout.title = "Dropout: the probability that a unit is dropped while training (none when drawing)";
+  for (const p of DROPOUTS) dropout.add(new Option(p ? `drop ${p}` : "no drop", String(p)));
+  selectValue(dropout, s.layers[index].dropout);
+  dropout.onchange = () => {
+    const layers = s.layers.map((l) => ({ ...l }));
+    layers[index].dropout = Number(dropout.value);
+    change({ layers });
+  };
+  box.appendChild(dropout);
   return box;
 }
 
 function drawNeurons(frame) {
-  const res = state.snapshot.neuron_grid;
+  const res = state.snapshot.neuron_grid, last = state.layout.neurons.length - 1;
   state.layout.neurons.forEach((units, l) => {
+    const perClass = l === last && units.length > 1 && isClassifier();  // softmax: p per class
     units.forEach((canvas, j) => {
       const b64 = frame.neurons[l][j];
-      if (b64) canvas.getContext("2d").putImageData(paint(canvas, decode(b64), res), 0, 0);
+      const lut = perClass ? CLASS_LUT[j % CLASS_LUT.length] : LUT;
+      if (b64) canvas.getContext("2d").putImageData(paint(canvas, decode(b64), res, false, lut), 0, 0);
     });
+  });
+}
+
+function drawLegend(snap) {
+  const legend = $("legend");
+  legend.textContent = "";
+  if (!snap.classes) return;
+  snap.classes.forEach((label, k) => {
+    const item = document.createElement("span");
+    item.className = "legend-item";
+    const swatch = document.createElement("i");
+    swatch.style.background = classColour(k);
+    item.append(swatch, `class ${label}`);
+    legend.appendChild(item);
   });
 }
 
@@ -591,7 +663,9 @@ function pickPoint(event) {
     const d = ((x1 + snap.domain) * scale - px) ** 2 + ((snap.domain - x2) * scale - py) ** 2;
     if (d < bestDist) { best = i; bestDist = d; }
   });
-  if (best !== null) { state.selected = best; explain(); }
+  if (best === null) return;
+  state.selected = best;
+  if (!window.glassnet.stepper?.pick(best)) explain();
 }
 
 // ---------------------------------------------------------------- wiring the controls
@@ -600,6 +674,8 @@ function fillSelects() {
   for (const r of REG_RATES) $("regularization_rate").add(new Option(String(r), String(r)));
   $("activation").add(new Option("(per layer)", ""));
   for (const act of state.options.activations) $("activation").add(new Option(act, act));
+  $("dropout").add(new Option("(per layer)", ""));
+  for (const p of DROPOUTS) $("dropout").add(new Option(p ? String(p) : "none", String(p)));
   for (const name of Object.keys(state.options.datasets)) {
     const b = document.createElement("button");
     b.textContent = DATASET_LABELS[name] || name;
@@ -623,6 +699,9 @@ function wire() {
   $("activation").onchange = (e) => {
     if (e.target.value) change({ layers: state.settings.layers.map((l) => ({ ...l, activation: e.target.value })) });
   };
+  $("dropout").onchange = (e) => {
+    if (e.target.value !== "") change({ layers: state.settings.layers.map((l) => ({ ...l, dropout: Number(e.target.value) })) });
+  };
   $("train_ratio").onchange = (e) => change({ train_ratio: Number(e.target.value) / 100 });
   $("noise").onchange = (e) => change({ noise: Number(e.target.value) / 100 });
   $("batch_size").onchange = (e) => change({ batch_size: Number(e.target.value) });
@@ -641,7 +720,8 @@ function wire() {
       showError("data-error", `At most ${state.options.limits.max_hidden_layers} hidden layers.`);
       return;
     }
-    const last = layers[layers.length - 1] || { units: 2, activation: $("activation").value || "tanh" };
+    const last = layers[layers.length - 1] ||
+      { units: 2, activation: $("activation").value || "tanh", dropout: Number($("dropout").value) || 0 };
     change({ layers: [...layers, { ...last }] });
   };
   $("remove-layer").onclick = () => change({ layers: state.settings.layers.slice(0, -1) });
@@ -655,13 +735,21 @@ function wire() {
     const tip = $("link-tip");
     if (e.target.tagName !== "path") { tip.hidden = true; return; }
     const network = $("network"), box = network.getBoundingClientRect();
-    tip.textContent = `weight ${Number(e.target.dataset.w).toFixed(4)}`;
+    const d = e.target.dataset;
+    if (d.w === undefined) { tip.hidden = true; return; }  // an identity skip
+    tip.textContent = `weight ${Number(d.w).toFixed(4)}` + (d.stepValue === undefined ? ""
+      : `; this step: ${Number(d.stepValue).toPrecision(6)}`);
     tip.style.left = `${e.clientX - box.left + network.scrollLeft + 10}px`;
     tip.style.top = `${e.clientY - box.top + 10}px`;
     tip.hidden = false;
   });
   $("links").addEventListener("mouseleave", () => { $("link-tip").hidden = true; });
-  window.addEventListener("resize", () => { if (state.snapshot) { buildNetwork(state.snapshot); applyFrame(state.frame || state.snapshot); } });
+  window.addEventListener("resize", () => {
+    if (!state.snapshot) return;
+    buildNetwork(state.snapshot);
+    applyFrame(state.frame || state.snapshot);
+    window.glassnet.stepper?.layout();
+  });
 }
 
 window.addEventListener("error", (e) => window.glassnet.errors.push(String(e.message)));
