@@ -14,14 +14,14 @@ What runs, block by block in page order, in one fresh temporary folder per page:
   ``python`` this interpreter, ``PYTHONPATH`` this checkout's ``src`` and the folders
   ``src``, ``bench`` and ``docs`` of the checkout reachable as on the page;
 * a ``bash`` block without ``$`` lines: each line is a command that prints nothing;
-* a ``python`` block with ``>>>`` prompts: a doctest;
+* a ``python`` block with ``>>>`` prompts: a doctest (compared as below);
 * any other ``python`` block: executed; it prints exactly the next block when that is a plain
   or ``text`` block right after it, else nothing.
 
 The Python blocks of a page share one namespace. Other blocks (equations, layouts) are text.
 
 Comparison: line by line after collapsing runs of white space; a line ``...`` stands for any
-number of lines; timings (``0.03s``, ``1.2 s``, ``12 ms``, ``samples/s``) are not compared;
+number of lines, and ``...`` inside a line for any text; timings (``0.03s``, ``1.2 s``, ``12 ms``, ``samples/s``) are not compared;
 whole numbers must be equal, and a decimal number may differ by one unit in its last shown
 digit (a float32 or float64 rounding that flips it) plus the block's ``atol + rtol * |x|``
 (both 0 unless the block says).

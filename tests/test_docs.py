@@ -86,8 +86,8 @@ def test_derivation_claims_hold():
     assert fprime.max() == 0.25 and z[fprime.argmax()] == 0  # sigma' <= 1/4, only at z = 0
     a = sigmoid.forward(z)
     assert a.min() > 0 and a.max() < 1  # the sigmoid's range is (0, 1)
-    names = [n for pair in re.findall(r"\| `(\w+)`(?:, `(\w+)`)? \|$", derivation, flags=re.MULTILINE)
-             for n in pair if n]
+    rows = re.findall(r"\| `(\w+)`(?:, `(\w+)`)? \|$", derivation, flags=re.MULTILINE)
+    names = [n for pair in rows for n in pair if n]
     assert len(names) == 10 and all(n in MISTAKES for n in names), names
     for heading in ["## The four equations", "## The sigmoid's derivative is at most 1/4",
                     "## The gradient through an identity skip",
@@ -241,8 +241,9 @@ def test_code_that_raises_fails():
 def test_contains_compares_with_a_file_an_earlier_block_wrote():
     made = "```\n$ glassnet worksheet --seed 3 --out sheet\n...\n```\n\n" \
            "<!-- docs-check: contains sheet/solution.md -->\n```\n{}\n```\n"
-    assert [o.status for o in check_text(made.format("# Back-propagation worksheet 3: solution"))][-1] == "passed"
-    assert [o.status for o in check_text(made.format("# Back-propagation worksheet 4: solution"))][-1] == "failed"
+    right, wrong = (made.format(f"# Back-propagation worksheet {n}: solution") for n in (3, 4))
+    assert check_text(right)[-1].status == "passed"
+    assert check_text(wrong)[-1].status == "failed"
 
 
 def test_skipped_and_slow_blocks_do_not_run():
