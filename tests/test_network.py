@@ -429,6 +429,32 @@ def test_gradcheck_catches_a_missing_penalty_gradient(monkeypatch):
     assert not gradcheck(net, X, y).passed
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["W", "b"])
+@pytest.mark.parametrize("layer", [0, -1])
+def test_gradcheck_gives_no_verdict_on_weights_that_are_not_finite(bad, where, layer):
+    """A finite difference of NaN is NaN, which once read as 'a kink, skipped': every tensor
+    'passed'. Diverged weights are refused instead, whichever tensor holds them."""
+    net = small_net(dtype="float64")
+    getattr(net.layers[layer], where)[0] = bad
+    rng = np.random.default_rng(9)
+    X, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
+    with pytest.raises(ValueError, match="not finite"):
+        gradcheck(net, X, y)
+
+
+def test_gradcheck_fails_a_step_whose_loss_is_not_finite_and_skips_only_kinks():
+    from glassnet.gradcheck import _central, _row
+
+    assert np.isnan(_central([1.0, None, 1.0, 1.0], 1e-4))  # a kink: no derivative, skipped
+    assert _central([np.inf, 1.0, 1.0, 1.0], 1e-4) == np.inf
+    assert _central([np.nan, 1.0, 1.0, 1.0], 1e-4) == np.inf
+    row = _row("0", "W", (2,), np.array([1.0, 2.0]), np.array([1.0, np.inf]), 1e-6, 1e-9)
+    assert not row.passed and row.skipped == 0
+    row = _row("0", "W", (2,), np.array([1.0, 2.0]), np.array([1.0, np.nan]), 1e-6, 1e-9)
+    assert row.passed and row.skipped == 1
+
+
 @pytest.mark.parametrize("loss", sorted(LOSSES))
 def test_sample_weights(loss):
     rng = np.random.default_rng(10)

@@ -173,10 +173,18 @@ def gradcheck(
     net64 = net.astype("float64").to("cpu")  # finite differences run on a host copy
     X64, Y = net64.check_Xy(X, y)
     X64 = X64.copy()
+    if not np.all(np.isfinite(net64.theta)):
+        raise ValueError("gradcheck: the network's weights are not finite: a finite difference "
+                         "of NaN or inf says nothing. Check a network before it diverges "
+                         "(lower the learning rate, or reinitialise it).")
     net64.propagate(X64)
     cost = net64.backward(Y, input_grad=True) + net64.penalty()
     analytic = {key: g.copy() for key, g in net64.grads().items()}
     analytic_X = net64.grad_X.copy()  # type: ignore[union-attr]
+    if not (np.isfinite(cost) and np.all(np.isfinite(net64.grad))):
+        raise ValueError(f"gradcheck: at these weights and inputs the cost ({cost!r}) or a "
+                         "gradient is not finite (an overflow): a finite difference of it says "
+                         "nothing. Scale the inputs, or check a network before it diverges.")
 
     kinked = [layer for layer in iter_layers(net64.layers)
               if getattr(getattr(layer, "activation", None), "nonsmooth", ())]
@@ -188,12 +196,12 @@ def gradcheck(
 
     base = pattern()
 
-    def loss() -> float:
-        """C at the current parameters; NaN when a unit crossed a kink (no derivative there)."""
+    def loss() -> float | None:
+        """C at the current parameters; None when a unit crossed a kink (no derivative there)."""
         net64.propagate(X64)
         value = net64.output_loss(Y) + net64.penalty()
         crossed = any(np.any(p != q) for p, q in zip(pattern(), base))
-        return float("nan") if crossed else value
+        return None if crossed else value
 
     rng = np.random.default_rng(seed)
     report = GradcheckReport(tol=tol, fast=fast, atol=atol)
@@ -210,7 +218,8 @@ def gradcheck(
     return report
 
 
-def _numeric_gradient(tensor: np.ndarray, loss: Callable[[], float], eps: float) -> np.ndarray:
+def _numeric_gradient(tensor: np.ndarray, loss: Callable[[], float | None],
+                      eps: float) -> np.ndarray:
     """Central differences, one entry at a time, restoring each entry afterwards."""
     numeric = np.empty_like(tensor)
     flat, out = tensor.reshape(-1), numeric.reshape(-1)
@@ -225,14 +234,25 @@ def _numeric_gradient(tensor: np.ndarray, loss: Callable[[], float], eps: float)
     return numeric
 
 
-def _central(values: list[float], eps: float) -> float:
-    """Fourth-order central difference from C(+eps), C(-eps), C(+2eps), C(-2eps)."""
+KINK = np.nan
+"""The numeric derivative where a step crossed a kink (relu's 0): there is none, it is skipped.
+A non-finite loss at a step is not a kink: its difference is inf and the tensor fails."""
+
+
+def _central(values: list[Any], eps: float) -> Any:
+    """Fourth-order central difference from C(+eps), C(-eps), C(+2eps), C(-2eps) (floats, or
+    arrays entry by entry); a NaN or inf difference is inf, a kink (a value None) ``KINK``."""
+    if any(v is None for v in values):
+        return KINK
     c1, c_1, c2, c_2 = values
-    return (8 * (c1 - c_1) - (c2 - c_2)) / (12 * eps)
+    d = (8 * (c1 - c_1) - (c2 - c_2)) / (12 * eps)  # type: ignore[operator]
+    if np.ndim(d):  # values that are arrays (explain_hvp's gradients): entry by entry
+        return np.where(np.isfinite(d), d, np.inf)
+    return d if np.isfinite(d) else np.inf
 
 
 def _directional(
-    tensor: np.ndarray, grad: np.ndarray, loss: Callable[[], float], eps: float,
+    tensor: np.ndarray, grad: np.ndarray, loss: Callable[[], float | None], eps: float,
     n_directions: int, rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``v . grad`` and the directional difference, for random unit directions ``v``."""
@@ -255,12 +275,14 @@ def _row(layer: str, name: str, shape: tuple[int, ...], computed: np.ndarray,
          numeric: np.ndarray, tol: float, floor: float) -> GradcheckRow:
     skipped = np.isnan(numeric)  # a kink of relu & co. lay within the step: no derivative there
     computed, numeric = computed[~skipped], numeric[~skipped]
+    finite = np.isfinite(numeric)  # inf: the loss was not finite at a step (an overflow)
     abs_err = float(np.max(np.abs(computed - numeric))) if computed.size else 0.0
     scale = max(float(np.max(np.abs(computed), initial=0.0)),
-                float(np.max(np.abs(numeric), initial=0.0)))
+                float(np.max(np.abs(numeric[finite]), initial=0.0)))
     # A gradient that is zero both ways (a dead unit, an unused input) has no scale: compare
     # the absolute difference with the tolerance instead.
     rel_err = abs_err / scale if scale > 1e-12 else abs_err
     allowed = floor + tol * scale
-    return GradcheckRow(layer, name, tuple(shape), abs_err, rel_err, abs_err <= allowed,
+    return GradcheckRow(layer, name, tuple(shape), abs_err, rel_err,
+                        bool(finite.all()) and abs_err <= allowed,
                         int(skipped.sum()), allowed)

@@ -571,8 +571,9 @@ def fit(
         Rescale the gradients when their global L2 norm exceeds this.
     shuffle : bool, default=True
     progress : bool, default=True
-        A progress bar and a summary line per epoch on standard error, when it is a terminal
-        or a notebook.
+        A summary line per epoch on standard error, wherever it goes (a log file too), and a
+        progress bar per epoch when standard error is a terminal or in a notebook
+        (:class:`ProgressBar`). ``progress=False``: nothing.
     seed : int, Generator or order source, optional
         Source of the shuffling order and the validation split: a seed, a numpy Generator (its
         stream goes on across fits), or any object whose ``permutation(n)`` gives each epoch's
@@ -835,7 +836,7 @@ def _epoch(run: _Run, epoch: int) -> bool:
                 run.step += 1
                 for callback in run.callbacks:
                     callback.on_batch_end(net, run.step, loss)
-                if b < run.n_batches:
+                if run.checkpoint is not None and b < run.n_batches:
                     _mid_epoch_checkpoint(run, epoch, b, total, seen, order_state)
     finally:
         net.training = False
@@ -879,7 +880,7 @@ def _mid_epoch_checkpoint(run: _Run, epoch: int, b: int, total: float, seen: int
     """
     signal = run.strategy.interrupted()
     due = run.checkpoint_every is not None and run.step % run.checkpoint_every == 0
-    if run.checkpoint is None or not (due or signal):
+    if not (due or signal):
         return
     position = {"epoch": epoch, "batch": b, "total": total, "seen": seen}
     if run.strategy.order() is not None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..activations import ACTIVATIONS
+from ..data.datasets import SPEC_FORMS
 from ..gradcheck import gradcheck
 from ..io import save
 from ..losses import LOSSES
@@ -47,10 +48,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 method, takes the whole training set as its batch unless ``--batch-size`` is given."""
 
 _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
-    ("--data", str, ("digits|iris|wine|breast_cancer|diabetes|circles|xor|gauss|spiral|moons|"
-     "mnist:DIR|fashion-mnist:DIR|csv:FILE[:TARGET]|npz:FILE|npy:X.npy,y.npy[,X_test.npy,"
-     "y_test.npy] (X memory-mapped; without test files the last 20%% of the rows are the "
-     "test set)")),
+    ("--data", str, SPEC_FORMS.replace("%", "%%") + "; for npy: without test files the last "
+     "20%% of the rows are the test set"),
     ("--task", choice(["auto", "classification", "regression"], "task"),
      "what the target is; auto: whole numbers are class labels, other numbers quantities"),
     ("--hidden", int_list, "hidden layer sizes, comma-separated"),

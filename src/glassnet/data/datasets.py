@@ -130,12 +130,13 @@ class Data:
         return int(self.X.shape[1])
 
 
-_SPEC_FORMS = (
-    "digits | iris | wine | breast_cancer | diabetes (scikit-learn), "
-    "circles | xor | gauss | spiral | moons | plane | multi_gauss (synthetic 2-D), "
+SPEC_FORMS = (
+    f"{' | '.join(SKLEARN_DATASETS)} (scikit-learn), "
+    f"{' | '.join(SYNTHETIC_2D)} (synthetic 2-D), "
     "mnist:DIR, fashion-mnist:DIR, csv:FILE[:TARGET] (TARGET a column name or index), "
     "npz:FILE, npy:X.npy,y.npy[,X_test.npy,y_test.npy] (X memory-mapped)"
 )
+"""Every form of a data spec, for messages and ``--help``: built from the tables, never stale."""
 
 
 def _load_csv_spec(spec: str, rest: str) -> Data:
@@ -250,7 +251,7 @@ def load_data(spec: str, task: str = "auto") -> Data:
     else:
         prefix, sep, rest = s.partition(":")
         if not (sep and prefix.lower() in _PREFIXED):
-            raise ValueError(f"unknown data spec {spec!r}; expected one of: {_SPEC_FORMS}.")
+            raise ValueError(f"unknown data spec {spec!r}; expected one of: {SPEC_FORMS}.")
         data = _PREFIXED[prefix.lower()](s, rest)
     return _with_task(data, task)
 

@@ -332,7 +332,14 @@ class Session:
         """glassnet's gradcheck on the current network and a few training points.
 
         Every entry is compared up to ``max_full`` parameters; above that, random directions.
+
+        Raises
+        ------
+        SettingsError
+            Field ``'network'`` for weights that are not finite (training diverged): a finite
+            difference of NaN says nothing, so there is no verdict to give.
         """
+        self._check_finite("gradcheck")
         n = min(n_samples, len(self.X_train))
         fast = self.net.n_params > max_full
         report = gradcheck(self.net, self.X_train[:n], self.y_train[:n], fast=fast)
@@ -385,7 +392,8 @@ class Session:
 
     def _check_finite(self, what: str = "export") -> None:
         if not all(np.all(np.isfinite(p)) for p in self.net.params().values()):
-            thing = "model to export" if what == "export" else "step to explain"
+            thing = {"export": "model to export", "explain": "step to explain",
+                     "gradcheck": "gradient to check"}[what]
             raise SettingsError("network", f"The weights are not finite (training diverged), so "
                                 f"there is no {thing}. Press reset and train again.")
 
