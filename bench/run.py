@@ -260,7 +260,7 @@ def markdown(results: dict, peers: list[str]) -> str:
         f"{results.get('repeat', 1)} time(s) per process from the same weights, the fastest "
         "counted; median (min-max) of the per-round ratios, over the rounds whose CPU pressure "
         f"(/proc/pressure/cpu, some avg10) stayed at or below {results['max_pressure']:g}% "
-        "('noisy': no round did, all are used). "
+        "(a pressure cell marked 'noisy': no round did, so all are used). "
         + (f"Device: {results['gpu']}. " if results.get("gpu") else "")
         + f"{m['cpus']} CPUs, Python {m['python']}, "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
