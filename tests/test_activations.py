@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from user_parts import Cube
 
 from glassnet import ACTIVATIONS, Dense, Network, get_activation, gradcheck
-from glassnet.activations import Activation
 
 NAMES = sorted(ACTIVATIONS)
 ELEMENTWISE = [n for n in NAMES if n != "softmax"]
@@ -79,16 +79,6 @@ def test_parameters_and_registry():
         get_activation(3)
     with pytest.raises(ValueError, match="The 'slope' parameter of LeakyReLU must be a finite float; got nan"):
         get_activation({"name": "leaky_relu", "slope": float("nan")})
-
-
-class Cube(Activation):
-    name = "cube"
-
-    def forward(self, z):
-        return z ** 3
-
-    def derivative(self, z, a):
-        return 3 * z ** 2
 
 
 class WrongCube(Cube):
@@ -173,15 +163,6 @@ def test_second_order_finite_and_silent_at_extremes(name, dtype):
 
 
 def test_a_users_activation_without_second_derivative_says_what_to_write():
-    class Cube(Activation):
-        name = "cube"
-
-        def forward(self, z):
-            return z ** 3
-
-        def derivative(self, z, a):
-            return 3 * z ** 2
-
     z = np.ones((2, 3))
     with pytest.raises(NotImplementedError, match="'cube' has no second_derivative"):
         Cube().backward_tangent(z, z, z, z, z)

@@ -9,9 +9,10 @@ float32 network computes in float32 throughout.
 
 import numpy as np
 import pytest
+from user_parts import Cube
 
 from glassnet import Callback, Dense, Network, mlp
-from glassnet.activations import Activation, ReLU
+from glassnet.activations import ACTIVATIONS, ReLU
 from glassnet.layers import Dropout, Residual, walk
 from glassnet.optim import get_optimizer
 
@@ -185,15 +186,6 @@ def test_a_users_activation_named_relu_trains_as_its_own_backward_says(activatio
 
 
 def test_a_users_activation_without_out_arguments_is_exact_under_fit():
-    class Cube(Activation):
-        name = "cube"
-
-        def forward(self, z):
-            return z ** 3
-
-        def derivative(self, z, a):
-            return 3 * z ** 2
-
     net = Network([Dense(3, 4, Cube(), seed=0, dtype="float64"), Dense(4, 2, seed=1, dtype="float64")],
                   dtype="float64")
     X, Y = np.random.default_rng(2).normal(size=(6, 3)), np.random.default_rng(3).normal(size=(6, 2))
@@ -378,3 +370,21 @@ def test_memory_mapped_input_trains_bit_for_bit_as_in_memory(tmp_path, optimizer
     np.testing.assert_array_equal(nets[0].theta, nets[1].theta)
     assert nets[0].history.epochs == [
         {**r, "time": nets[0].history.epochs[i]["time"]} for i, r in enumerate(nets[1].history.epochs)]
+
+
+@pytest.mark.parametrize("activation", sorted(set(ACTIVATIONS) - {"identity"}))
+def test_a_residual_block_is_the_identity_mapping_and_nothing_else(tmp_path, activation):
+    """``a = x + F(x)``, one definition: no activation after the sum, built by hand, from a
+    config, or from a saved model whose header was edited to ask for one."""
+    with pytest.raises(ValueError, match=r"a = x \+ F\(x\), with nothing applied after the sum"):
+        Residual(Dense(3, 3, "tanh"), activation=activation)
+    net = Network([Residual(Dense(3, 3, "tanh", seed=0)), Dense(3, 2)], loss="mse",
+                  dtype="float64")
+    config = net.config()
+    config["layers"][0]["activation"] = activation
+    with pytest.raises(ValueError, match=r"nothing applied after the sum"):
+        Network.from_config(config)
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    inner = net.layers[0].layers[0]
+    np.testing.assert_allclose(net.layers[0].forward(x), x + np.tanh(x @ inner.W.T + inner.b),
+                               rtol=1e-12)

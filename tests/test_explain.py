@@ -121,12 +121,6 @@ def _nets():
                                  **post),
                         Dense(4, 3, "softmax", seed=4)], loss="cross_entropy", dtype="float64")
 
-    def post_activation_block():  # a = f(x + F(x)): only where the engine still builds it
-        try:
-            return two_layer_block(activation="tanh")
-        except ValueError as err:
-            pytest.skip(f"this engine builds no activation after the sum ({err})")
-
     def block_first():
         return Network([Residual(Dense(3, 3, "tanh", seed=5)), Dense(3, 2, "sigmoid", seed=6)],
                        loss="binary_cross_entropy", dtype="float64")
@@ -137,7 +131,6 @@ def _nets():
         "residual + dropout": (lambda: mlp([3, 5, 5, 3], "tanh", output="softmax", dropout=0.3,
                                            residual=True, seed=2, dtype="float64"), 1),
         "two-layer block": (two_layer_block, 2),
-        "two-layer block, activation after the sum": (post_activation_block, 2),
         "block first, binary cross-entropy": (block_first, [1, 0]),
         "mse on softmax": (lambda: mlp([3, 4, 3], "elu", output="softmax", loss="mse", seed=3,
                                        dtype="float64"), [0.2, 0.3, 0.5]),

@@ -8,12 +8,11 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import threading
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bounded import bounded
 
 import glassnet
 from glassnet.cli import main
@@ -28,28 +27,6 @@ from glassnet.data import (
     read_idx,
 )
 from glassnet.data.csvfile import MAX_FIELDS, MAX_LINE_BYTES
-
-
-def bounded(function, *, seconds=30.0, megabytes=64):
-    """Run ``function``: it must end within ``seconds`` and allocate less than ``megabytes``."""
-    result: dict = {}
-
-    def run():
-        tracemalloc.start()
-        try:
-            result["value"] = function()
-        except BaseException as err:  # noqa: BLE001 - handed back to the test
-            result["error"] = err
-        finally:
-            result["peak"] = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still running after {seconds} s"
-    assert result["peak"] < megabytes * 2**20, f"allocated {result['peak'] / 2**20:.0f} MB"
-    return result.get("error"), result.get("value")
 
 
 def refused(function, *patterns, megabytes=64):

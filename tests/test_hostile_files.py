@@ -15,14 +15,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import tracemalloc
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import numpy.lib.format as npy_format
 import pytest
+from bounded import bounded
 
 from glassnet import load, mlp, save
 from glassnet.cli import main
@@ -119,28 +118,6 @@ def refused(path, *patterns):
     return message
 
 
-def bounded(function, *, seconds=20.0, megabytes=64):
-    """Run ``function`` in a thread: it must finish in ``seconds`` and allocate < ``megabytes``."""
-    result: dict = {}
-
-    def run():
-        tracemalloc.start()
-        try:
-            function()
-        except BaseException as err:  # noqa: BLE001 - handed back to the test
-            result["error"] = err
-        finally:
-            result["peak"] = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still running after {seconds} s (blocked or reading forever)"
-    assert result["peak"] < megabytes * 2**20, f"allocated {result['peak'] / 2**20:.0f} MB"
-    return result.get("error")
-
-
 # ---------------------------------------------------------------------------- not regular files
 def _symlink_dev_zero(tmp_path):
     link = tmp_path / "zero.npz"
@@ -196,7 +173,7 @@ def test_non_regular_paths_are_refused_at_once(tmp_path, kind):
         path = make(tmp_path)
     except (OSError, AttributeError) as err:
         pytest.skip(f"cannot make a {kind} here: {err}")
-    error = bounded(lambda: load(path), seconds=10, megabytes=8)
+    error, _ = bounded(lambda: load(path), seconds=10, megabytes=8)
     assert isinstance(error, ValueError), error
     assert str(path) in str(error) and "regular" in str(error)
     if what:
@@ -320,7 +297,7 @@ def test_a_30000_by_30000_declaration_is_refused_before_allocating(trained, tmp_
         h["scaler"] = None
 
     path = changed(trained, tmp_path / "huge.npz", huge)
-    error = bounded(lambda: load(path), seconds=10, megabytes=16)
+    error, _ = bounded(lambda: load(path), seconds=10, megabytes=16)
     assert isinstance(error, ValueError) and "array '0.W' has shape (8, 4)" in str(error)
     assert "needs (30000, 30000)" in str(error)
 
@@ -338,7 +315,7 @@ def test_npy_headers_that_declare_more_than_the_member_holds_are_refused(trained
     dtype = "<U10" if key == HEADER else "<f4"
     members[key] = npy_header(shape, dtype) + b"\0" * 64
     path = write_members(tmp_path / "lies.npz", members)
-    error = bounded(lambda: load(path), seconds=10, megabytes=16)
+    error, _ = bounded(lambda: load(path), seconds=10, megabytes=16)
     assert isinstance(error, ValueError), error
     assert str(path) in str(error) and "truncated or its header lies" in str(error)
 
@@ -373,7 +350,7 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(trained, tmp_path, name):
             for _ in range(256):
                 f.write(chunk)
     assert dst.stat().st_size < 2 << 20  # 256 MB of zeros in under 2 MB
-    error = bounded(lambda: load(dst), seconds=10, megabytes=16)
+    error, _ = bounded(lambda: load(dst), seconds=10, megabytes=16)
     assert isinstance(error, ValueError) and "would decompress to" in str(error), error
     assert str(dst) in str(error)
 

@@ -6,9 +6,10 @@ tests/test_second_order_torch.py holds them against torch.func.vmap(grad).
 
 import numpy as np
 import pytest
+from user_parts import Scale
 
 from glassnet import Dense, Network, Residual, mlp
-from glassnet.layers import Dropout, Layer
+from glassnet.layers import Dropout
 from glassnet.per_sample import (
     PER_SAMPLE,
     PrivateGradient,
@@ -141,27 +142,6 @@ def test_a_plain_mlp_in_float32_works_and_keeps_its_dtype():
     assert all(v.dtype == np.float32 for v in g.values())
     norms = per_sample_grad_norms(net, X, np.arange(10) % 2)
     assert norms.shape == (10,) and norms.dtype == np.float32 and np.all(norms >= 0)
-
-
-class Scale(Layer):
-    """A layer type no per-sample rule knows."""
-
-    param_names = ("s",)
-
-    def __init__(self, n):
-        self.n_in = self.n_out = n
-        self.s = np.ones(n)
-
-    def forward(self, a_prev):
-        self.a_prev = a_prev
-        return a_prev * self.s
-
-    def backward(self, grad_a, input_grad=True):
-        self.ds = (grad_a * self.a_prev).sum(0)
-        return grad_a * self.s
-
-    def config(self):
-        return {"type": "Scale", "n": self.n_in}
 
 
 def test_an_unknown_layer_type_is_refused_by_name():

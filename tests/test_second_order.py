@@ -3,11 +3,12 @@ differences of gradients and closed forms (tests/test_second_order_torch.py: aga
 
 import numpy as np
 import pytest
+from user_parts import Scale
 
 from glassnet import ACTIVATIONS, Dense, Network, Residual, mlp
 from glassnet.activations import Activation
 from glassnet.explain_hvp import explain_hvp
-from glassnet.layers import Dropout, Layer
+from glassnet.layers import Dropout
 from glassnet.optim import SGD, Adam
 from glassnet.second_order import R_RULES, Curvature, ggn_diagonal, gnvp, hessian, hvp
 from glassnet.sharpness import (
@@ -140,25 +141,6 @@ def test_nested_residual_blocks_with_dropout_inside_and_first():
     net.forward(X)
     v = rng.normal(size=net.n_params)
     np.testing.assert_allclose(hvp(net, X, y, v), fd_hvp(net, X, y, v), rtol=1e-6, atol=1e-9)
-
-
-class Scale(Layer):
-    param_names = ("s",)
-
-    def __init__(self, n):
-        self.n_in = self.n_out = n
-        self.s = np.ones(n)
-
-    def forward(self, a_prev):
-        self.a_prev = self.a = a_prev * self.s
-        return self.a
-
-    def backward(self, grad_a, input_grad=True):
-        self.ds = (grad_a * self.a_prev).sum(0)
-        return grad_a * self.s
-
-    def config(self):
-        return {"type": "Scale", "n": self.n_in}
 
 
 def test_unknown_layers_and_activations_without_second_derivative_are_refused():

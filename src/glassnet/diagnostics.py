@@ -235,6 +235,19 @@ class GradientMonitor(Callback):
 
 
 # ---------------------------------------------------------------------- the vanishing-gradient lab
+def standardised(data: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` of a data spec (``'digits'``) or of an ``(X, y)`` pair, ``X`` standardised
+    in float64: the data the vanishing lab and its landscapes train on."""
+    from .data import StandardScaler, load_data
+
+    if isinstance(data, str):
+        loaded = load_data(data)
+        X, y = loaded.X, loaded.y
+    else:
+        X, y = data
+    return StandardScaler().fit_transform(np.asarray(X, dtype=np.float64)), np.asarray(y)
+
+
 def lab_network(n_in: int, n_out: int, depth: int, activation: str, residual: bool, width: int,
                 seed: Any) -> "Network":
     """``depth`` hidden layers of ``width`` units, softmax output, cross-entropy loss.
@@ -316,15 +329,7 @@ def vanishing_lab(
         every training step, the "speed of learning"), ``final_loss`` on the measuring batch,
         and ``diverged`` (True when the training loss overflowed; training stopped there).
     """
-    from .data import StandardScaler, load_data
-
-    if isinstance(data, str):
-        loaded = load_data(data)
-        X, y = loaded.X, loaded.y
-    else:
-        X, y = data
-    X = StandardScaler().fit_transform(np.asarray(X, dtype=np.float64))
-    y = np.asarray(y)
+    X, y = standardised(data)
     if not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"vanishing_lab needs integer class labels y; got dtype {y.dtype}. Pass a "
                          "classification data set such as 'digits'.")

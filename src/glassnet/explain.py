@@ -51,6 +51,20 @@ DEFAULT_WEIGHTS = [
     ([[0.40, 0.45, 0.50], [0.55, 0.60, 0.65]], [0.60, 0.60]),
 ]
 
+def sample_or_default(net: "Network | None", x: Any, y: Any, who: str
+                      ) -> tuple["Network", Any, Any]:
+    """``(net, x, y)``, the derivation's worked example filling in what is None (all of it, or
+    the sample of :func:`default_network`); a network of one's own needs its own sample."""
+    if net is None:
+        net = default_network()
+        x = DEFAULT_X if x is None else x
+        y = DEFAULT_Y if y is None else y
+    if x is None or y is None:
+        raise ValueError(f"{who}(net, x, y) needs one sample x and its target y; got None. "
+                         f"Call {who}() with no arguments for the built-in example.")
+    return net, x, y
+
+
 def default_network() -> "Network":
     """The 2-3-2 sigmoid network with mse and the fixed weights of the worked example."""
     from .network import Network
@@ -105,13 +119,7 @@ def explain(net: "Network | None" = None, x: Any = None, y: Any = None, *,
     >>> [s.quantity for s in e.steps()][:5]
     ['z', 'a', 'z', 'a', 'C']
     """
-    if net is None:
-        net = default_network()
-        x = DEFAULT_X if x is None else x
-        y = DEFAULT_Y if y is None else y
-    if x is None or y is None:
-        raise ValueError("explain(net, x, y) needs one sample x and its target y; got None. "
-                         "Call explain() with no arguments for the built-in example.")
+    net, x, y = sample_or_default(net, x, y, "explain")
     from .validation import check_scalar
 
     learning_rate = check_scalar(learning_rate, "learning_rate", "explain", low=0.0,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import notation as nt
-from .explain import DEFAULT_X, DEFAULT_Y, default_network
+from .explain import sample_or_default
 from .explanation import _SYMBOLS
 from .validation import check_scalar
 from .gradcheck import _central
@@ -223,13 +223,7 @@ def explain_hvp(net: "Network | None" = None, x: Any = None, y: Any = None, v: A
     >>> bool(np.allclose(e.layers[0].HW, e.layers[0].HW_numeric, atol=1e-9))
     True
     """
-    if net is None:
-        net = default_network()
-        x = DEFAULT_X if x is None else x
-        y = DEFAULT_Y if y is None else y
-    if x is None or y is None:
-        raise ValueError("explain_hvp(net, x, y) needs one sample x and its target y; got None. "
-                         "Call explain_hvp() with no arguments for the built-in example.")
+    net, x, y = sample_or_default(net, x, y, "explain_hvp")
     _check_small(net)
     learning_rate = check_scalar(learning_rate, "learning_rate", "explain_hvp", low=0.0,
                                  low_open=True)

@@ -328,16 +328,9 @@ def lab_landscapes(depth: int = 8, activation: str = "relu", width: int = 32, da
     on the same ``n_samples`` samples. Identity skips typically leave a smoother, more convex
     bowl (Li et al., 2018, Fig. 5); the figure is :func:`glassnet.plots.plot_landscape_pair`.
     """
-    from .data import StandardScaler, load_data
-    from .diagnostics import lab_network
+    from .diagnostics import lab_network, standardised
 
-    if isinstance(data, str):
-        loaded = load_data(data)
-        X, y_all = loaded.X, loaded.y
-    else:
-        X, y_all = data
-    X = StandardScaler().fit_transform(np.asarray(X, dtype=np.float64))
-    y_all = np.asarray(y_all)
+    X, y_all = standardised(data)
     rng = np.random.default_rng(seed)
     probe = rng.choice(len(X), size=min(n_samples, len(X)), replace=False)
     planes = []
