@@ -222,6 +222,8 @@ def test_weight_drivers_are_the_terms_of_the_gradient_entry():
         assert d.total == pytest.approx(entry.mean(), rel=1e-10, abs=1e-15)
         assert np.all(np.diff(np.abs(d.per_sample)) <= 0)  # largest first
         assert sorted(d.samples) == list(range(20))
+        assert d.contributions.sum() == pytest.approx(d.total, rel=1e-12, abs=1e-15)
+        assert d.shares.sum() == pytest.approx(1.0, rel=1e-12)  # every sample listed
     top = weight_drivers(net, X, y, "0.W", (0, 0), top=3)
     assert len(top.samples) == 3
     text = top.text()

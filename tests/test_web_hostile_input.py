@@ -83,7 +83,8 @@ BAD_JSON = [
 def test_malformed_json_is_a_400_on_every_json_route(client, sid, body, pattern):
     before = state_of(client, sid)
     n_sessions = len(client.app.state.store.live)
-    for method, path in (("PUT", "settings"), ("POST", "explain"), ("POST", "data")):
+    for method, path in (("PUT", "settings"), ("POST", "explain"), ("POST", "data"),
+                         ("POST", "drivers")):
         assert_4xx(client.request(method, f"/api/sessions/{sid}/{path}", content=body.encode()),
                    "body", pattern)
     if body:  # an empty body is the defaults for a new session
@@ -93,7 +94,7 @@ def test_malformed_json_is_a_400_on_every_json_route(client, sid, body, pattern)
 
 @pytest.mark.parametrize("raw", [b"\xff\xfe{}", b'{"noise": "\xe9"}', b"\x00" * 10])
 def test_a_body_that_is_not_utf8_is_a_400(client, sid, raw):
-    for path in ("settings", "explain", "data"):
+    for path in ("settings", "explain", "data", "drivers"):
         method = "PUT" if path == "settings" else "POST"
         assert_4xx(client.request(method, f"/api/sessions/{sid}/{path}", content=raw), "body")
 
@@ -217,9 +218,9 @@ def test_values_at_the_bound_train_with_every_derived_feature(client, sid, featu
     for _ in range(3):
         snap = client.post(f"/api/sessions/{sid}/step").json()
     assert snap["error"] is None or "diverged" in snap["error"]
-    for name in ("gradcheck", "explain", "reset"):
-        body = {"index": 0} if name == "explain" else None
-        assert client.post(f"/api/sessions/{sid}/{name}", json=body).status_code < 500
+    bodies = {"explain": {"index": 0}, "drivers": {"layer": 1, "j": 0, "k": 0}}
+    for name in ("gradcheck", "explain", "drivers", "reset"):
+        assert client.post(f"/api/sessions/{sid}/{name}", json=bodies.get(name)).status_code < 500
 
 
 @pytest.mark.parametrize("labels, problem", [
@@ -242,6 +243,7 @@ def test_label_columns_of_many_classes_train_and_explain_without_a_500(client, s
     ("get", "export.py", None),
     ("post", "gradcheck", None),  # a finite difference of NaN would "pass": no verdict instead
     ("post", "explain", {"index": 3}),
+    ("post", "drivers", {"layer": 1, "j": 0, "k": 0}),
 ])
 @pytest.mark.parametrize("bad", [np.inf, np.nan])
 def test_what_reads_diverged_weights_is_a_422_that_changes_nothing(client, sid, method, route,
@@ -365,7 +367,9 @@ def test_explain_and_the_exports_of_extreme_weights_answer_strict_json(client, s
     session = client.app.state.store.live[sid].session
     session.net.layers[0].W[...] = value
     before = state_of(client, sid)
-    for method, path, body in (("POST", "explain", {"index": 0}), ("GET", "export.py", None),
+    for method, path, body in (("POST", "explain", {"index": 0}),
+                               ("POST", "drivers", {"layer": 2, "j": 0, "k": 0, "top": 30}),
+                               ("GET", "export.py", None),
                                ("GET", "export", None), ("GET", "", None)):
         response = client.request(method, f"/api/sessions/{sid}/{path}".rstrip("/"), json=body)
         assert response.status_code in (200, 422), (path, response.text[:300])

@@ -46,7 +46,7 @@ def state_of(client, sid):
 def writes(app, sid):
     """(method, path, body) of every route that is not GET/HEAD, from the route table."""
     bodies = {"settings": {"noise": 0.1}, "explain": {"index": 0}, "data": {"csv": "1,2,0\n"},
-              "sessions": SMALL}
+              "drivers": {"layer": 1, "j": 0, "k": 0}, "sessions": SMALL}
     out = []
     for route in app.routes:
         if not isinstance(route, Route):
@@ -61,13 +61,14 @@ def reads(app, sid):
     """Every GET route's path, from the route table, and the static files the page loads."""
     paths = [route.path.replace("{sid}", sid) for route in app.routes
              if isinstance(route, Route) and "GET" in route.methods]
-    return paths + ["/static/app.js", "/static/stepper.js", "/static/style.css"]
+    return paths + ["/static/app.js", "/static/stepper.js", "/static/drivers.js",
+                    "/static/style.css"]
 
 
 def test_the_route_table_has_the_reads_we_know(client, sid):
     assert {p.replace(sid, "{sid}") for p in reads(client.app, sid)} >= {
         "/", "/api/options", "/api/sessions/{sid}", "/api/sessions/{sid}/export",
-        "/api/sessions/{sid}/export.py", "/static/stepper.js"}
+        "/api/sessions/{sid}/export.py", "/static/stepper.js", "/static/drivers.js"}
 
 
 def assert_refused(response, status, field, pattern):
@@ -81,7 +82,8 @@ def test_the_route_table_has_the_writes_we_know(client, sid):
     assert found == {("POST", "/api/sessions"), ("DELETE", "/api/sessions/{sid}"),
                      ("PUT", "/api/sessions/{sid}/settings")} | {
         ("POST", f"/api/sessions/{{sid}}/{name}")
-        for name in ("play", "pause", "step", "reset", "data", "explain", "gradcheck")}
+        for name in ("play", "pause", "step", "reset", "data", "explain", "gradcheck",
+                     "drivers")}
 
 
 # ---------------------------------------------------------------- Host

@@ -323,6 +323,17 @@ class Drivers:
     abs_total: float = 0.0
     """``sum_i |g_i[index]|`` over all the samples: the share column's denominator."""
 
+    @property
+    def contributions(self) -> np.ndarray:
+        """``g_i[index] / n``: the listed samples' terms of :attr:`total` (for ``W[j, k]``,
+        ``delta_ij a_prev_ik`` with the batch's ``delta``, whose rows carry the ``1/n``)."""
+        return self.per_sample / self.n
+
+    @property
+    def shares(self) -> np.ndarray:
+        """``|g_i[index]| / sum_i |g_i[index]|``: the listed samples' shares of the terms' sizes."""
+        return np.abs(self.per_sample) / (self.abs_total or 1.0)
+
     def text(self) -> str:
         """The entry written out, sample by sample, with each term's share of the sum."""
         name = self.key.rsplit(".", 1)[1]
@@ -334,13 +345,13 @@ class Drivers:
                  f"  {'sample':>6}  {'n delta_ij':>12}  " + (f"{'a_prev_ik':>12}  " if
                                                               name == "W" else "")
                  + f"{'g_i':>12}  {'g_i / n':>12}  {'share':>7}"]
-        scale = self.abs_total or 1.0
+        contributions, shares = self.contributions, self.shares
         for r, i in enumerate(self.samples):
             cells = [f"{i:>6d}", f"{self.delta[r]: .5e}"]
             if self.a_prev is not None:
                 cells.append(f"{self.a_prev[r]: .5e}")
-            cells += [f"{self.per_sample[r]: .5e}", f"{self.per_sample[r] / self.n: .5e}",
-                      f"{abs(self.per_sample[r]) / scale:7.1%}"]
+            cells += [f"{self.per_sample[r]: .5e}", f"{contributions[r]: .5e}",
+                      f"{shares[r]:7.1%}"]
             lines.append("  " + "  ".join(cells))
         return "\n".join(lines) + "\n"
 

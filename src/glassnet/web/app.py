@@ -17,6 +17,10 @@ POST     /api/sessions/{id}/explain          ``{"index": i}`` -> glassnet.explai
                                             the text, the steps (``to_dict``) and where each
                                             step lies on the diagram (the step-through mode)
 POST     /api/sessions/{id}/gradcheck        the per-tensor gradient check table
+POST     /api/sessions/{id}/drivers          ``{"layer": l, "j": j, "k": k}`` (and optionally
+                                            ``"top": m``, default 5) -> which training points
+                                            drive ``dW^l[j, k]``: glassnet.per_sample.
+                                            weight_drivers at the current weights
 GET      /api/sessions/{id}/export           the network as a glassnet .npz (attachment)
 GET      /api/sessions/{id}/export.py        the network as Python code that rebuilds it
                                             with glassnet, weights exact (attachment)
@@ -208,6 +212,11 @@ def create_app(limits: Limits = LIMITS, clock: Callable[[], float] = time.monoto
                                  "test) point", limits.max_json_bytes)
         return JSONAnswer(await live.run(live.session.explain, index))
 
+    async def drivers(request: Request) -> Response:
+        live = await live_of(request)
+        body = await read_json(request, limits.max_json_bytes)
+        return JSONAnswer(await live.run(live.session.drivers, body))
+
     async def check(request: Request) -> Response:
         live = await live_of(request)
         return JSONAnswer(await live.run(live.session.gradcheck))
@@ -262,6 +271,7 @@ def create_app(limits: Limits = LIMITS, clock: Callable[[], float] = time.monoto
         Route("/api/sessions/{sid}/data", upload, methods=["POST"]),
         Route("/api/sessions/{sid}/explain", explain, methods=["POST"]),
         Route("/api/sessions/{sid}/gradcheck", check, methods=["POST"]),
+        Route("/api/sessions/{sid}/drivers", drivers, methods=["POST"]),
         Route("/api/sessions/{sid}/export", export, methods=["GET"]),
         Route("/api/sessions/{sid}/export.py", export_python, methods=["GET"]),
         WebSocketRoute("/api/sessions/{sid}/stream", stream),

@@ -5,9 +5,9 @@ network built from the :class:`~glassnet.web.settings.Settings` (``build.py``), 
 and the training state. One training step is :func:`glassnet.training.train_step`, the step
 ``fit`` takes (the network's forward and backward pass, the L1/L2 penalty its own, then
 ``optimizer.step``), with the network in training mode, so that its Dropout layers drop units;
-everything else (the drawings, explain, gradcheck, export) runs in inference mode, where Dropout
-is the identity. Nothing here is asynchronous: the server (``app.py``) runs these methods in a
-worker thread under the session's lock.
+everything else (the drawings, explain, gradcheck, the drivers of a weight, export) runs in
+inference mode, where Dropout is the identity. Nothing here is asynchronous: the server
+(``app.py``) runs these methods in a worker thread under the session's lock.
 
 Every method that changes the setup (:meth:`Session.apply`, :meth:`Session.use_upload`,
 :meth:`Session.reset`) is all-or-nothing: when it raises, the session is put back exactly as
@@ -34,8 +34,10 @@ from ..explain import explain as glassnet_explain
 from ..gradcheck import gradcheck
 from ..io import save
 from ..layers import Dense, Layer
+from ..per_sample import weight_drivers
 from ..training import train_step
 from .build import build_network, make_optimizer, set_penalty
+from .drivers import answer, parameter_key, parse_request
 from .pycode import python_source
 from .settings import FEATURE_CODE, Settings, SettingsError, feature_matrix, shown
 from .stepper import diagram
@@ -328,6 +330,37 @@ class Session:
                     "source": "glassnet.explain", "text": e.text(), "explanation": e.to_dict(),
                     "diagram": diagram(e)}
 
+    def drivers(self, body: Any) -> dict[str, Any]:
+        """Which training points drive the weight ``W^layer[j, k]``: ``weight_drivers`` on the
+        training set at the current weights, in inference mode.
+
+        ``body`` is the request, ``{"layer": l, "j": j, "k": k}`` with an optional ``"top"``
+        (:func:`~glassnet.web.drivers.parse_request`); ``layer`` counts the diagram's columns
+        from 1, as explain does. The answer is :func:`~glassnet.web.drivers.answer`; the
+        points' ``index`` is the one explain takes (train points come first).
+
+        Raises
+        ------
+        SettingsError
+            The request's field for a request that names no weight of the network; field
+            ``'network'`` for weights that are not finite (training diverged), or a network
+            weight_drivers does not take apart (its message says why).
+        """
+        weighted = [_weighted(layer) for layer in self.drawn_layers()]
+        request = parse_request(body, [dense.W.shape for dense in weighted], len(self.X_train))
+        self._check_finite("drivers")
+        key = parameter_key(self.net, weighted[request.layer - 1])
+        try:
+            with np.errstate(all="ignore"):  # huge finite weights: inf and NaN go out as null
+                d = weight_drivers(self.net, self.X_train, self.y_train, key,
+                                   (request.j, request.k), top=request.top)
+        except (TypeError, ValueError) as err:
+            raise SettingsError("network", "Which points drive a weight cannot be shown for "
+                                f"this network: {err}") from None
+        with np.errstate(all="ignore"):
+            return {**answer(d, request, self.points_train, self.y_train, self.net),
+                    "epoch": self.epoch}
+
     def gradcheck(self, n_samples: int = 8, max_full: int = 600) -> dict[str, Any]:
         """glassnet's gradcheck on the current network and a few training points.
 
@@ -393,7 +426,7 @@ class Session:
     def _check_finite(self, what: str = "export") -> None:
         if not all(np.all(np.isfinite(p)) for p in self.net.params().values()):
             thing = {"export": "model to export", "explain": "step to explain",
-                     "gradcheck": "gradient to check"}[what]
+                     "gradcheck": "gradient to check", "drivers": "gradient to take apart"}[what]
             raise SettingsError("network", f"The weights are not finite (training diverged), so "
                                 f"there is no {thing}. Press reset and train again.")
 

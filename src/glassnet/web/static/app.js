@@ -229,6 +229,7 @@ function applySnapshot(snap) {
   drawLegend(snap);
   applyFrame(snap);
   window.glassnet.stepper?.snapshot();
+  window.glassnet.drivers?.snapshot();
 }
 
 function applySettings(s) {
@@ -325,6 +326,7 @@ function drawBoundary() {
       ctx.strokeStyle = "#000"; ctx.lineWidth = 2; ctx.stroke();
     }
   }
+  window.glassnet.drivers?.draw(ctx, scale);  // the points that drive a chosen weight
 }
 
 function drawLossCurve(history) {
@@ -749,6 +751,7 @@ function wire() {
     buildNetwork(state.snapshot);
     applyFrame(state.frame || state.snapshot);
     window.glassnet.stepper?.layout();
+    window.glassnet.drivers?.layout();
   });
 }
 
