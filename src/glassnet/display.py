@@ -118,13 +118,14 @@ _GRADCHECK_HEADER = ["layer", "tensor", "shape", "max abs err", "max rel err", "
 
 def _gradcheck_rows(report: "GradcheckReport") -> list[list[str]]:
     return [[r.layer, r.name, "x".join(map(str, r.shape)), f"{r.max_abs_error:.2e}",
-             f"{r.max_rel_error:.2e}", "yes" if r.passed else "NO", str(r.skipped or "")]
+             f"{r.max_rel_error:.2e}", {"passed": "yes", "FAILED": "NO"}.get(r.verdict, "n/a"),
+             str(r.skipped or "")]
             for r in report.rows]
 
 
 def _gradcheck_verdict(report: "GradcheckReport") -> str:
     mode = "random directions" if report.fast else "every entry"
-    return (f"gradcheck {'PASSED' if report.passed else 'FAILED'}: worst relative error "
+    return (f"gradcheck {report.verdict}: worst relative error "
             f"{report.max_rel_error:.2e} (tolerance {report.tol:.0e}, {mode})")
 
 
@@ -134,7 +135,7 @@ def gradcheck_markdown(report: "GradcheckReport") -> str:
 
 
 def gradcheck_html(report: "GradcheckReport") -> str:
-    """The table; rows that failed in bold red."""
+    """The table; rows that failed or could not be judged in bold red."""
     failed = {i for i, r in enumerate(report.rows) if not r.passed}
     return _html_table(_GRADCHECK_HEADER, _gradcheck_rows(report), _gradcheck_verdict(report),
                        failed)

@@ -26,7 +26,15 @@ themselves, while a wrong gradient of any size still fails.
 Where a step moves some unit across a point where its activation is not smooth (the kink
 ``z = 0`` of relu and leaky_relu, and ELU's ``z = 0``, where ``f''`` jumps: each activation lists
 these in ``nonsmooth``), the difference quotient means nothing: such entries are counted in the
-report's ``skipped`` column instead of compared. With ``fast=True`` a few random unit directions ``v`` are checked instead of
+report's ``skipped`` column instead of compared.
+
+A tensor gets no verdict ("not resolved") when the check cannot tell a right gradient from a
+wrong one: when every entry was skipped (nothing compared), or when its gradients are so small
+against the loss that the absolute allowance ``atol * max(1, |C|)`` exceeds a tenth of them
+(:data:`RESOLUTION`), so that an error of 10% or more could pass unseen (a loss of 1e18 from
+huge targets, a dead layer whose gradients are all 0). Such a report is not PASSED: the text
+says which tensors and why, and what to change (scale the data, a smaller ``atol`` or
+``eps``). With ``fast=True`` a few random unit directions ``v`` are checked instead of
 every entry: ``v . grad`` against ``(C(theta + eps v) - C(theta - eps v)) / (2 eps)``.
 """
 
@@ -46,9 +54,14 @@ if TYPE_CHECKING:
 __all__ = ["GradcheckReport", "GradcheckRow", "gradcheck"]
 
 
+RESOLUTION = 0.1
+"""A tensor is judged only when ``atol * max(1, |C|) <= RESOLUTION * max|gradient|``: errors of
+a tenth of its gradient or more must be visible above the absolute allowance."""
+
+
 @dataclass
 class GradcheckRow:
-    """One tensor's comparison."""
+    """One tensor's comparison: ``verdict`` is ``'passed'``, ``'FAILED'`` or ``'not resolved'``."""
 
     layer: str
     name: str
@@ -60,6 +73,12 @@ class GradcheckRow:
     """Entries not compared because a kink (relu's z = 0) lay within the step."""
     allowed: float = 0.0
     """The absolute error this tensor may have: ``atol * max(1, |C|) + tol * scale``."""
+    unresolved: str = ""
+    """Why the check cannot judge this tensor ('' when it can); ``passed`` is then False."""
+
+    @property
+    def verdict(self) -> str:
+        return "not resolved" if self.unresolved else "passed" if self.passed else "FAILED"
 
 
 @dataclass
@@ -73,7 +92,24 @@ class GradcheckReport:
 
     @property
     def passed(self) -> bool:
+        """Every tensor was compared and agrees."""
         return all(row.passed for row in self.rows)
+
+    @property
+    def failed(self) -> list[GradcheckRow]:
+        """The tensors whose gradients disagree with the differences."""
+        return [row for row in self.rows if row.verdict == "FAILED"]
+
+    @property
+    def unresolved(self) -> list[GradcheckRow]:
+        """The tensors the check could not judge (see the module docstring)."""
+        return [row for row in self.rows if row.unresolved]
+
+    @property
+    def verdict(self) -> str:
+        """``'PASSED'``, ``'FAILED'`` (some tensor disagrees) or ``'NOT RESOLVED'`` (none
+        disagrees, but some could not be judged)."""
+        return "FAILED" if self.failed else "NOT RESOLVED" if self.unresolved else "PASSED"
 
     @property
     def skipped(self) -> int:
@@ -91,7 +127,7 @@ class GradcheckReport:
         header = ("layer", "tensor", "shape", "max abs err", "max rel err", "ok", "at kinks")
         body = [
             (r.layer, r.name, "x".join(map(str, r.shape)), f"{r.max_abs_error:.2e}",
-             f"{r.max_rel_error:.2e}", "yes" if r.passed else "NO", str(r.skipped or ""))
+             f"{r.max_rel_error:.2e}", _OK[r.verdict], str(r.skipped or ""))
             for r in self.rows
         ]
         widths = [max(len(row[c]) for row in [header, *body]) for c in range(7)]
@@ -99,14 +135,15 @@ class GradcheckReport:
                  for row in [header, *body]]
         lines.insert(1, "-" * len(lines[0]))
         mode = "random directions" if self.fast else "every entry"
-        verdict = "PASSED" if self.passed else "FAILED"
-        lines.append(f"gradcheck {verdict}: worst relative error {self.max_rel_error:.2e}, "
+        lines.append(f"gradcheck {self.verdict}: worst relative error {self.max_rel_error:.2e}, "
                      f"worst absolute error {self.max_abs_error:.2e} (a tensor passes when "
                      f"abs err <= {self.atol:.0e} * max(1, |C|) + {self.tol:.0e} * max|gradient|; "
                      f"{mode})")
         if self.skipped:
             lines.append(f"{self.skipped} entries not compared: a point where the activation "
                          "is not smooth (z = 0 for relu) lay within the finite-difference step.")
+        for row in self.unresolved:
+            lines.append(f"not resolved, {row.layer}.{row.name}: {row.unresolved}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -271,6 +308,9 @@ def _directional(
     return computed, numeric
 
 
+_OK = {"passed": "yes", "FAILED": "NO", "not resolved": "n/a"}
+
+
 def _row(layer: str, name: str, shape: tuple[int, ...], computed: np.ndarray,
          numeric: np.ndarray, tol: float, floor: float) -> GradcheckRow:
     skipped = np.isnan(numeric)  # a kink of relu & co. lay within the step: no derivative there
@@ -283,6 +323,16 @@ def _row(layer: str, name: str, shape: tuple[int, ...], computed: np.ndarray,
     # the absolute difference with the tolerance instead.
     rel_err = abs_err / scale if scale > 1e-12 else abs_err
     allowed = floor + tol * scale
+    within = bool(finite.all()) and abs_err <= allowed
+    unresolved = ""
+    if not computed.size:
+        unresolved = (f"every one of its {int(skipped.sum())} entries' steps crossed a point "
+                      "where the activation is not smooth, so nothing was compared; use a "
+                      "smaller eps")
+    elif within and floor > RESOLUTION * scale:
+        unresolved = (f"its gradients (largest {scale:.1e}) are too small against the "
+                      f"absolute allowance atol * max(1, |C|) = {floor:.1e} to tell a right "
+                      "gradient from a wrong one; scale the data so that the loss is near 1, "
+                      "or pass a smaller atol")
     return GradcheckRow(layer, name, tuple(shape), abs_err, rel_err,
-                        bool(finite.all()) and abs_err <= allowed,
-                        int(skipped.sum()), allowed)
+                        within and not unresolved, int(skipped.sum()), allowed, unresolved)

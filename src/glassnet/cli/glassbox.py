@@ -130,10 +130,14 @@ def _cmd_gradcheck(args: argparse.Namespace) -> int:
     print(net.summary())
     report = gradcheck(net, X, y, eps=args.eps, tol=args.tol, fast=args.fast, seed=args.seed)
     print(report.table())
-    if not report.passed:
-        failed = [f"{row.layer}.{row.name}" for row in report.rows if not row.passed]
+    if report.failed:
+        failed = [f"{row.layer}.{row.name}" for row in report.failed]
         raise RunFailed(f"gradcheck FAILED for {', '.join(failed)}: worst relative error "
                         f"{report.max_rel_error:.2e} > tolerance {report.tol:.0e}")
+    if report.unresolved:
+        names = [f"{row.layer}.{row.name}" for row in report.unresolved]
+        raise RunFailed(f"gradcheck could not judge {', '.join(names)} (NOT RESOLVED): "
+                        f"{report.unresolved[0].unresolved}")
     return 0
 
 

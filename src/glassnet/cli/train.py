@@ -356,7 +356,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         write_text(s["history_json"], history.to_json())
         print(f"saved history to {s['history_json']}")
-    if not check.passed:
+    if check.failed:
         raise RunFailed(f"the gradient check FAILED (worst relative error "
                         f"{check.max_rel_error:.1e}, tolerance {check.tol:.0e}): "
                         "back-propagation disagrees with finite differences; the model was "
@@ -399,9 +399,12 @@ def _gradient_check(net: Network, X_test: np.ndarray, Y_test: np.ndarray) -> Any
     notes = (["3 random directions per tensor"] if fast else []) + \
         (["without the L1 penalty, which has no derivative at W = 0"] if net.l1 else [])
     how = f" ({'; '.join(notes)})" if notes else ""
-    tail = "" if check.passed else \
-        f" (tolerance {check.tol:.0e}); the model is saved all the same, and the run fails"
+    tail = {"PASSED": "", "FAILED": f" (tolerance {check.tol:.0e}); the model is saved all the "
+            "same, and the run fails",
+            "NOT RESOLVED": f"; {len(check.unresolved)} tensor(s) could not be judged, so "
+            f"nothing is claimed for them ({check.unresolved[0].unresolved if check.unresolved else ''})"
+            }[check.verdict]
     print(f"gradcheck on {n_check} test samples, {net.n_params} parameters{how}: "
-          f"{'PASSED' if check.passed else 'FAILED'}, worst relative error "
+          f"{check.verdict}, worst relative error "
           f"{check.max_rel_error:.1e}{tail} ({seconds:.2f} s, not part of the training time)")
     return check

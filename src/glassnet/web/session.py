@@ -378,8 +378,9 @@ class Session:
         report = gradcheck(self.net, self.X_train[:n], self.y_train[:n], fast=fast)
         rows = [{"layer": r.layer, "tensor": r.name, "shape": list(r.shape),
                  "max_abs_error": r.max_abs_error, "max_rel_error": r.max_rel_error,
-                 "passed": r.passed, "skipped": r.skipped} for r in report.rows]
-        return {"passed": report.passed, "fast": fast, "n_samples": n, "rows": rows,
+                 "passed": r.passed, "verdict": r.verdict, "unresolved": r.unresolved,
+                 "skipped": r.skipped} for r in report.rows]
+        return {"passed": report.passed, "verdict": report.verdict, "fast": fast, "n_samples": n, "rows": rows,
                 "table": report.table()}
 
     def export(self) -> bytes:

@@ -630,10 +630,10 @@ function table(header, rows) {
 function runGradcheck() {
   return runTool("gradcheck", "/gradcheck", undefined, (g) => {
     const box = document.createElement("div"), head = document.createElement("div");
-    head.innerHTML = `gradcheck <b class="${g.passed ? "" : "fail"}">${g.passed ? "PASSED" : "FAILED"}</b> on ${g.n_samples} training points, ` +
+    head.innerHTML = `gradcheck <b class="${g.passed ? "" : "fail"}">${g.verdict}</b> on ${g.n_samples} training points, ` +
       (g.fast ? "random directions" : "every entry");
     box.append(head, table(["layer", "tensor", "shape", "max abs err", "max rel err", "ok"],
-      g.rows.map((r) => [r.layer, r.tensor, r.shape.join("×"), r.max_abs_error, r.max_rel_error, r.passed ? "yes" : "NO"])));
+      g.rows.map((r) => [r.layer, r.tensor, r.shape.join("×"), r.max_abs_error, r.max_rel_error, r.passed ? "yes" : r.verdict === "FAILED" ? "NO" : "n/a"])));
     return box;
   });
 }
