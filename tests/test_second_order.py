@@ -200,7 +200,8 @@ def test_hessian_refuses_big_networks_and_bad_sample_weights():
     X = np.ones((2, 20))
     with pytest.raises(ValueError, match="more than max_params=100"):
         hessian(net, X, np.zeros((2, 10)), max_params=100)
-    with pytest.raises(ValueError, match=r"sample_weight must be finite and of shape \(2,\)"):
+    with pytest.raises(ValueError,
+                       match=r"'sample_weight' parameter of Curvature must have shape \(2,\)"):
         Curvature(net, X, np.zeros((2, 10)), sample_weight=[1.0])
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .data._checks import check_real_dtype
-from .validation import check_bool, check_scalar
+from .validation import check_bool, check_sample_weight, check_scalar
 from .device import array_module, check_device, to_device, to_numpy
 from .init import make_rng
 from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, bind_parameters,
@@ -400,9 +400,7 @@ class Network:
         """The loss ``C = (1/n) sum_i c(a_i, y_i)`` on ``(X, y)``, without the penalty."""
         X, Y = map(self.to_device, self.check_Xy(X, y))
         self.propagate(X)
-        w = None if sample_weight is None else self.to_device(
-            np.asarray(sample_weight, dtype=self.dtype))
-        return self.output_loss(Y, w)
+        return self.output_loss(Y, self._sample_weight(sample_weight, len(X), "Network.loss"))
 
     def cost(self, X: Any, y: Any) -> float:
         """The cost ``C + penalty`` on ``(X, y)``: the function the gradients are of."""
@@ -417,10 +415,17 @@ class Network:
         ``dC/dX``.
         """
         X, Y = map(self.to_device, self.check_Xy(X, y))
-        w = None if sample_weight is None else self.to_device(
-            np.asarray(sample_weight, dtype=self.dtype))
+        w = self._sample_weight(sample_weight, len(X), "Network.backprop")
         self.propagate(X)
         return self.backward(Y, w, input_grad=input_grad)
+
+    def _sample_weight(self, sample_weight: Any, n: int, owner: str) -> Any:
+        """``sample_weight`` checked (:func:`~glassnet.validation.check_sample_weight`), in the
+        network's dtype, on its device; None stays None."""
+        if sample_weight is None:
+            return None
+        w = check_sample_weight(to_numpy(sample_weight), n, owner)
+        return self.to_device(w.astype(self.dtype))
 
     def vjp(self, grad_out: np.ndarray) -> np.ndarray:
         """``grad_X = (da^L/dX)^T grad_out``: the delta recursion seeded with ``dC/da^L = grad_out``.

@@ -51,6 +51,7 @@ import numpy as np
 from .device import to_numpy
 from .layers import Layer, walk
 from .per_sample import DenseRule
+from .validation import check_sample_weight
 
 if TYPE_CHECKING:
     from .network import Network
@@ -255,10 +256,7 @@ class Curvature:
         X, Y = (net.to_device(a) for a in net.check_Xy(X, y))
         w = None
         if sample_weight is not None:
-            w = np.asarray(sample_weight, dtype=net.dtype)
-            if w.shape != (len(X),) or not np.all(np.isfinite(w)):
-                raise ValueError(f"sample_weight must be finite and of shape ({len(X)},); got "
-                                 f"shape {w.shape}.")
+            w = check_sample_weight(sample_weight, len(X), "Curvature").astype(net.dtype)
             w = net.to_device(w)
         self.net, self.Y, self.w = net, Y, w
         self.saved: dict[str, _Saved] = {}

@@ -47,7 +47,7 @@ import numpy as np
 
 from .data._checks import check_real_dtype
 from .device import to_numpy
-from .validation import check_bool, check_scalar
+from .validation import check_bool, check_sample_weight, check_scalar
 from .init import make_rng
 from .metrics import get_metric
 from .optim import LBFGS, Optimizer, clip_grad_norm, get_optimizer
@@ -1003,10 +1003,7 @@ def _prepare(net: "Network", X: Any, y: Any, sample_weight: Any, class_weight: A
         X, Y = net.check_Xy(X, y)
     w = None
     if sample_weight is not None:
-        w = np.asarray(sample_weight, dtype=np.float64)
-        if w.shape != (len(X),) or not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError(f"sample_weight must be finite, >= 0 and of shape ({len(X)},); "
-                             f"got shape {w.shape}.")
+        w = check_sample_weight(sample_weight, len(X), "fit", some_positive=True)
     if class_weight is not None:
         if not net.loss_fn.classifier:
             raise ValueError("class_weight needs a classification loss (cross_entropy or "

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_bool", "check_scalar"]
+__all__ = ["check_bool", "check_sample_weight", "check_scalar"]
 
 
 def _fmt(x: float) -> str:
@@ -96,3 +96,38 @@ def check_bool(value: Any, name: str, owner: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"The {name!r} parameter of {owner} must be a bool; got {value!r}.")
     return bool(value)
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int, owner: str, *,
+                        some_positive: bool = False) -> np.ndarray:
+    """Per-sample weights as a float64 array of shape ``(n_samples,)``, each finite and >= 0.
+
+    The one check of every ``sample_weight`` (``fit``, ``Network.loss``, ``Network.backprop``,
+    the second-order functions): a ValueError names the first bad entry, its index and the rule.
+    With ``some_positive`` (``fit``: the whole training set) weights that are all 0 are refused
+    too, since nothing would be learned.
+
+    >>> check_sample_weight([1, 0.5], 2, "fit")
+    array([1. , 0.5])
+    >>> check_sample_weight([1, -2], 2, "fit")
+    Traceback (most recent call last):
+    ...
+    ValueError: The 'sample_weight' parameter of fit must hold finite weights >= 0; got -2.0 at index 1.
+    """
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"The 'sample_weight' parameter of {owner} must be an array of numbers "
+                        f"of shape ({n_samples},); got {type(sample_weight).__name__}.") from None
+    if w.shape != (n_samples,):
+        raise ValueError(f"The 'sample_weight' parameter of {owner} must have shape "
+                         f"({n_samples},), one weight per sample; got shape {w.shape}.")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"The 'sample_weight' parameter of {owner} must hold finite weights "
+                         f">= 0; got {w[i]} at index {i}.")
+    if some_positive and not np.any(w > 0):
+        raise ValueError(f"The 'sample_weight' parameter of {owner} is 0 for every sample: "
+                         "nothing would be learned; give some samples a weight > 0.")
+    return w
