@@ -164,3 +164,13 @@ def test_a_users_loss_without_unit_hvp_says_what_to_write():
 
     with pytest.raises(NotImplementedError, match="quartic loss has no unit_hvp"):
         Quartic().hvp(np.ones((2, 2)), np.zeros((2, 2)), np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("loss", ["mse", "huber", "binary_cross_entropy"])
+def test_class_labels_given_to_a_loss_of_one_hot_targets_name_the_fix(loss):
+    with pytest.raises(ValueError, match=r"For class labels 0\.\.2 one-hot encode them "
+                                         r"\(np\.eye\(3\)\[y\]\) or use loss='cross_entropy'"):
+        get_loss(loss).targets(np.array([0, 2, 1]), 3, np.float64)
+    with pytest.raises(ValueError) as err:  # quantities: no talk of classes
+        get_loss(loss).targets(np.array([0.5, 2.0, 1.0]), 3, np.float64)
+    assert "class" not in str(err.value)

@@ -41,6 +41,12 @@ __all__ = [
 ]
 
 
+def _whole(y: np.ndarray) -> bool:
+    """Whether every entry of ``y`` is a whole number (class labels, perhaps)."""
+    finite = y[np.isfinite(y)] if np.issubdtype(y.dtype, np.floating) else y
+    return finite.size > 0 and bool(np.all(np.mod(finite, 1) == 0))
+
+
 class Loss:
     """Base class. ``output_activation`` names the activation a fused loss needs (else None)."""
 
@@ -67,6 +73,8 @@ class Loss:
                 f"The {self.name} loss expects y of shape (n_samples, {n_out})"
                 + (" or (n_samples,)" if n_out == 1 else "")
                 + f"; got {y.shape}. Match y to the network's {n_out} output unit(s)."
+                + (f" For class labels 0..{n_out - 1} one-hot encode them (np.eye({n_out})[y])"
+                   " or use loss='cross_entropy'." if y.ndim == 1 and _whole(y) else "")
             )
         if not np.all(np.isfinite(y)):
             raise ValueError("y contains NaN or inf. Remove or impute those targets first.")
