@@ -270,7 +270,8 @@ def no_layers(monkeypatch):
     ["vanishing", "--width", str(10 ** 9), "--depths", "2", "--data", "xor"],
 ], ids=["1e9 units", "1e12 units", "three 3e5 layers", "lbfgs", "gradcheck", "vanishing"])
 def test_absurd_sizes_are_refused_before_allocating(capsys, no_layers, argv):
-    line = fails(capsys, [*argv, "--out", "x"] if argv[0] != "gradcheck" else argv, 2)
+    line = fails(capsys, [*argv, "--out", "x.npz" if argv[0] == "train" else "x"]
+                 if argv[0] != "gradcheck" else argv, 2)
     assert "parameters and needs about" in line and "of memory" in line
 
 

@@ -16,14 +16,21 @@ from ..network import Network, mlp
 from ..training import Callback
 from . import preflight
 from .args import choice, int_list, name_list, on_off_list, positive
-from .data import load_for_task, loss_targets, split_data, task_of, training_settings
+from .data import data_file, load_for_task, loss_targets, split_data, task_of, training_settings
 from .errors import RunFailed, UsageError
 
-__all__ = ["PLOT_FILES", "add_parsers", "monitor_callbacks", "write_plots", "write_text"]
+__all__ = ["PLOT_FILES", "add_parsers", "monitor_callbacks", "write_figure", "write_plots",
+           "write_text"]
 
-PLOT_FILES = ("history.json", "training_curves.png", "gradient_norms.png", "histograms.png",
-              "decision_boundary.png", "saliency.png")
+PLOT_FILES = {"history.json": preflight.JSON, **{name: preflight.FIGURE for name in (
+    "training_curves.png", "gradient_norms.png", "histograms.png", "decision_boundary.png",
+    "saliency.png")}}
 """What ``train --plots DIR`` may write into DIR."""
+_VANISHING_FILES = {"lab.csv": preflight.TABLE, "lab.json": preflight.JSON, **{
+    name: preflight.FIGURE for name in ("delta_by_depth.png", "delta_by_depth_trained.png",
+                                        "learning_speed.png")}}
+_REDRAWN_FILES = {name: preflight.FIGURE for name in ("training_curves.png",
+                                                        "gradient_norms.png")}
 
 
 def add_parsers(sub: Any) -> None:
@@ -99,9 +106,16 @@ def add_parsers(sub: Any) -> None:
 
 
 def write_text(path: Any, text: str) -> None:
-    from ..io import atomic_write
+    from ..atomic import atomic_write
 
     atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def write_figure(path: Any, draw: Any) -> None:
+    """``draw(file)`` (a :mod:`glassnet.plots` function's ``path=``) written atomically."""
+    from ..atomic import atomic_write
+
+    atomic_write(path, draw)
 
 
 # ---------------------------------------------------------------------- gradcheck
@@ -199,7 +213,7 @@ def write_plots(args: argparse.Namespace, net: Network, history: Any, X_test: np
     if classify and int(round(np.sqrt(net.n_in))) ** 2 == net.n_in and net.n_in > 4:
         figures["saliency.png"] = lambda p: plots.plot_saliency(net, X_net, y_test, path=p)
     for name, draw in figures.items():
-        draw(out / name)
+        write_figure(out / name, draw)
         written.append(name)
     print(f"wrote {', '.join(written)} to {out}")
 
@@ -211,7 +225,8 @@ def _cmd_vanishing(args: argparse.Namespace) -> int:
 
     if args.steps < 0:
         raise UsageError(f"vanishing: --steps must be >= 0; got {args.steps}")
-    preflight.output_folder(args.out, "--out")
+    preflight.outputs(folders=[("--out", args.out, _VANISHING_FILES)],
+                      inputs=[("--data", data_file(args.data))])
     preflight.network_size([args.width] * (max(args.depths) + 1), 256, "vanishing",
                            "Choose a smaller --width or fewer --depths.")
     rows = vanishing_lab(args.depths, args.activations, args.residual, args.width, args.data,
@@ -230,11 +245,14 @@ def _cmd_vanishing(args: argparse.Namespace) -> int:
         print(f"{r['activation']:<10} {'on' if r['residual'] else 'off':<5} {r['depth']:>5} "
               f"{first_last:>25.2e} {decay:>9} {trained:>10.2e} {loss:>7}")
     written = ["lab.csv", "lab.json", "delta_by_depth.png"]
-    plots.plot_delta_by_depth(rows, "init", path=out / "delta_by_depth.png")
+    write_figure(out / "delta_by_depth.png",
+                 lambda f: plots.plot_delta_by_depth(rows, "init", path=f))
     if args.steps > 0:
-        plots.plot_delta_by_depth(rows, "trained", path=out / "delta_by_depth_trained.png")
+        write_figure(out / "delta_by_depth_trained.png",
+                     lambda f: plots.plot_delta_by_depth(rows, "trained", path=f))
         deepest = [r for r in rows if r["depth"] == max(args.depths)]
-        plots.plot_learning_speed(deepest, path=out / "learning_speed.png")
+        write_figure(out / "learning_speed.png",
+                     lambda f: plots.plot_learning_speed(deepest, path=f))
         written += ["delta_by_depth_trained.png", "learning_speed.png"]
     print(f"wrote {', '.join(written)} to {out}")
     return 0
@@ -309,7 +327,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     path = Path(args.history)
     if not path.exists():
         raise FileNotFoundError(f"No history file at {path}.")
-    preflight.output_folder(args.out, "--out")
+    preflight.outputs(folders=[("--out", args.out, _REDRAWN_FILES)],
+                      inputs=[("history", args.history)])
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
@@ -321,10 +340,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                          "...]}.")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    plots.plot_training_curves(data, path=out / "training_curves.png")
+    write_figure(out / "training_curves.png", lambda f: plots.plot_training_curves(data, path=f))
     written = ["training_curves.png"]
     if any(record.get("gradients") for record in data["epochs"]):
-        plots.plot_gradient_norms(data, path=out / "gradient_norms.png")
+        write_figure(out / "gradient_norms.png",
+                     lambda f: plots.plot_gradient_norms(data, path=f))
         written.append("gradient_norms.png")
     print(f"wrote {', '.join(written)} to {out}")
     return 0

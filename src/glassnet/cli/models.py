@@ -55,13 +55,10 @@ def _load_inputs(path: str) -> np.ndarray:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ..io import atomic_write
+    from ..atomic import atomic_write
 
-    if not args.output.endswith((".npy", ".csv")):
-        raise UsageError(f"predict: --output must end in .csv or .npy; got {args.output}")
-    preflight.distinct([("--output", args.output)], [("--input", args.input),
-                                                     ("model", args.model)])
-    preflight.output_file(args.output, "--output")
+    preflight.outputs(files=[("--output", args.output, preflight.PREDICTIONS)],
+                      inputs=[("--input", args.input), ("model", args.model)])
     net = load(args.model)
     X = _load_inputs(args.input)
     out = net.predict_output(X) if args.proba else model_labels(net, X)

@@ -16,8 +16,13 @@ from typing import Any
 import numpy as np
 
 from ..activations import ACTIVATIONS
+from . import preflight
 
 __all__ = ["add_parsers"]
+
+_LANDSCAPE_FILES = {"line.png": preflight.FIGURE, "contour.png": preflight.FIGURE,
+                    "surface.png": preflight.FIGURE, "landscape.json": preflight.JSON}
+_LAB_FILES = {"lab.png": preflight.FIGURE, "lab.json": preflight.JSON}
 
 
 def _positive(kind: type) -> Any:
@@ -285,26 +290,31 @@ def _initial_network(net: Any) -> Any:
 def _cmd_landscape(args: argparse.Namespace) -> int:
     from .. import plots
     from ..landscape import lab_landscapes, line, plane
+    from .data import data_file
+    from .glassbox import write_figure
 
     out = Path(args.out)
+    if args.lab and (args.model or args.other or args.from_init):
+        raise ValueError("glassnet landscape --lab builds its own networks; drop MODEL, "
+                         "--other and --from-init.")
+    if args.model is None and not args.lab:
+        raise ValueError("glassnet landscape needs MODEL (or --lab).")
+    preflight.outputs(folders=[("--out", args.out, _LAB_FILES if args.lab else _LANDSCAPE_FILES)],
+                      inputs=[("model", args.model), ("--other", args.other),
+                              ("--data", data_file(args.data) if args.data else None)])
     if args.lab:
-        if args.model or args.other or args.from_init:
-            raise ValueError("glassnet landscape --lab builds its own networks; drop MODEL, "
-                             "--other and --from-init.")
         plain, res = lab_landscapes(args.depth, args.activation, args.width,
                                     args.data or "digits", epochs=args.epochs,
                                     n_samples=args.samples, span=args.span,
                                     resolution=args.resolution, seed=args.seed)
         out.mkdir(parents=True, exist_ok=True)
-        plots.plot_landscape_pair(plain, res, path=out / "lab.png")
+        write_figure(out / "lab.png", lambda f: plots.plot_landscape_pair(plain, res, path=f))
         _write_json(out / "lab.json", {"plain": plain.to_dict(), "residual": res.to_dict()})
         for p in (plain, res):
             print(f"{p.label}: loss at the trained weights {p.center_loss:.4g}, on the plane "
                   f"min {p.loss.min():.4g}, median {np.median(p.loss):.4g}, max {p.loss.max():.4g}")
         print(f"wrote lab.png, lab.json to {out}")
         return 0
-    if args.model is None:
-        raise ValueError("glassnet landscape needs MODEL (or --lab).")
     from ..io import load
 
     net, other = load(args.model), None
@@ -323,15 +333,15 @@ def _cmd_landscape(args: argparse.Namespace) -> int:
     if other is not None:
         ln = line(net64, X, y, other.astype("float64"), label=label)
         result["line"] = ln.to_dict()
-        plots.plot_loss_line(ln, path=out / "line.png")
+        write_figure(out / "line.png", lambda f: plots.plot_loss_line(ln, path=f))
         written.append("line.png")
         print(f"line {label}: loss {ln.loss[np.argmin(np.abs(ln.t))]:.4g} at t=0, "
               f"{ln.loss[np.argmin(np.abs(ln.t - 1))]:.4g} at t=1, barrier {ln.barrier:.4g}")
     p = plane(net64, X, y, span=args.span, resolution=args.resolution, seed=args.seed,
               label=f"{Path(args.model).name}, filter-normalised directions")
     result["plane"] = p.to_dict()
-    plots.plot_landscape(p, "contour", path=out / "contour.png")
-    plots.plot_landscape(p, "surface", path=out / "surface.png")
+    write_figure(out / "contour.png", lambda f: plots.plot_landscape(p, "contour", path=f))
+    write_figure(out / "surface.png", lambda f: plots.plot_landscape(p, "surface", path=f))
     _write_json(out / "landscape.json", result)
     written += ["contour.png", "surface.png", "landscape.json"]
     print(f"plane through {args.model} ({args.resolution}x{args.resolution}, span {args.span:g}): "

@@ -21,6 +21,11 @@ __all__ = ["add_parsers"]
 
 _LOSSES = ["mse", "cross_entropy", "binary_cross_entropy", "huber"]
 
+_WORKSHEET_FILES = {"exercise.md": preflight.MARKDOWN, "solution.md": preflight.MARKDOWN,
+                    "worksheet.json": preflight.JSON, "exercise.pdf": preflight.PDF,
+                    "solution.pdf": preflight.PDF, "network.npz": preflight.MODEL}
+"""What ``glassnet worksheet`` writes into its folder."""
+
 
 def add_parsers(sub: Any) -> None:
     """Add ``check`` and ``worksheet`` to the ``glassnet`` subcommands."""
@@ -94,10 +99,14 @@ def _cmd_worksheet(args: argparse.Namespace) -> int:
     from ..io import save
     from ..worksheet import make_worksheet
 
-    preflight.output_folder(args.out, "--out")
+    out = Path(args.out)
+    preflight.outputs(folders=[("--out", args.out, _WORKSHEET_FILES)])
+    existing = [name for name in _WORKSHEET_FILES if (out / name).exists()]
+    if existing and not args.force:
+        raise ValueError(f"{out / existing[0]} exists (an earlier worksheet); pass --force to "
+                         f"overwrite it, or choose another --out")
     sheet = make_worksheet(seed=args.seed, sizes=args.sizes, activation=args.activation,
                            loss=args.loss, learning_rate=args.lr)
-    out = Path(args.out)
     texts: dict[str, Any] = {
         "exercise.md": sheet.exercise_markdown(), "solution.md": sheet.solution_markdown(),
         "worksheet.json": json.dumps(sheet.to_dict(), indent=1) + "\n"}
@@ -107,12 +116,6 @@ def _cmd_worksheet(args: argparse.Namespace) -> int:
         print("glassnet worksheet: matplotlib is not installed, so no PDF "
               "(pip install 'glassnet[plot]')", file=sys.stderr)
     names = [*texts, "network.npz"]
-    existing = [n for n in names if (out / n).exists()]
-    if existing and not args.force:
-        raise ValueError(f"{out / existing[0]} exists (an earlier worksheet); pass --force to "
-                         f"overwrite it, or choose another --out")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder")
     out.mkdir(parents=True, exist_ok=True)
     for name, content in texts.items():
         data = content.encode() if isinstance(content, str) else content

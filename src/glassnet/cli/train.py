@@ -207,21 +207,15 @@ def _check_outputs(s: dict[str, Any], args: argparse.Namespace) -> None:
     from .data import data_file
     from .glassbox import PLOT_FILES
 
-    written = [("--out", s["out"]), ("--history-json", s["history_json"])]
-    if s["checkpoint_dir"] is not None:
-        written.append(("--checkpoint-dir", Path(s["checkpoint_dir"]) / CHECKPOINT_NAME))
-    if args.plots is not None:
-        written += [("--plots", Path(args.plots) / name) for name in PLOT_FILES]
-    preflight.distinct(written, [("--config", args.config), ("--data", data_file(s["data"]))])
-    preflight.output_file(s["out"], "--out")
-    if s["history_json"] is not None:
-        preflight.output_file(s["history_json"], "--history-json")
-    if args.plots is not None:
-        preflight.output_folder(args.plots, "--plots")
     if s["resume"]:
         _check_resumable(s["checkpoint_dir"])
-    if s["checkpoint_dir"] is not None:
-        preflight.output_folder(s["checkpoint_dir"], "--checkpoint-dir")
+    preflight.outputs(
+        files=[("--out", s["out"], preflight.MODEL),
+               ("--history-json", s["history_json"], preflight.JSON)],
+        folders=[("--checkpoint-dir", s["checkpoint_dir"], {CHECKPOINT_NAME: preflight.MODEL}),
+                 ("--plots", args.plots, PLOT_FILES)],
+        inputs=[("--config", args.config), ("--data", data_file(s["data"])),
+                ("--val-data", data_file(s["val_data"]) if s["val_data"] else None)])
 
 
 def _check_resumable(folder: str | None) -> None:
