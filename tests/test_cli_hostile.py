@@ -374,7 +374,8 @@ def test_bad_csv_data(tmp_path, capsys, no_training, content, words):
     (["predict", "{model}", "--input", "{wide}", "--output", "y.npy"], "5 features"),
     (["evaluate", "{model}", "--data", "iris"], "4"),
     (["explain", "--from-model", "{model}", "--data", "iris"], "4 features"),
-    (["explain", "--from-model", "{model}", "--sample", "-1"], "--sample must be in"),
+    (["explain", "--from-model", "{model}", "--sample", "-1"], "--sample: must be an integer in 0.."),
+    (["explain", "--from-model", "{model}", "--sample", "100000"], "--sample must be in"),
 ])
 def test_unknown_and_bad_input_files(model, tmp_path, capsys, no_training, argv, words):
     files = {"toml": write(tmp_path, "bad.toml", "epochs = [\n"),

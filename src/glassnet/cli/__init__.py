@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from . import glassbox, launch, models, playground, second_order, teach, train
-from .args import Parser, check_flags
+from .args import Parser, add_limits, check_flags
 from .errors import RunFailed, UsageError, failure, one_line_warning
 from .streams import pipe_safe
 from .train import TRAIN_DEFAULTS, build_recipe
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # --debug after the command works too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help=_DEBUG_HELP)
+        add_limits(command)
     return parser
 
 

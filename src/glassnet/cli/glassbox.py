@@ -15,7 +15,8 @@ from ..losses import LOSSES
 from ..network import Network, mlp
 from ..training import Callback
 from . import preflight
-from .args import choice, int_list, name_list, on_off_list, positive
+from .args import (choice, count, int_list, name_list, non_negative_int, on_off_list, positive,
+                   seed)
 from .data import data_file, load_for_task, loss_targets, split_data, task_of, training_settings
 from .errors import RunFailed, UsageError
 
@@ -51,11 +52,12 @@ def add_parsers(sub: Any) -> None:
                        help="default: mse")
     check.add_argument("--residual", action="store_true",
                        help="make equal-width hidden layers residual blocks")
-    check.add_argument("--samples", type=positive(int), default=8, help="default: 8")
+    check.add_argument("--samples", type=count(10 ** 5, "each finite difference runs on all"),
+                       default=8, help="default: 8")
     check.add_argument("--eps", type=positive(float), default=1e-4, help="default: 1e-4")
     check.add_argument("--tol", type=positive(float), default=1e-6, help="default: 1e-6")
     check.add_argument("--fast", action="store_true", help="random directions, not every entry")
-    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--seed", type=seed, default=0)
     check.set_defaults(run=_cmd_gradcheck)
 
     vanish = sub.add_parser(
@@ -72,9 +74,10 @@ def add_parsers(sub: Any) -> None:
                         help="off, on or off,on: plain stacks, identity skips (default: off,on)")
     vanish.add_argument("--width", type=positive(int), default=32, help="default: 32")
     vanish.add_argument("--data", default="digits", help="classification data (default: digits)")
-    vanish.add_argument("--steps", type=int, default=100, help="training steps (default: 100)")
+    vanish.add_argument("--steps", type=count(10 ** 6, "a million steps of each stack", low=0),
+                        default=100, help="training steps (default: 100)")
     vanish.add_argument("--lr", type=positive(float), default=0.05, help="default: 0.05")
-    vanish.add_argument("--seed", type=int, default=0)
+    vanish.add_argument("--seed", type=seed, default=0)
     vanish.add_argument("--out", default="vanishing", metavar="DIR",
                         help="output folder (default: vanishing)")
     vanish.set_defaults(run=_cmd_vanishing)
@@ -89,7 +92,8 @@ def add_parsers(sub: Any) -> None:
     expl.add_argument("--format", choices=["text", "markdown"], default="text")
     expl.add_argument("--from-model", metavar="FILE", help="a saved model (layers wider than "
                       "16 units are summarised)")
-    expl.add_argument("--sample", type=int, default=0, help="index of the sample (default: 0)")
+    expl.add_argument("--sample", type=non_negative_int, default=0,
+                      help="index of the sample (default: 0)")
     expl.add_argument("--data", default=None, help="data spec (default: the test split of the "
                       "model's own data)")
     expl.add_argument("--lr", type=positive(float), default=0.5,
@@ -223,8 +227,6 @@ def _cmd_vanishing(args: argparse.Namespace) -> int:
     from .. import plots
     from ..diagnostics import lab_table_csv, lab_table_json, vanishing_lab
 
-    if args.steps < 0:
-        raise UsageError(f"vanishing: --steps must be >= 0; got {args.steps}")
     preflight.outputs(folders=[("--out", args.out, _VANISHING_FILES)],
                       inputs=[("--data", data_file(args.data))])
     preflight.network_size([args.width] * (max(args.depths) + 1), 256, "vanishing",

@@ -17,25 +17,14 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 from . import preflight
+from .args import count, epochs, non_negative_int, positive, seed
+from .args import samples as samples_type
 
 __all__ = ["add_parsers"]
 
 _LANDSCAPE_FILES = {"line.png": preflight.FIGURE, "contour.png": preflight.FIGURE,
                     "surface.png": preflight.FIGURE, "landscape.json": preflight.JSON}
 _LAB_FILES = {"lab.png": preflight.FIGURE, "lab.json": preflight.JSON}
-
-
-def _positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}; got {text!r}")
-        if not value > 0 or not np.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be > 0; got {text}")
-        return value
-    parse.__name__ = f"{kind.__name__} > 0"
-    return parse
 
 
 def _weight_entry(text: str) -> tuple[str, tuple[int, ...]]:
@@ -55,9 +44,9 @@ def _model_flags(parser: argparse.ArgumentParser, samples: int) -> None:
     parser.add_argument("model", help="a model saved by glassnet train (or glassnet.save)")
     parser.add_argument("--data", default=None,
                         help="data spec (default: the data set the model was trained on)")
-    parser.add_argument("--samples", type=_positive(int), default=samples,
+    parser.add_argument("--samples", type=samples_type, default=samples,
                         help=f"random samples of the data to use (default: {samples})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sample choice and of "
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the sample choice and of "
                         "random directions (default: 0)")
 
 
@@ -72,11 +61,12 @@ def add_parsers(sub: Any) -> None:
     hvp.add_argument("--from-model", metavar="FILE", help="a saved model (Dense layers, at most "
                      "16 units per layer and 6 layers)")
     hvp.add_argument("--data", default=None, help="data spec (default: the model's own)")
-    hvp.add_argument("--sample", type=int, default=0, help="index of the sample (default: 0)")
+    hvp.add_argument("--sample", type=non_negative_int, default=0,
+                     help="index of the sample (default: 0)")
     hvp.add_argument("--direction", choices=["gradient", "ones"], default="gradient",
                      help="v: the gradient (default; also checks the Taylor prediction of one "
                      "gradient step) or all ones")
-    hvp.add_argument("--lr", type=_positive(float), default=0.5,
+    hvp.add_argument("--lr", type=positive(float), default=0.5,
                      help="learning rate of the step checked (default: 0.5)")
     hvp.add_argument("--format", choices=["text", "markdown"], default="text")
     hvp.set_defaults(run=_cmd_hvp)
@@ -88,9 +78,10 @@ def add_parsers(sub: Any) -> None:
         "and how the largest compares with the optimiser's stability edge (2 / learning_rate "
         "for plain gradient descent).")
     _model_flags(sharp, 512)
-    sharp.add_argument("--top", type=_positive(int), default=3,
+    sharp.add_argument("--top", type=count(100, "Lanczos finds the largest few"), default=3,
                        help="how many eigenvalues (default: 3)")
-    sharp.add_argument("--iters", type=_positive(int), default=30,
+    sharp.add_argument("--iters", type=count(10 ** 4, "a vector of all weights a step"),
+                       default=30,
                        help="Lanczos steps, one Hessian-vector product each (default: 30)")
     sharp.add_argument("--method", choices=["lanczos", "power"], default="lanczos")
     sharp.set_defaults(run=_cmd_sharpness)
@@ -106,7 +97,7 @@ def add_parsers(sub: Any) -> None:
     per.add_argument("--weight", type=_weight_entry, default=None, metavar="KEY:j,k",
                      help="the gradient entry to take apart, e.g. 0.W:3,5 or 2.b:1 (0-based; "
                      "default: the largest |dC/dW| entry of the first layer)")
-    per.add_argument("--top", type=_positive(int), default=5,
+    per.add_argument("--top", type=count(10 ** 4, "a list to read"), default=5,
                      help="how many samples to list (default: 5)")
     per.set_defaults(run=_cmd_per_sample)
 
@@ -120,9 +111,9 @@ def add_parsers(sub: Any) -> None:
     land.add_argument("model", nargs="?", help="a saved model (omit with --lab)")
     land.add_argument("--data", default=None,
                       help="data spec (default: the model's own; digits for --lab)")
-    land.add_argument("--samples", type=_positive(int), default=1000,
+    land.add_argument("--samples", type=samples_type, default=1000,
                       help="random samples of the data to evaluate the loss on (default: 1000)")
-    land.add_argument("--seed", type=int, default=0,
+    land.add_argument("--seed", type=seed, default=0,
                       help="seed of the samples and the directions (default: 0)")
     ends = land.add_mutually_exclusive_group()
     ends.add_argument("--other", metavar="FILE",
@@ -130,17 +121,19 @@ def add_parsers(sub: Any) -> None:
     ends.add_argument("--from-init", action="store_true",
                       help="the line from the model's initial weights (rebuilt from the recipe "
                       "glassnet train recorded) to its trained ones")
-    land.add_argument("--span", type=_positive(float), default=1.0,
+    land.add_argument("--span", type=positive(float), default=1.0,
                       help="the plane spans [-SPAN, SPAN] along each direction (default: 1)")
-    land.add_argument("--resolution", type=_positive(int), default=21,
+    land.add_argument("--resolution", type=count(1001, "resolution^2 losses"),
+                      default=21,
                       help="grid points per axis (default: 21)")
     land.add_argument("--lab", action="store_true",
                       help="compare the vanishing lab's plain and residual stacks instead")
-    land.add_argument("--depth", type=_positive(int), default=8, help="--lab depth (default: 8)")
+    land.add_argument("--depth", type=count(1000, "hidden layers"), default=8,
+                      help="--lab depth (default: 8)")
     land.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS),
                       help="--lab activation (default: relu)")
-    land.add_argument("--width", type=_positive(int), default=32, help="--lab width (default: 32)")
-    land.add_argument("--epochs", type=_positive(int), default=20,
+    land.add_argument("--width", type=positive(int), default=32, help="--lab width (default: 32)")
+    land.add_argument("--epochs", type=epochs, default=20,
                       help="--lab training epochs (default: 20)")
     land.add_argument("--out", default="landscape", metavar="DIR",
                       help="output folder (default: landscape)")
@@ -303,6 +296,8 @@ def _cmd_landscape(args: argparse.Namespace) -> int:
                       inputs=[("model", args.model), ("--other", args.other),
                               ("--data", data_file(args.data) if args.data else None)])
     if args.lab:
+        preflight.network_size([args.width] * (args.depth + 1), args.samples, "landscape",
+                               "Choose a smaller --width or --depth.")
         plain, res = lab_landscapes(args.depth, args.activation, args.width,
                                     args.data or "digits", epochs=args.epochs,
                                     n_samples=args.samples, span=args.span,

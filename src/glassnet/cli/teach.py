@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import preflight
-from .args import network_sizes, non_negative_int, positive
+from .args import count, network_sizes, positive, seed
 from .errors import RunFailed
 
 __all__ = ["add_parsers"]
@@ -48,8 +48,9 @@ def add_parsers(sub: Any) -> None:
     check.add_argument("--loss", choices=_LOSSES, help="default: the file's LOSS, else mse")
     check.add_argument("--sizes", type=network_sizes, default=[3, 4, 4, 2], metavar="LIST",
                        help="the network (default: 3,4,4,2)")
-    check.add_argument("--samples", type=positive(int), default=5, help="batch size (default: 5)")
-    check.add_argument("--seed", type=non_negative_int, default=0)
+    check.add_argument("--samples", type=count(10 ** 5, "a batch to check by hand"), default=5,
+                       help="batch size (default: 5)")
+    check.add_argument("--seed", type=seed, default=0)
     check.set_defaults(run=_cmd_check)
 
     sheet = sub.add_parser(
@@ -60,7 +61,7 @@ def add_parsers(sub: Any) -> None:
         "Files in DIR: exercise.md, solution.md (Markdown with LaTeX), exercise.pdf and "
         "solution.pdf (with matplotlib), worksheet.json (every number) and network.npz "
         "(glassnet.load reads it).")
-    sheet.add_argument("--seed", type=non_negative_int, default=0, help="default: 0")
+    sheet.add_argument("--seed", type=seed, default=0, help="default: 0")
     sheet.add_argument("--sizes", type=network_sizes, default=[2, 3, 2], metavar="LIST",
                        help="layer sizes, input first (default: 2,3,2)")
     sheet.add_argument("--activation", choices=sorted(set(ACTIVATIONS) - {"softmax"}),
@@ -78,6 +79,8 @@ def add_parsers(sub: Any) -> None:
 def _cmd_check(args: argparse.Namespace) -> int:
     from ..check import StudentError, check_backprop
 
+    preflight.network_size(args.sizes, args.samples, "check", "Choose smaller --sizes.",
+                           itemsize=8)
     try:
         reports = check_backprop(args.student, activation=args.activation, loss=args.loss,
                                  sizes=tuple(args.sizes), n_samples=args.samples, seed=args.seed)

@@ -28,7 +28,8 @@ from ..recipes import SCALES, describe, fit_summary, resolve
 from ..schedules import SCHEDULES
 from ..training import Callback, TrainingDivergedError
 from . import preflight
-from .args import choice, fraction, int_list, non_negative, positive, show
+from .args import (choice, count, epochs, fraction, int_list, non_negative, positive, seed, show,
+                   steps)
 from .data import load_for_task, loss_targets, n_outputs, predicted_labels, split_data
 from .errors import RunFailed, UsageError
 
@@ -64,9 +65,10 @@ _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("--lr", positive(float), ("base learning rate (not used by lbfgs, whose line search chooses "
      "the step)")),
     ("--schedule", choice(sorted(SCHEDULES), "schedule"), "learning-rate schedule over epochs"),
-    ("--epochs", positive(int), "epochs"),
-    ("--batch-size", positive(int), ("mini-batch size; auto: from the data's size, or the whole "
-     "training set for lbfgs")),
+    ("--epochs", epochs, "epochs"),
+    ("--batch-size", count(10 ** 8, "a hundred million samples; a batch larger than the "
+                           "training set is the whole set"),
+     "mini-batch size; auto: from the data's size, or the whole training set for lbfgs"),
     ("--weight-decay", non_negative, "L2 penalty on the weights (decoupled for adamw)"),
     ("--l1", non_negative, "L1 penalty on the weights"),
     ("--dropout", fraction, "dropout after each hidden layer"),
@@ -74,16 +76,16 @@ _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
      "this")),
     ("--scale", choice(SCALES, "scale"), "input scaling: standard (with a variance floor), "
      "minmax (pixels: one range for all), none; auto: minmax for pixels, else standard"),
-    ("--early-stopping", positive(int), "stop after PATIENCE epochs without improvement"),
+    ("--early-stopping", epochs, "stop after PATIENCE epochs without improvement"),
     ("--val-split", fraction, "share of the training data held out for validation"),
     ("--val-data", str, ("validation data of its own, a --data spec (its training part when "
      "it has a test part); excludes --val-split")),
     ("--metrics", str, "comma-separated metrics"),
-    ("--seed", int, "seed of weights, split, shuffling and dropout"),
+    ("--seed", seed, "seed of weights, split, shuffling and dropout"),
     ("--out", str, "where to save the model"),
     ("--checkpoint-dir", str, ("write a checkpoint there after every epoch; on SIGTERM or "
      "SIGUSR1 after the step, then exit with status 75 (resumable)")),
-    ("--checkpoint-every", positive(int), "also write the checkpoint every N steps (mid-epoch)"),
+    ("--checkpoint-every", steps, "also write the checkpoint every N steps (mid-epoch)"),
     ("--resume", bool, "continue from the checkpoint in --checkpoint-dir"),
     ("--quiet", bool, "no per-epoch lines, no progress bar"),
     ("--history-json", str, "also write the training history to this JSON file"),
