@@ -242,6 +242,31 @@ def _check_resumable(folder: str | None) -> None:
                          "by --checkpoint-dir")
 
 
+def check_loss_task(s: dict[str, Any], y: np.ndarray | None = None) -> None:
+    """A loss the task's targets cannot feed, refused before the network is built.
+
+    Cross-entropy needs class labels, so it cannot train a regression; binary cross-entropy
+    trains a regression only on targets in [0, 1] (probabilities), which needs the targets
+    ``y``. The regression losses (mse, huber) train a classifier on one-hot labels.
+    """
+    loss, task = s["loss"], s["task"]
+    if loss is None or task != "regression":
+        return
+    from ..losses import LOSSES
+
+    if loss == "binary_cross_entropy" and y is not None:
+        low, high = float(np.min(y)), float(np.max(y))
+        if low >= 0 and high <= 1:
+            return
+        raise UsageError(f"train: --loss binary_cross_entropy takes targets in [0, 1], and the "
+                         f"--task regression targets of {s['data']} range over {low:g}..{high:g}; "
+                         "use --loss mse or huber, or --task classification for class labels")
+    if LOSSES[loss]().classifier and loss != "binary_cross_entropy":
+        raise UsageError(f"train: --loss {loss} needs class labels, and --task regression trains "
+                         "on quantities; use --loss mse or huber (or drop --loss), or pass "
+                         "--task classification")
+
+
 def _check_architecture(s: dict[str, Any], sizes: list[int], n_train: int) -> None:
     """Before any weight is allocated: --residual has blocks to make; the network fits."""
     hidden = s["hidden"]
@@ -279,9 +304,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if s["checkpoint_every"] is not None and not s["checkpoint_dir"]:
         raise UsageError("train: --checkpoint-every needs --checkpoint-dir, the folder of the "
                          "checkpoint")
+    check_loss_task(s)
     data, s["task"], note = load_for_task(s["data"], s["task"])
     classify = s["task"] == "classification"
     X_train, X_test, y_train, y_test = split_data(data, s["seed"])
+    check_loss_task(s, y_train)
     if len(X_train) == 0 or len(X_test) == 0:
         raise UsageError(f"train: {data.name} gives {len(X_train)} training and {len(X_test)} "
                          "test samples; both parts need samples")
