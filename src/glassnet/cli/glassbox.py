@@ -160,9 +160,10 @@ def _cmd_gradcheck(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- train --monitor, --plots
-def monitor_callbacks(args: argparse.Namespace) -> list[Callback]:
-    """``train --monitor``/``--plots``: a GradientMonitor, and a printer of its table."""
-    if not (args.monitor or args.plots):
+def monitor_callbacks(s: dict[str, Any]) -> list[Callback]:
+    """``train --monitor``/``--plots`` (settings ``s``): a GradientMonitor, and a printer of its
+    table."""
+    if not (s["monitor"] or s["plots"]):
         return []
     from ..diagnostics import GradientMonitor
 
@@ -172,7 +173,7 @@ def monitor_callbacks(args: argparse.Namespace) -> list[Callback]:
         def on_epoch_end(self, net: Network, epoch: int, record: dict[str, Any]) -> None:
             print(_monitor_table(record["gradients"][-1]))
 
-    return [monitor, PrintTable()] if args.monitor else [monitor]
+    return [monitor, PrintTable()] if s["monitor"] else [monitor]
 
 
 def _fmt_cell(value: Any, spec: str) -> str:
@@ -195,14 +196,15 @@ def _monitor_table(snapshot: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_plots(args: argparse.Namespace, net: Network, history: Any, X_test: np.ndarray,
+def write_plots(s: dict[str, Any], net: Network, history: Any, X_test: np.ndarray,
                 y_test: np.ndarray, classify: bool) -> None:
-    """``train --plots DIR``: training curves, gradient norms, histograms, saliency or boundary."""
-    if not args.plots:
+    """``train --plots DIR`` (settings ``s``): training curves, gradient norms, histograms,
+    saliency or decision boundary."""
+    if not s["plots"]:
         return
     from .. import plots
 
-    out = Path(args.plots)
+    out = Path(s["plots"])
     out.mkdir(parents=True, exist_ok=True)
     # predict applies the model's scaler to raw inputs; forward and jacobian take scaled ones
     X_net = net.scale_inputs(X_test)
