@@ -73,7 +73,8 @@ def test_every_os_error_names_the_target(tmp_path, monkeypatch, case):
     target = tmp_path / "m.npz"
     write = lambda f: f.write(b"x")  # noqa: E731
     if case == "no space":
-        monkeypatch.setattr(os, "fsync", _fail_with(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))))
+        no_space = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        monkeypatch.setattr(os, "fsync", _fail_with(no_space))
         kind = OSError
     elif case == "permission":  # as in a read-only folder, even for root
         def refuse(path, *args, **kwargs):

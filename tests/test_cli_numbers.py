@@ -73,7 +73,8 @@ def test_every_float_setting_of_a_config_file_refuses_what_is_not_finite(tmp_pat
 def test_the_limits_are_in_the_help(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
-    assert "1..1,000,000: a million passes over the data" in " ".join(capsys.readouterr().out.split())
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "1..1,000,000: a million passes over the data" in shown
 
 
 @pytest.mark.parametrize("argv", [["train", "--lr", "inf"], ["train", "--weight-decay", "inf"]])
