@@ -17,7 +17,7 @@ from ..training import Callback
 from . import preflight
 from .args import (choice, count, int_list, name_list, non_negative_int, on_off_list, positive,
                    seed)
-from .data import data_file, load_for_task, loss_targets, split_data, task_of, training_settings
+from .data import data_file, training_settings
 from .errors import RunFailed, UsageError
 
 __all__ = ["PLOT_FILES", "add_parsers", "monitor_callbacks", "write_figure", "write_plots",
@@ -269,29 +269,19 @@ def _explained_sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarra
     From ``--data``: that data's sample ``--sample``. Else from the data the model records
     (``glassnet train`` writes it): its test split, samples the model was not trained on.
     """
-    settings = training_settings(net)
-    classify = task_of(net) == "classification"
-    task = "classification" if classify else "regression"
-    asked_by = "this model, a classifier,"
+    from .model_data import model_data
+
+    X, y, Y, spec, _ = model_data(net, args.from_model, args.data, "explain",
+                                  "all" if args.data is not None else "test")
     if args.data is not None:
-        data, _, _ = load_for_task(args.data, task, asked_by)
-        X, y, where = data.X, data.y, f"of {args.data}"
-    elif settings.get("data"):
-        spec, seed = settings["data"], settings.get("seed", 0)
-        data, _, _ = load_for_task(spec, task, asked_by)
-        _, X, _, y = split_data(data, seed)
-        where = f"of the test split of {spec} (seed {seed}), held out from training"
+        where = f"of {spec}"
     else:
-        raise UsageError(f"explain: {args.from_model} records no data set (it was not written by "
-                         f"'glassnet train'); pass --data SPEC with samples of {net.n_in} features")
-    if X.shape[1] != net.n_in:
-        raise UsageError(f"explain: the samples {where} have {X.shape[1]} features; the model "
-                         f"takes {net.n_in}. Pass --data with the model's kind of inputs")
+        seed = training_settings(net).get("seed", 0)
+        where = f"of the test split of {spec} (seed {seed}), held out from training"
     if not 0 <= args.sample < len(X):
         raise UsageError(f"explain: --sample must be in 0..{len(X) - 1}; got {args.sample}")
     i = args.sample
-    target = loss_targets(net, y[i:i + 1], classify)[0]
-    return X[i:i + 1], target, f"sample {i} {where}, target {_plain(y[i])}"
+    return X[i:i + 1], Y[i], f"sample {i} {where}, target {_plain(y[i])}"
 
 
 def _plain(values: Any) -> str:

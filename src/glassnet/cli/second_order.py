@@ -147,19 +147,16 @@ def add_parsers(sub: Any) -> None:
 
 
 def _model_and_data(args: argparse.Namespace, net: Any = None) -> tuple[Any, ...]:
-    """The model, and ``(X, y)``: a random subset of ``--samples`` rows, scaled as the model's."""
-    from ..data import load_data
+    """The model, and ``(X, Y)``: a random subset of ``--samples`` rows of its data
+    (:func:`.model_data.model_data`), ``X`` scaled as the model's, ``Y`` as its loss takes it."""
     from ..io import load
+    from .model_data import model_data
 
     net = load(args.model) if net is None else net
-    spec = args.data or net.info.get("training", {}).get("data")
-    if spec is None:
-        raise ValueError(f"{args.model} does not record its data set; pass --data SPEC.")
-    data = load_data(spec)
-    n = min(args.samples, len(data.X))
-    rows = np.sort(np.random.default_rng(args.seed).choice(len(data.X), size=n, replace=False))
-    X = net.scale_inputs(data.X[rows])
-    return net, X, data.y[rows], spec
+    X, _, Y, spec, _ = model_data(net, args.model, args.data, args.command, "all")
+    n = min(args.samples, len(X))
+    rows = np.sort(np.random.default_rng(args.seed).choice(len(X), size=n, replace=False))
+    return net, net.scale_inputs(X[rows]), Y[rows], spec
 
 
 def _float64(net: Any) -> Any:
@@ -185,20 +182,16 @@ def _cmd_hvp(args: argparse.Namespace) -> int:
             raise ValueError("glassnet hvp: --data needs --from-model FILE.")
         result = explain_hvp(v=args.direction, learning_rate=args.lr)
     else:
-        from ..data import load_data
         from ..io import load
+        from .model_data import model_data
 
         net = load(args.from_model)
-        spec = args.data or net.info.get("training", {}).get("data")
-        if spec is None:
-            raise ValueError(f"{args.from_model} does not record its data set; pass --data SPEC.")
-        data = load_data(spec)
-        if not 0 <= args.sample < len(data.X):
-            raise ValueError(f"glassnet hvp: --sample must be in 0..{len(data.X) - 1}; got "
+        X, _, Y, _, _ = model_data(net, args.from_model, args.data, "hvp", "all")
+        if not 0 <= args.sample < len(X):
+            raise ValueError(f"glassnet hvp: --sample must be in 0..{len(X) - 1}; got "
                              f"{args.sample}.")
-        x = net.scale_inputs(data.X[args.sample:args.sample + 1])
-        result = explain_hvp(net, x, data.y[args.sample], args.direction,
-                             learning_rate=args.lr)
+        x = net.scale_inputs(X[args.sample:args.sample + 1])
+        result = explain_hvp(net, x, Y[args.sample], args.direction, learning_rate=args.lr)
     print(result.markdown() if args.format == "markdown" else result.text(), end="")
     return 0
 
@@ -262,18 +255,23 @@ def _cmd_per_sample(args: argparse.Namespace) -> int:
 
 
 def _initial_network(net: Any) -> Any:
-    """The weights ``glassnet train`` started from: its recorded recipe, rebuilt (same seed)."""
-    from .train import build_recipe
+    """The weights ``glassnet train`` started from: its recorded recipe, rebuilt (same seed),
+    for the recorded task (a classifier trained with mse has a sigmoid output layer), on the
+    CPU."""
+    from .data import task_of, training_settings
+    from .train import TRAIN_DEFAULTS, build_recipe
 
-    settings = net.info.get("training")
+    settings = training_settings(net)
     if not settings:
         raise ValueError("--from-init needs a model written by glassnet train (it records the "
                          "recipe and seed of the initial weights); pass --other MODEL instead.")
-    if settings.get("task") == "regression" or not net.loss_fn.classifier:
+    classify = task_of(net) == "classification"
+    if not classify:
         raise ValueError("--from-init: a regression model's first output layer was fitted to its "
                          "training targets (glassnet.recipes.init_output), which the model does "
                          "not record; pass --other MODEL instead.")
-    start, _ = build_recipe(settings, np.zeros((2, net.n_in)), net.n_out, net.loss_fn.classifier)
+    recipe = {**TRAIN_DEFAULTS, **settings, "device": "cpu"}  # older models record fewer
+    start, _ = build_recipe(recipe, np.zeros((2, net.n_in)), net.n_out, classify)
     if start.config()["layers"] != net.config()["layers"]:
         raise ValueError("--from-init: the recorded recipe builds another architecture than the "
                          "saved model's; pass --other MODEL instead.")
