@@ -9,7 +9,9 @@ in the order ``glassnet --help`` shows them.
 Every subcommand has ``--help``. Every failure is one line ``glassnet: error: ...`` on standard
 error with exit status 2 for a usage error and 1 for a run that failed (:mod:`.errors`), never
 a traceback unless ``--debug`` is given. Output paths are checked before any work starts
-(:mod:`.preflight`), and a closed pipe on the output never stops a run (:mod:`.streams`).
+(:mod:`.preflight`: each output's kind, suffix and what it would replace), every command on a
+saved model reads its data one way (:mod:`.model_data`), and a closed pipe on the output never
+stops a run (:mod:`.streams`).
 """
 
 from __future__ import annotations
