@@ -270,7 +270,8 @@ def no_layers(monkeypatch):
     ["vanishing", "--width", str(10 ** 9), "--depths", "2", "--data", "xor"],
 ], ids=["1e9 units", "1e12 units", "three 3e5 layers", "lbfgs", "gradcheck", "vanishing"])
 def test_absurd_sizes_are_refused_before_allocating(capsys, no_layers, argv):
-    line = fails(capsys, [*argv, "--out", "x"] if argv[0] != "gradcheck" else argv, 2)
+    line = fails(capsys, [*argv, "--out", "x.npz" if argv[0] == "train" else "x"]
+                 if argv[0] != "gradcheck" else argv, 2)
     assert "parameters and needs about" in line and "of memory" in line
 
 
@@ -373,7 +374,8 @@ def test_bad_csv_data(tmp_path, capsys, no_training, content, words):
     (["predict", "{model}", "--input", "{wide}", "--output", "y.npy"], "5 features"),
     (["evaluate", "{model}", "--data", "iris"], "4"),
     (["explain", "--from-model", "{model}", "--data", "iris"], "4 features"),
-    (["explain", "--from-model", "{model}", "--sample", "-1"], "--sample must be in"),
+    (["explain", "--from-model", "{model}", "--sample", "-1"], "--sample: must be an integer in 0.."),
+    (["explain", "--from-model", "{model}", "--sample", "100000"], "--sample must be in"),
 ])
 def test_unknown_and_bad_input_files(model, tmp_path, capsys, no_training, argv, words):
     files = {"toml": write(tmp_path, "bad.toml", "epochs = [\n"),

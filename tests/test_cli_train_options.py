@@ -317,7 +317,7 @@ def test_explain_a_model_trained_with_mse_on_classes(capsys):
 def test_explain_a_model_that_records_no_data(tmp_path, capsys):
     glassnet.save(glassnet.mlp([2, 3, 2], loss="cross_entropy", seed=0), tmp_path / "api.npz")
     line = one_error_line(capsys, ["explain", "--from-model", str(tmp_path / "api.npz")], 2)
-    assert "records no data set" in line and "pass --data SPEC with samples of 2 features" in line
+    assert "does not record its data set" in line and "pass --data SPEC with samples of 2 features" in line
     assert main(["explain", "--from-model", str(tmp_path / "api.npz"), "--data", "xor"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("explaining sample 0 of xor") and "scaled by" not in out

@@ -234,8 +234,9 @@ def test_unknown_flag(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--epochs", "-3"], ("train: argument --epochs: must be > 0; got -3 "
-     "(see 'glassnet train --help')")),
+    (["train", "--epochs", "-3"], ("train: argument --epochs: must be an integer in "
+     "1..1,000,000 (a million passes over the data; more is a typo: stop earlier with "
+     "--early-stopping); got -3 (see 'glassnet train --help')")),
     (["train", "--hidden", "8,0"],
      ("train: argument --hidden: layer sizes must be integers > 0; got '8,0' "
      "(see 'glassnet train --help')")),

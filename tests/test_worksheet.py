@@ -132,7 +132,7 @@ def test_earlier_worksheet_is_never_overwritten_without_force(tmp_path, capsys):
 @pytest.mark.parametrize("flags,message", [
     (["--sizes", "2,30,2"], r"2 to 5 layer sizes of 1 to 6 units .* got 2,30,2"),
     (["--sizes", "2"], r"expected at least an input and an output size"),
-    (["--seed", "-1"], r"must be >= 0"),
+    (["--seed", "-1"], r"--seed: must be an integer in 0\.\."),
     (["--lr", "0"], r"must be > 0"),
     (["--activation", "softmax"], r"invalid choice"),
 ])

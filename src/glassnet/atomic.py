@@ -9,7 +9,8 @@ the same path (:func:`remove_stale_temporaries`).
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +21,59 @@ def atomic_write(path: str | os.PathLike, write: Any) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, fsync, then rename it to ``path``.
 
     The temporary file is ``.<name>.<pid>.<random>.tmp``; those left by saves whose process
-    was killed are removed first (see :func:`remove_stale_temporaries`).
+    was killed are removed first (see :func:`remove_stale_temporaries`). The file gets the
+    permissions ``open()`` would give it (``0o666`` less the umask), or those of the file it
+    replaces. Every ``OSError`` (a full disk, a read-only folder, ``path`` naming a folder)
+    names ``path``, never the temporary file.
     """
     path = Path(path)
     folder = path.parent
     remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
+    tmp = None
     try:
+        fd, tmp = _create_temporary(path)
+        try:
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))  # replacing: keep its mode
+        except FileNotFoundError:
+            pass  # a new file: the mode os.open gave it, as open() would
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+    except BaseException as err:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        if isinstance(err, OSError):
+            raise _naming(err, path) from err
         raise
     _fsync_folder(folder)
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new file ``.<name>.<pid>.<random>.tmp`` beside ``path``, opened for writing with mode
+    ``0o666`` (the kernel takes the umask off, as for ``open(path, "w")``)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """``err`` (of the same class) naming the target ``path`` instead of the temporary file."""
+    if err.filename == str(path) and err.filename2 is None:
+        return err
+    reason = err.strerror or str(err) or type(err).__name__
+    try:
+        return type(err)(err.errno, reason, str(path))
+    except TypeError:  # a subclass with a constructor of its own
+        return OSError(err.errno, reason, str(path))
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:

@@ -9,7 +9,9 @@ in the order ``glassnet --help`` shows them.
 Every subcommand has ``--help``. Every failure is one line ``glassnet: error: ...`` on standard
 error with exit status 2 for a usage error and 1 for a run that failed (:mod:`.errors`), never
 a traceback unless ``--debug`` is given. Output paths are checked before any work starts
-(:mod:`.preflight`), and a closed pipe on the output never stops a run (:mod:`.streams`).
+(:mod:`.preflight`: each output's kind, suffix and what it would replace), every command on a
+saved model reads its data one way (:mod:`.model_data`), and a closed pipe on the output never
+stops a run (:mod:`.streams`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from . import glassbox, launch, models, playground, second_order, teach, train
-from .args import Parser, check_flags
+from .args import Parser, add_limits, check_flags
 from .errors import RunFailed, UsageError, failure, one_line_warning
 from .streams import pipe_safe
 from .train import TRAIN_DEFAULTS, build_recipe
@@ -47,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # --debug after the command works too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help=_DEBUG_HELP)
+        add_limits(command)
     return parser
 
 

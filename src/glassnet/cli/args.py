@@ -7,13 +7,15 @@ one-line reason; :class:`Parser` turns every argparse complaint into a :class:`U
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .errors import UsageError, closest
 
-__all__ = ["Parser", "check_flags", "choice", "fraction", "int_list", "name_list", "non_negative",
-           "number", "on_off_list", "port", "positive", "show"]
+__all__ = ["Parser", "check_flags", "choice", "count", "epochs", "fraction", "int_list",
+           "name_list", "non_negative", "non_negative_int", "number", "on_off_list", "add_limits", "port",
+           "positive", "samples", "seed", "show", "steps"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -95,16 +97,21 @@ def network_sizes(text: str) -> list[int]:
 
 def number(kind: type, valid: Callable[[Any], bool], rule: str) -> Callable[[str], Any]:
     """An argparse type: ``kind(text)`` that passes ``valid``; else a one-line error naming
-    ``rule``."""
+    ``rule``. A float must be finite first: ``nan``, ``inf``, ``-inf`` and ``1e400`` (which
+    reads as inf) are refused here, so that no flag hands them to the optimiser or the network.
+    Every numeric flag of every command goes through this (the tests walk the parsers)."""
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}; got {text!r}")
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number; got {text}")
         if not valid(value):
             raise argparse.ArgumentTypeError(f"must be {rule}; got {text}")
         return value
     parse.__name__ = f"{kind.__name__} {rule}"
+    parse.kind = kind  # type: ignore[attr-defined]
     return parse
 
 
@@ -112,10 +119,31 @@ def positive(kind: type) -> Callable[[str], Any]:
     return number(kind, lambda value: value > 0, "> 0")
 
 
+def count(limit: int, why: str, low: int = 1) -> Callable[[str], int]:
+    """An integer in ``low..limit``; ``why`` says where the limit comes from."""
+    parse = number(int, lambda value: low <= value <= limit,
+                   f"an integer in {low}..{limit:,} ({why})")
+    parse.limit = f"{low}..{limit:,}: {why}"  # type: ignore[attr-defined]
+    return parse
+
+
+def add_limits(parser: argparse.ArgumentParser) -> None:
+    """Append the range of each bounded count to its flag's help: ``(1..1,000,000: why)``."""
+    for action in parser._actions:
+        limit = getattr(action.type, "limit", None)
+        if limit and action.help:
+            action.help = f"{action.help} ({limit})".replace("%", "%%")
+
+
 fraction = number(float, lambda value: 0 <= value < 1, "in [0, 1)")
 non_negative = number(float, lambda value: value >= 0, ">= 0")
-non_negative_int = number(int, lambda value: value >= 0, ">= 0")
+non_negative_int = count(2 ** 63 - 1, "a 64-bit integer", low=0)
+seed = count(2 ** 32 - 1, "NumPy's seeds are non-negative integers", low=0)
 port = number(int, lambda value: 0 < value < 65536, "a port number in 1..65535")
+epochs = count(10 ** 6, "a million passes over the data; more is a typo: stop earlier with "
+               "--early-stopping")
+samples = count(10 ** 7, "ten million rows; every sample's activations are held at once")
+steps = count(10 ** 9, "a billion steps")
 
 
 def choice(options: Iterable[str], what: str) -> Callable[[str], str]:

@@ -15,15 +15,23 @@ from ..losses import LOSSES
 from ..network import Network, mlp
 from ..training import Callback
 from . import preflight
-from .args import choice, int_list, name_list, on_off_list, positive
-from .data import load_for_task, loss_targets, split_data, task_of, training_settings
+from .args import (choice, count, int_list, name_list, non_negative_int, on_off_list, positive,
+                   seed)
+from .data import data_file, training_settings
 from .errors import RunFailed, UsageError
 
-__all__ = ["PLOT_FILES", "add_parsers", "monitor_callbacks", "write_plots", "write_text"]
+__all__ = ["PLOT_FILES", "add_parsers", "monitor_callbacks", "write_figure", "write_plots",
+           "write_text"]
 
-PLOT_FILES = ("history.json", "training_curves.png", "gradient_norms.png", "histograms.png",
-              "decision_boundary.png", "saliency.png")
+PLOT_FILES = {"history.json": preflight.JSON, **{name: preflight.FIGURE for name in (
+    "training_curves.png", "gradient_norms.png", "histograms.png", "decision_boundary.png",
+    "saliency.png")}}
 """What ``train --plots DIR`` may write into DIR."""
+_VANISHING_FILES = {"lab.csv": preflight.TABLE, "lab.json": preflight.JSON, **{
+    name: preflight.FIGURE for name in ("delta_by_depth.png", "delta_by_depth_trained.png",
+                                        "learning_speed.png")}}
+_REDRAWN_FILES = {name: preflight.FIGURE for name in ("training_curves.png",
+                                                        "gradient_norms.png")}
 
 
 def add_parsers(sub: Any) -> None:
@@ -44,11 +52,12 @@ def add_parsers(sub: Any) -> None:
                        help="default: mse")
     check.add_argument("--residual", action="store_true",
                        help="make equal-width hidden layers residual blocks")
-    check.add_argument("--samples", type=positive(int), default=8, help="default: 8")
+    check.add_argument("--samples", type=count(10 ** 5, "each finite difference runs on all"),
+                       default=8, help="default: 8")
     check.add_argument("--eps", type=positive(float), default=1e-4, help="default: 1e-4")
     check.add_argument("--tol", type=positive(float), default=1e-6, help="default: 1e-6")
     check.add_argument("--fast", action="store_true", help="random directions, not every entry")
-    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--seed", type=seed, default=0)
     check.set_defaults(run=_cmd_gradcheck)
 
     vanish = sub.add_parser(
@@ -65,9 +74,10 @@ def add_parsers(sub: Any) -> None:
                         help="off, on or off,on: plain stacks, identity skips (default: off,on)")
     vanish.add_argument("--width", type=positive(int), default=32, help="default: 32")
     vanish.add_argument("--data", default="digits", help="classification data (default: digits)")
-    vanish.add_argument("--steps", type=int, default=100, help="training steps (default: 100)")
+    vanish.add_argument("--steps", type=count(10 ** 6, "a million steps of each stack", low=0),
+                        default=100, help="training steps (default: 100)")
     vanish.add_argument("--lr", type=positive(float), default=0.05, help="default: 0.05")
-    vanish.add_argument("--seed", type=int, default=0)
+    vanish.add_argument("--seed", type=seed, default=0)
     vanish.add_argument("--out", default="vanishing", metavar="DIR",
                         help="output folder (default: vanishing)")
     vanish.set_defaults(run=_cmd_vanishing)
@@ -82,7 +92,8 @@ def add_parsers(sub: Any) -> None:
     expl.add_argument("--format", choices=["text", "markdown"], default="text")
     expl.add_argument("--from-model", metavar="FILE", help="a saved model (layers wider than "
                       "16 units are summarised)")
-    expl.add_argument("--sample", type=int, default=0, help="index of the sample (default: 0)")
+    expl.add_argument("--sample", type=non_negative_int, default=0,
+                      help="index of the sample (default: 0)")
     expl.add_argument("--data", default=None, help="data spec (default: the test split of the "
                       "model's own data)")
     expl.add_argument("--lr", type=positive(float), default=0.5,
@@ -99,9 +110,16 @@ def add_parsers(sub: Any) -> None:
 
 
 def write_text(path: Any, text: str) -> None:
-    from ..io import atomic_write
+    from ..atomic import atomic_write
 
     atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def write_figure(path: Any, draw: Any) -> None:
+    """``draw(file)`` (a :mod:`glassnet.plots` function's ``path=``) written atomically."""
+    from ..atomic import atomic_write
+
+    atomic_write(path, draw)
 
 
 # ---------------------------------------------------------------------- gradcheck
@@ -142,9 +160,10 @@ def _cmd_gradcheck(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- train --monitor, --plots
-def monitor_callbacks(args: argparse.Namespace) -> list[Callback]:
-    """``train --monitor``/``--plots``: a GradientMonitor, and a printer of its table."""
-    if not (args.monitor or args.plots):
+def monitor_callbacks(s: dict[str, Any]) -> list[Callback]:
+    """``train --monitor``/``--plots`` (settings ``s``): a GradientMonitor, and a printer of its
+    table."""
+    if not (s["monitor"] or s["plots"]):
         return []
     from ..diagnostics import GradientMonitor
 
@@ -154,7 +173,7 @@ def monitor_callbacks(args: argparse.Namespace) -> list[Callback]:
         def on_epoch_end(self, net: Network, epoch: int, record: dict[str, Any]) -> None:
             print(_monitor_table(record["gradients"][-1]))
 
-    return [monitor, PrintTable()] if args.monitor else [monitor]
+    return [monitor, PrintTable()] if s["monitor"] else [monitor]
 
 
 def _fmt_cell(value: Any, spec: str) -> str:
@@ -177,14 +196,15 @@ def _monitor_table(snapshot: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_plots(args: argparse.Namespace, net: Network, history: Any, X_test: np.ndarray,
+def write_plots(s: dict[str, Any], net: Network, history: Any, X_test: np.ndarray,
                 y_test: np.ndarray, classify: bool) -> None:
-    """``train --plots DIR``: training curves, gradient norms, histograms, saliency or boundary."""
-    if not args.plots:
+    """``train --plots DIR`` (settings ``s``): training curves, gradient norms, histograms,
+    saliency or decision boundary."""
+    if not s["plots"]:
         return
     from .. import plots
 
-    out = Path(args.plots)
+    out = Path(s["plots"])
     out.mkdir(parents=True, exist_ok=True)
     # predict applies the model's scaler to raw inputs; forward and jacobian take scaled ones
     X_net = net.scale_inputs(X_test)
@@ -199,7 +219,7 @@ def write_plots(args: argparse.Namespace, net: Network, history: Any, X_test: np
     if classify and int(round(np.sqrt(net.n_in))) ** 2 == net.n_in and net.n_in > 4:
         figures["saliency.png"] = lambda p: plots.plot_saliency(net, X_net, y_test, path=p)
     for name, draw in figures.items():
-        draw(out / name)
+        write_figure(out / name, draw)
         written.append(name)
     print(f"wrote {', '.join(written)} to {out}")
 
@@ -209,9 +229,8 @@ def _cmd_vanishing(args: argparse.Namespace) -> int:
     from .. import plots
     from ..diagnostics import lab_table_csv, lab_table_json, vanishing_lab
 
-    if args.steps < 0:
-        raise UsageError(f"vanishing: --steps must be >= 0; got {args.steps}")
-    preflight.output_folder(args.out, "--out")
+    preflight.outputs(folders=[("--out", args.out, _VANISHING_FILES)],
+                      inputs=[("--data", data_file(args.data))])
     preflight.network_size([args.width] * (max(args.depths) + 1), 256, "vanishing",
                            "Choose a smaller --width or fewer --depths.")
     rows = vanishing_lab(args.depths, args.activations, args.residual, args.width, args.data,
@@ -230,11 +249,14 @@ def _cmd_vanishing(args: argparse.Namespace) -> int:
         print(f"{r['activation']:<10} {'on' if r['residual'] else 'off':<5} {r['depth']:>5} "
               f"{first_last:>25.2e} {decay:>9} {trained:>10.2e} {loss:>7}")
     written = ["lab.csv", "lab.json", "delta_by_depth.png"]
-    plots.plot_delta_by_depth(rows, "init", path=out / "delta_by_depth.png")
+    write_figure(out / "delta_by_depth.png",
+                 lambda f: plots.plot_delta_by_depth(rows, "init", path=f))
     if args.steps > 0:
-        plots.plot_delta_by_depth(rows, "trained", path=out / "delta_by_depth_trained.png")
+        write_figure(out / "delta_by_depth_trained.png",
+                     lambda f: plots.plot_delta_by_depth(rows, "trained", path=f))
         deepest = [r for r in rows if r["depth"] == max(args.depths)]
-        plots.plot_learning_speed(deepest, path=out / "learning_speed.png")
+        write_figure(out / "learning_speed.png",
+                     lambda f: plots.plot_learning_speed(deepest, path=f))
         written += ["delta_by_depth_trained.png", "learning_speed.png"]
     print(f"wrote {', '.join(written)} to {out}")
     return 0
@@ -247,29 +269,19 @@ def _explained_sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarra
     From ``--data``: that data's sample ``--sample``. Else from the data the model records
     (``glassnet train`` writes it): its test split, samples the model was not trained on.
     """
-    settings = training_settings(net)
-    classify = task_of(net) == "classification"
-    task = "classification" if classify else "regression"
-    asked_by = "this model, a classifier,"
+    from .model_data import model_data
+
+    X, y, Y, spec, _ = model_data(net, args.from_model, args.data, "explain",
+                                  "all" if args.data is not None else "test")
     if args.data is not None:
-        data, _, _ = load_for_task(args.data, task, asked_by)
-        X, y, where = data.X, data.y, f"of {args.data}"
-    elif settings.get("data"):
-        spec, seed = settings["data"], settings.get("seed", 0)
-        data, _, _ = load_for_task(spec, task, asked_by)
-        _, X, _, y = split_data(data, seed)
-        where = f"of the test split of {spec} (seed {seed}), held out from training"
+        where = f"of {spec}"
     else:
-        raise UsageError(f"explain: {args.from_model} records no data set (it was not written by "
-                         f"'glassnet train'); pass --data SPEC with samples of {net.n_in} features")
-    if X.shape[1] != net.n_in:
-        raise UsageError(f"explain: the samples {where} have {X.shape[1]} features; the model "
-                         f"takes {net.n_in}. Pass --data with the model's kind of inputs")
+        seed = training_settings(net).get("seed", 0)
+        where = f"of the test split of {spec} (seed {seed}), held out from training"
     if not 0 <= args.sample < len(X):
         raise UsageError(f"explain: --sample must be in 0..{len(X) - 1}; got {args.sample}")
     i = args.sample
-    target = loss_targets(net, y[i:i + 1], classify)[0]
-    return X[i:i + 1], target, f"sample {i} {where}, target {_plain(y[i])}"
+    return X[i:i + 1], Y[i], f"sample {i} {where}, target {_plain(y[i])}"
 
 
 def _plain(values: Any) -> str:
@@ -309,7 +321,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     path = Path(args.history)
     if not path.exists():
         raise FileNotFoundError(f"No history file at {path}.")
-    preflight.output_folder(args.out, "--out")
+    preflight.outputs(folders=[("--out", args.out, _REDRAWN_FILES)],
+                      inputs=[("history", args.history)])
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
@@ -321,10 +334,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                          "...]}.")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    plots.plot_training_curves(data, path=out / "training_curves.png")
+    write_figure(out / "training_curves.png", lambda f: plots.plot_training_curves(data, path=f))
     written = ["training_curves.png"]
     if any(record.get("gradients") for record in data["epochs"]):
-        plots.plot_gradient_norms(data, path=out / "gradient_norms.png")
+        write_figure(out / "gradient_norms.png",
+                     lambda f: plots.plot_gradient_norms(data, path=f))
         written.append("gradient_norms.png")
     print(f"wrote {', '.join(written)} to {out}")
     return 0

@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from .args import non_negative_int
+from .args import count
 
 __all__ = ["add_parsers"]
 
@@ -22,7 +22,9 @@ def add_parsers(sub: Any) -> None:
         "--checkpoint-dir ck ...); when it fails and its checkpoint exists, run it again with "
         "--resume, up to --max-restarts times. A usage error (status 2) is never retried. "
         "Signals sent to this command are passed on to COMMAND and end it.")
-    launch.add_argument("--max-restarts", type=non_negative_int, default=3,
+    launch.add_argument("--max-restarts", type=count(1000, "beyond, the failure is not a fluke",
+                                                     low=0),
+                        default=3,
                         help="how many times to run COMMAND again at most (default: 3)")
     launch.add_argument("--checkpoint-dir", default=None,
                         help="where COMMAND writes its checkpoint (default: its own "

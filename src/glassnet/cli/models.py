@@ -10,8 +10,8 @@ import numpy as np
 from ..io import load
 from . import preflight
 from .args import show
-from .data import (load_for_task, loss_targets, model_indices, model_labels, predicted_labels,
-                   split_data, task_of, training_settings)
+from .data import model_labels, predicted_labels, task_of, training_settings
+from .model_data import check_features, model_data
 from .errors import UsageError
 
 __all__ = ["add_parsers"]
@@ -55,15 +55,14 @@ def _load_inputs(path: str) -> np.ndarray:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ..io import atomic_write
+    from ..atomic import atomic_write
 
-    if not args.output.endswith((".npy", ".csv")):
-        raise UsageError(f"predict: --output must end in .csv or .npy; got {args.output}")
-    preflight.distinct([("--output", args.output)], [("--input", args.input),
-                                                     ("model", args.model)])
-    preflight.output_file(args.output, "--output")
+    preflight.outputs(files=[("--output", args.output, preflight.PREDICTIONS)],
+                      inputs=[("--input", args.input), ("model", args.model)])
     net = load(args.model)
     X = _load_inputs(args.input)
+    check_features(net, args.model, X, f"--input {args.input}",
+                   "pass inputs of the kind it was trained on")
     out = net.predict_output(X) if args.proba else model_labels(net, X)
     if args.output.endswith(".npy"):
         atomic_write(args.output, lambda f: np.save(f, out))
@@ -79,22 +78,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..metrics import confusion_matrix, get_metric
 
     net = load(args.model)
-    settings = training_settings(net)
-    spec = args.data or settings.get("data")
-    if spec is None:
-        raise UsageError("evaluate: the model records no data set; pass --data")
     classify = task_of(net) == "classification"
-    data, _, _ = load_for_task(spec, "classification" if classify else "regression",
-                               asked_by="this model, a classifier,")
-    if args.all:
-        X, y, part = data.X, data.y, "all samples"
-    else:
-        _, X, _, y = split_data(data, settings.get("seed", 0))
-        part = f"test split (seed {settings.get('seed', 0)})"
+    X, y, y_loss, spec, _ = model_data(net, args.model, args.data, "evaluate",
+                                       "all" if args.all else "test")
+    seed = training_settings(net).get("seed", 0)
+    part = "all samples" if args.all else f"test split (seed {seed})"
     a = net.predict_output(X)
-    if classify and np.ndim(y) == 1:
-        y = model_indices(net, data, y)  # the model's own class numbering
-    y_loss = loss_targets(net, y, classify)
     Y = net.loss_fn.targets(y_loss, net.n_out, np.float64)
     print(f"model: {args.model}  {net}")
     print(f"data: {spec}, {part}, {len(X)} samples")

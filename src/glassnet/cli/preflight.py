@@ -1,8 +1,11 @@
 """Checks made before a command starts its work, so that a typo never throws a finished run away.
 
-* :func:`output_file` and :func:`output_folder`: every path a command will write is writable
-  now (a temporary file is created and removed beside the target);
-* :func:`distinct`: no two outputs are the same file, and no output is one of the inputs;
+* :func:`outputs`: every path a command will write, checked at once before the work starts:
+  no two outputs are one file and no output is an input (:func:`distinct`); each file can be
+  written (:func:`output_file`), ends in a suffix of its :class:`Kind`, and replaces an
+  existing file only when that file is of the same kind (a model only by a glassnet model, a
+  JSON file only by JSON, ...); each folder can be created or written in
+  (:func:`output_folder`), and the files the command writes into it obey the same rule;
 * :func:`network_size`: a network must fit in memory before its weights are allocated;
 * :func:`port_free`: the playground's port can be listened on.
 
@@ -12,18 +15,130 @@ Each raises :class:`UsageError` with the flag, what is wrong and the fix.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import UsageError
 
-__all__ = ["distinct", "network_size", "output_file", "output_folder", "port_free"]
+__all__ = ["FIGURE", "JSON", "MARKDOWN", "MODEL", "PDF", "PREDICTIONS", "TABLE", "Kind",
+           "distinct", "network_size", "output_file", "output_folder", "outputs", "port_free"]
 
 Named = Sequence[tuple[str, Any]]  # (flag, path or None) pairs
+
+
+def _read(path: Path, limit: int = 1 << 30) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit)
+    except OSError:
+        return None
+
+
+def _is_model(path: Path) -> bool:
+    from ..io import load
+
+    try:
+        load(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _is_text(path: Path) -> bool:
+    data = _read(path)
+    if data is None or b"\0" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _is_json(path: Path) -> bool:
+    data = _read(path)
+    try:
+        json.loads(b"" if data is None else data)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _starts_with(magic: bytes) -> Callable[[Path], bool]:
+    return lambda path: (_read(path, len(magic)) or b"") == magic
+
+
+def _is_predictions(path: Path) -> bool:
+    return _starts_with(b"\x93NUMPY")(path) if path.suffix == ".npy" else _is_text(path)
+
+
+class Kind(NamedTuple):
+    """A kind of file a command writes.
+
+    ``what`` names it in messages, ``suffixes`` are the endings its path may have (the first
+    is the one suggested), ``holds(path)`` says whether an existing file is of this kind, so
+    that the command may replace it.
+    """
+
+    what: str
+    suffixes: tuple[str, ...]
+    holds: Callable[[Path], bool]
+
+
+MODEL = Kind("a glassnet model", (".npz",), _is_model)
+"""A model or a checkpoint written by :func:`glassnet.save` (a checkpoint is a model file)."""
+JSON = Kind("a JSON file", (".json",), _is_json)
+PREDICTIONS = Kind("predictions", (".csv", ".npy"), _is_predictions)
+TABLE = Kind("a CSV table", (".csv",), _is_text)
+FIGURE = Kind("a PNG figure", (".png",), _starts_with(b"\x89PNG\r\n\x1a\n"))
+PDF = Kind("a PDF document", (".pdf",), _starts_with(b"%PDF-"))
+MARKDOWN = Kind("a Markdown text", (".md",), _is_text)
+
+Files = Sequence[tuple[str, Any, Kind]]  # (flag, path or None, kind)
+Folders = Sequence[tuple[str, Any, Mapping[str, Kind]]]  # (flag, folder or None, {name: kind})
+
+
+def outputs(files: Files = (), folders: Folders = (), inputs: Named = ()) -> None:
+    """Check every output of a command before its work starts; the one entry the commands use.
+
+    Parameters
+    ----------
+    files : sequence of (flag, path, Kind)
+        The files the command writes (a path of None is not written).
+    folders : sequence of (flag, folder, {name: Kind})
+        The folders it writes into, with every file it may write there.
+    inputs : sequence of (flag, path)
+        The files it reads: no output may be one of them.
+
+    Raises
+    ------
+    UsageError
+        Naming the flag, the path, what is wrong and the fix.
+    """
+    written: list[tuple[str, Any]] = [(flag, path) for flag, path, _ in files]
+    written += [(flag, Path(folder) / name) for flag, folder, names in folders
+                if folder is not None for name in names]
+    distinct(written, inputs)
+    for flag, path, kind in files:
+        if path is not None:
+            output_file(path, flag, kind)
+    for flag, folder, names in folders:
+        if folder is not None:
+            output_folder(folder, flag)
+            for name, kind in names.items():
+                _replaceable(Path(folder) / name, f"{flag} {folder}: {Path(folder) / name}", kind)
+
+
+def _replaceable(path: Path, where: str, kind: Kind) -> None:
+    """An existing ``path`` may be replaced only by a file of its own kind."""
+    if path.is_file() and not kind.holds(path):
+        raise UsageError(f"{where} exists and is not {kind.what}, so it would be lost; move it "
+                         "away or choose another path")
 
 
 def _try_write(folder: Path, flag: str, target: str) -> None:
@@ -37,10 +152,11 @@ def _try_write(folder: Path, flag: str, target: str) -> None:
                          f"{err.strerror or err}; choose a writable folder") from None
 
 
-def output_file(path: str | os.PathLike, flag: str) -> None:
-    """Check that the file ``path`` (given with ``flag``) can be written.
+def output_file(path: str | os.PathLike, flag: str, kind: Kind) -> None:
+    """Check that the file ``path`` (given with ``flag``) can be written as a ``kind`` file.
 
-    Its folder must exist and be writable; ``path`` must not be a folder or a device.
+    Its folder must exist and be writable; ``path`` must not be a folder or a device, must end
+    in one of ``kind.suffixes``, and may name an existing file only of that kind.
     """
     p = Path(path)
     if str(path) == "":
@@ -55,6 +171,11 @@ def output_file(path: str | os.PathLike, flag: str) -> None:
                          f"(mkdir -p {folder}) or choose another path")
     if not folder.is_dir():
         raise UsageError(f"{flag} {path}: {folder} is not a folder; choose another path")
+    if p.suffix.lower() not in kind.suffixes:
+        shown = " or ".join(kind.suffixes)
+        raise UsageError(f"{flag} {path} must end in {shown}, as {kind.what} does; name it e.g. "
+                         f"{p.with_suffix(kind.suffixes[0])}")
+    _replaceable(p, f"{flag} {path}", kind)
     _try_write(folder, flag, str(path))
 
 

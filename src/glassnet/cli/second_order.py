@@ -16,21 +16,15 @@ from typing import Any
 import numpy as np
 
 from ..activations import ACTIVATIONS
+from . import preflight
+from .args import count, epochs, non_negative_int, positive, seed
+from .args import samples as samples_type
 
 __all__ = ["add_parsers"]
 
-
-def _positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}; got {text!r}")
-        if not value > 0 or not np.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be > 0; got {text}")
-        return value
-    parse.__name__ = f"{kind.__name__} > 0"
-    return parse
+_LANDSCAPE_FILES = {"line.png": preflight.FIGURE, "contour.png": preflight.FIGURE,
+                    "surface.png": preflight.FIGURE, "landscape.json": preflight.JSON}
+_LAB_FILES = {"lab.png": preflight.FIGURE, "lab.json": preflight.JSON}
 
 
 def _weight_entry(text: str) -> tuple[str, tuple[int, ...]]:
@@ -50,9 +44,9 @@ def _model_flags(parser: argparse.ArgumentParser, samples: int) -> None:
     parser.add_argument("model", help="a model saved by glassnet train (or glassnet.save)")
     parser.add_argument("--data", default=None,
                         help="data spec (default: the data set the model was trained on)")
-    parser.add_argument("--samples", type=_positive(int), default=samples,
+    parser.add_argument("--samples", type=samples_type, default=samples,
                         help=f"random samples of the data to use (default: {samples})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sample choice and of "
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the sample choice and of "
                         "random directions (default: 0)")
 
 
@@ -67,11 +61,12 @@ def add_parsers(sub: Any) -> None:
     hvp.add_argument("--from-model", metavar="FILE", help="a saved model (Dense layers, at most "
                      "16 units per layer and 6 layers)")
     hvp.add_argument("--data", default=None, help="data spec (default: the model's own)")
-    hvp.add_argument("--sample", type=int, default=0, help="index of the sample (default: 0)")
+    hvp.add_argument("--sample", type=non_negative_int, default=0,
+                     help="index of the sample (default: 0)")
     hvp.add_argument("--direction", choices=["gradient", "ones"], default="gradient",
                      help="v: the gradient (default; also checks the Taylor prediction of one "
                      "gradient step) or all ones")
-    hvp.add_argument("--lr", type=_positive(float), default=0.5,
+    hvp.add_argument("--lr", type=positive(float), default=0.5,
                      help="learning rate of the step checked (default: 0.5)")
     hvp.add_argument("--format", choices=["text", "markdown"], default="text")
     hvp.set_defaults(run=_cmd_hvp)
@@ -83,9 +78,10 @@ def add_parsers(sub: Any) -> None:
         "and how the largest compares with the optimiser's stability edge (2 / learning_rate "
         "for plain gradient descent).")
     _model_flags(sharp, 512)
-    sharp.add_argument("--top", type=_positive(int), default=3,
+    sharp.add_argument("--top", type=count(100, "Lanczos finds the largest few"), default=3,
                        help="how many eigenvalues (default: 3)")
-    sharp.add_argument("--iters", type=_positive(int), default=30,
+    sharp.add_argument("--iters", type=count(10 ** 4, "a vector of all weights a step"),
+                       default=30,
                        help="Lanczos steps, one Hessian-vector product each (default: 30)")
     sharp.add_argument("--method", choices=["lanczos", "power"], default="lanczos")
     sharp.set_defaults(run=_cmd_sharpness)
@@ -101,7 +97,7 @@ def add_parsers(sub: Any) -> None:
     per.add_argument("--weight", type=_weight_entry, default=None, metavar="KEY:j,k",
                      help="the gradient entry to take apart, e.g. 0.W:3,5 or 2.b:1 (0-based; "
                      "default: the largest |dC/dW| entry of the first layer)")
-    per.add_argument("--top", type=_positive(int), default=5,
+    per.add_argument("--top", type=count(10 ** 4, "a list to read"), default=5,
                      help="how many samples to list (default: 5)")
     per.set_defaults(run=_cmd_per_sample)
 
@@ -115,9 +111,9 @@ def add_parsers(sub: Any) -> None:
     land.add_argument("model", nargs="?", help="a saved model (omit with --lab)")
     land.add_argument("--data", default=None,
                       help="data spec (default: the model's own; digits for --lab)")
-    land.add_argument("--samples", type=_positive(int), default=1000,
+    land.add_argument("--samples", type=samples_type, default=1000,
                       help="random samples of the data to evaluate the loss on (default: 1000)")
-    land.add_argument("--seed", type=int, default=0,
+    land.add_argument("--seed", type=seed, default=0,
                       help="seed of the samples and the directions (default: 0)")
     ends = land.add_mutually_exclusive_group()
     ends.add_argument("--other", metavar="FILE",
@@ -125,17 +121,19 @@ def add_parsers(sub: Any) -> None:
     ends.add_argument("--from-init", action="store_true",
                       help="the line from the model's initial weights (rebuilt from the recipe "
                       "glassnet train recorded) to its trained ones")
-    land.add_argument("--span", type=_positive(float), default=1.0,
+    land.add_argument("--span", type=positive(float), default=1.0,
                       help="the plane spans [-SPAN, SPAN] along each direction (default: 1)")
-    land.add_argument("--resolution", type=_positive(int), default=21,
+    land.add_argument("--resolution", type=count(1001, "resolution^2 losses"),
+                      default=21,
                       help="grid points per axis (default: 21)")
     land.add_argument("--lab", action="store_true",
                       help="compare the vanishing lab's plain and residual stacks instead")
-    land.add_argument("--depth", type=_positive(int), default=8, help="--lab depth (default: 8)")
+    land.add_argument("--depth", type=count(1000, "hidden layers"), default=8,
+                      help="--lab depth (default: 8)")
     land.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS),
                       help="--lab activation (default: relu)")
-    land.add_argument("--width", type=_positive(int), default=32, help="--lab width (default: 32)")
-    land.add_argument("--epochs", type=_positive(int), default=20,
+    land.add_argument("--width", type=positive(int), default=32, help="--lab width (default: 32)")
+    land.add_argument("--epochs", type=epochs, default=20,
                       help="--lab training epochs (default: 20)")
     land.add_argument("--out", default="landscape", metavar="DIR",
                       help="output folder (default: landscape)")
@@ -149,19 +147,16 @@ def add_parsers(sub: Any) -> None:
 
 
 def _model_and_data(args: argparse.Namespace, net: Any = None) -> tuple[Any, ...]:
-    """The model, and ``(X, y)``: a random subset of ``--samples`` rows, scaled as the model's."""
-    from ..data import load_data
+    """The model, and ``(X, Y)``: a random subset of ``--samples`` rows of its data
+    (:func:`.model_data.model_data`), ``X`` scaled as the model's, ``Y`` as its loss takes it."""
     from ..io import load
+    from .model_data import model_data
 
     net = load(args.model) if net is None else net
-    spec = args.data or net.info.get("training", {}).get("data")
-    if spec is None:
-        raise ValueError(f"{args.model} does not record its data set; pass --data SPEC.")
-    data = load_data(spec)
-    n = min(args.samples, len(data.X))
-    rows = np.sort(np.random.default_rng(args.seed).choice(len(data.X), size=n, replace=False))
-    X = net.scale_inputs(data.X[rows])
-    return net, X, data.y[rows], spec
+    X, _, Y, spec, _ = model_data(net, args.model, args.data, args.command, "all")
+    n = min(args.samples, len(X))
+    rows = np.sort(np.random.default_rng(args.seed).choice(len(X), size=n, replace=False))
+    return net, net.scale_inputs(X[rows]), Y[rows], spec
 
 
 def _float64(net: Any) -> Any:
@@ -187,20 +182,16 @@ def _cmd_hvp(args: argparse.Namespace) -> int:
             raise ValueError("glassnet hvp: --data needs --from-model FILE.")
         result = explain_hvp(v=args.direction, learning_rate=args.lr)
     else:
-        from ..data import load_data
         from ..io import load
+        from .model_data import model_data
 
         net = load(args.from_model)
-        spec = args.data or net.info.get("training", {}).get("data")
-        if spec is None:
-            raise ValueError(f"{args.from_model} does not record its data set; pass --data SPEC.")
-        data = load_data(spec)
-        if not 0 <= args.sample < len(data.X):
-            raise ValueError(f"glassnet hvp: --sample must be in 0..{len(data.X) - 1}; got "
+        X, _, Y, _, _ = model_data(net, args.from_model, args.data, "hvp", "all")
+        if not 0 <= args.sample < len(X):
+            raise ValueError(f"glassnet hvp: --sample must be in 0..{len(X) - 1}; got "
                              f"{args.sample}.")
-        x = net.scale_inputs(data.X[args.sample:args.sample + 1])
-        result = explain_hvp(net, x, data.y[args.sample], args.direction,
-                             learning_rate=args.lr)
+        x = net.scale_inputs(X[args.sample:args.sample + 1])
+        result = explain_hvp(net, x, Y[args.sample], args.direction, learning_rate=args.lr)
     print(result.markdown() if args.format == "markdown" else result.text(), end="")
     return 0
 
@@ -264,18 +255,23 @@ def _cmd_per_sample(args: argparse.Namespace) -> int:
 
 
 def _initial_network(net: Any) -> Any:
-    """The weights ``glassnet train`` started from: its recorded recipe, rebuilt (same seed)."""
-    from .train import build_recipe
+    """The weights ``glassnet train`` started from: its recorded recipe, rebuilt (same seed),
+    for the recorded task (a classifier trained with mse has a sigmoid output layer), on the
+    CPU."""
+    from .data import task_of, training_settings
+    from .train import TRAIN_DEFAULTS, build_recipe
 
-    settings = net.info.get("training")
+    settings = training_settings(net)
     if not settings:
         raise ValueError("--from-init needs a model written by glassnet train (it records the "
                          "recipe and seed of the initial weights); pass --other MODEL instead.")
-    if settings.get("task") == "regression" or not net.loss_fn.classifier:
+    classify = task_of(net) == "classification"
+    if not classify:
         raise ValueError("--from-init: a regression model's first output layer was fitted to its "
                          "training targets (glassnet.recipes.init_output), which the model does "
                          "not record; pass --other MODEL instead.")
-    start, _ = build_recipe(settings, np.zeros((2, net.n_in)), net.n_out, net.loss_fn.classifier)
+    recipe = {**TRAIN_DEFAULTS, **settings, "device": "cpu"}  # older models record fewer
+    start, _ = build_recipe(recipe, np.zeros((2, net.n_in)), net.n_out, classify)
     if start.config()["layers"] != net.config()["layers"]:
         raise ValueError("--from-init: the recorded recipe builds another architecture than the "
                          "saved model's; pass --other MODEL instead.")
@@ -285,26 +281,33 @@ def _initial_network(net: Any) -> Any:
 def _cmd_landscape(args: argparse.Namespace) -> int:
     from .. import plots
     from ..landscape import lab_landscapes, line, plane
+    from .data import data_file
+    from .glassbox import write_figure
 
     out = Path(args.out)
+    if args.lab and (args.model or args.other or args.from_init):
+        raise ValueError("glassnet landscape --lab builds its own networks; drop MODEL, "
+                         "--other and --from-init.")
+    if args.model is None and not args.lab:
+        raise ValueError("glassnet landscape needs MODEL (or --lab).")
+    preflight.outputs(folders=[("--out", args.out, _LAB_FILES if args.lab else _LANDSCAPE_FILES)],
+                      inputs=[("model", args.model), ("--other", args.other),
+                              ("--data", data_file(args.data) if args.data else None)])
     if args.lab:
-        if args.model or args.other or args.from_init:
-            raise ValueError("glassnet landscape --lab builds its own networks; drop MODEL, "
-                             "--other and --from-init.")
+        preflight.network_size([args.width] * (args.depth + 1), args.samples, "landscape",
+                               "Choose a smaller --width or --depth.")
         plain, res = lab_landscapes(args.depth, args.activation, args.width,
                                     args.data or "digits", epochs=args.epochs,
                                     n_samples=args.samples, span=args.span,
                                     resolution=args.resolution, seed=args.seed)
         out.mkdir(parents=True, exist_ok=True)
-        plots.plot_landscape_pair(plain, res, path=out / "lab.png")
+        write_figure(out / "lab.png", lambda f: plots.plot_landscape_pair(plain, res, path=f))
         _write_json(out / "lab.json", {"plain": plain.to_dict(), "residual": res.to_dict()})
         for p in (plain, res):
             print(f"{p.label}: loss at the trained weights {p.center_loss:.4g}, on the plane "
                   f"min {p.loss.min():.4g}, median {np.median(p.loss):.4g}, max {p.loss.max():.4g}")
         print(f"wrote lab.png, lab.json to {out}")
         return 0
-    if args.model is None:
-        raise ValueError("glassnet landscape needs MODEL (or --lab).")
     from ..io import load
 
     net, other = load(args.model), None
@@ -323,15 +326,15 @@ def _cmd_landscape(args: argparse.Namespace) -> int:
     if other is not None:
         ln = line(net64, X, y, other.astype("float64"), label=label)
         result["line"] = ln.to_dict()
-        plots.plot_loss_line(ln, path=out / "line.png")
+        write_figure(out / "line.png", lambda f: plots.plot_loss_line(ln, path=f))
         written.append("line.png")
         print(f"line {label}: loss {ln.loss[np.argmin(np.abs(ln.t))]:.4g} at t=0, "
               f"{ln.loss[np.argmin(np.abs(ln.t - 1))]:.4g} at t=1, barrier {ln.barrier:.4g}")
     p = plane(net64, X, y, span=args.span, resolution=args.resolution, seed=args.seed,
               label=f"{Path(args.model).name}, filter-normalised directions")
     result["plane"] = p.to_dict()
-    plots.plot_landscape(p, "contour", path=out / "contour.png")
-    plots.plot_landscape(p, "surface", path=out / "surface.png")
+    write_figure(out / "contour.png", lambda f: plots.plot_landscape(p, "contour", path=f))
+    write_figure(out / "surface.png", lambda f: plots.plot_landscape(p, "surface", path=f))
     _write_json(out / "landscape.json", result)
     written += ["contour.png", "surface.png", "landscape.json"]
     print(f"plane through {args.model} ({args.resolution}x{args.resolution}, span {args.span:g}): "

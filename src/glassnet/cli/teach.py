@@ -14,12 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from . import preflight
-from .args import network_sizes, non_negative_int, positive
+from .args import count, network_sizes, positive, seed
 from .errors import RunFailed
 
 __all__ = ["add_parsers"]
 
 _LOSSES = ["mse", "cross_entropy", "binary_cross_entropy", "huber"]
+
+_WORKSHEET_FILES = {"exercise.md": preflight.MARKDOWN, "solution.md": preflight.MARKDOWN,
+                    "worksheet.json": preflight.JSON, "exercise.pdf": preflight.PDF,
+                    "solution.pdf": preflight.PDF, "network.npz": preflight.MODEL}
+"""What ``glassnet worksheet`` writes into its folder."""
 
 
 def add_parsers(sub: Any) -> None:
@@ -43,8 +48,9 @@ def add_parsers(sub: Any) -> None:
     check.add_argument("--loss", choices=_LOSSES, help="default: the file's LOSS, else mse")
     check.add_argument("--sizes", type=network_sizes, default=[3, 4, 4, 2], metavar="LIST",
                        help="the network (default: 3,4,4,2)")
-    check.add_argument("--samples", type=positive(int), default=5, help="batch size (default: 5)")
-    check.add_argument("--seed", type=non_negative_int, default=0)
+    check.add_argument("--samples", type=count(10 ** 5, "a batch to check by hand"), default=5,
+                       help="batch size (default: 5)")
+    check.add_argument("--seed", type=seed, default=0)
     check.set_defaults(run=_cmd_check)
 
     sheet = sub.add_parser(
@@ -55,7 +61,7 @@ def add_parsers(sub: Any) -> None:
         "Files in DIR: exercise.md, solution.md (Markdown with LaTeX), exercise.pdf and "
         "solution.pdf (with matplotlib), worksheet.json (every number) and network.npz "
         "(glassnet.load reads it).")
-    sheet.add_argument("--seed", type=non_negative_int, default=0, help="default: 0")
+    sheet.add_argument("--seed", type=seed, default=0, help="default: 0")
     sheet.add_argument("--sizes", type=network_sizes, default=[2, 3, 2], metavar="LIST",
                        help="layer sizes, input first (default: 2,3,2)")
     sheet.add_argument("--activation", choices=sorted(set(ACTIVATIONS) - {"softmax"}),
@@ -73,6 +79,8 @@ def add_parsers(sub: Any) -> None:
 def _cmd_check(args: argparse.Namespace) -> int:
     from ..check import StudentError, check_backprop
 
+    preflight.network_size(args.sizes, args.samples, "check", "Choose smaller --sizes.",
+                           itemsize=8)
     try:
         reports = check_backprop(args.student, activation=args.activation, loss=args.loss,
                                  sizes=tuple(args.sizes), n_samples=args.samples, seed=args.seed)
@@ -94,10 +102,14 @@ def _cmd_worksheet(args: argparse.Namespace) -> int:
     from ..io import save
     from ..worksheet import make_worksheet
 
-    preflight.output_folder(args.out, "--out")
+    out = Path(args.out)
+    preflight.outputs(folders=[("--out", args.out, _WORKSHEET_FILES)])
+    existing = [name for name in _WORKSHEET_FILES if (out / name).exists()]
+    if existing and not args.force:
+        raise ValueError(f"{out / existing[0]} exists (an earlier worksheet); pass --force to "
+                         f"overwrite it, or choose another --out")
     sheet = make_worksheet(seed=args.seed, sizes=args.sizes, activation=args.activation,
                            loss=args.loss, learning_rate=args.lr)
-    out = Path(args.out)
     texts: dict[str, Any] = {
         "exercise.md": sheet.exercise_markdown(), "solution.md": sheet.solution_markdown(),
         "worksheet.json": json.dumps(sheet.to_dict(), indent=1) + "\n"}
@@ -107,12 +119,6 @@ def _cmd_worksheet(args: argparse.Namespace) -> int:
         print("glassnet worksheet: matplotlib is not installed, so no PDF "
               "(pip install 'glassnet[plot]')", file=sys.stderr)
     names = [*texts, "network.npz"]
-    existing = [n for n in names if (out / n).exists()]
-    if existing and not args.force:
-        raise ValueError(f"{out / existing[0]} exists (an earlier worksheet); pass --force to "
-                         f"overwrite it, or choose another --out")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder")
     out.mkdir(parents=True, exist_ok=True)
     for name, content in texts.items():
         data = content.encode() if isinstance(content, str) else content

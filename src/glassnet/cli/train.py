@@ -28,7 +28,8 @@ from ..recipes import SCALES, describe, fit_summary, resolve
 from ..schedules import SCHEDULES
 from ..training import Callback, TrainingDivergedError
 from . import preflight
-from .args import choice, fraction, int_list, non_negative, positive, show
+from .args import (choice, count, epochs, fraction, int_list, non_negative, positive, seed, show,
+                   steps)
 from .data import load_for_task, loss_targets, n_outputs, predicted_labels, split_data
 from .errors import RunFailed, UsageError
 
@@ -41,7 +42,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "clip_norm": None, "early_stopping": "auto", "val_split": "auto", "scale": "auto",
     "metrics": "accuracy", "seed": 0, "out": "glassnet-model.npz", "checkpoint_dir": None,
     "resume": False, "quiet": False, "history_json": None, "distributed": False, "device": "cpu",
-    "val_data": None, "checkpoint_every": None,
+    "val_data": None, "checkpoint_every": None, "monitor": False, "plots": None,
 }
 """The default recipe of ``glassnet train``; ``"auto"`` values come from the data by
 :func:`glassnet.recipes.resolve` (bench/recipes.py measures the result). L-BFGS, a full-batch
@@ -64,9 +65,10 @@ _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
     ("--lr", positive(float), ("base learning rate (not used by lbfgs, whose line search chooses "
      "the step)")),
     ("--schedule", choice(sorted(SCHEDULES), "schedule"), "learning-rate schedule over epochs"),
-    ("--epochs", positive(int), "epochs"),
-    ("--batch-size", positive(int), ("mini-batch size; auto: from the data's size, or the whole "
-     "training set for lbfgs")),
+    ("--epochs", epochs, "epochs"),
+    ("--batch-size", count(10 ** 8, "a hundred million samples; a batch larger than the "
+                           "training set is the whole set"),
+     "mini-batch size; auto: from the data's size, or the whole training set for lbfgs"),
     ("--weight-decay", non_negative, "L2 penalty on the weights (decoupled for adamw)"),
     ("--l1", non_negative, "L1 penalty on the weights"),
     ("--dropout", fraction, "dropout after each hidden layer"),
@@ -74,16 +76,16 @@ _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
      "this")),
     ("--scale", choice(SCALES, "scale"), "input scaling: standard (with a variance floor), "
      "minmax (pixels: one range for all), none; auto: minmax for pixels, else standard"),
-    ("--early-stopping", positive(int), "stop after PATIENCE epochs without improvement"),
+    ("--early-stopping", epochs, "stop after PATIENCE epochs without improvement"),
     ("--val-split", fraction, "share of the training data held out for validation"),
     ("--val-data", str, ("validation data of its own, a --data spec (its training part when "
      "it has a test part); excludes --val-split")),
     ("--metrics", str, "comma-separated metrics"),
-    ("--seed", int, "seed of weights, split, shuffling and dropout"),
+    ("--seed", seed, "seed of weights, split, shuffling and dropout"),
     ("--out", str, "where to save the model"),
     ("--checkpoint-dir", str, ("write a checkpoint there after every epoch; on SIGTERM or "
      "SIGUSR1 after the step, then exit with status 75 (resumable)")),
-    ("--checkpoint-every", positive(int), "also write the checkpoint every N steps (mid-epoch)"),
+    ("--checkpoint-every", steps, "also write the checkpoint every N steps (mid-epoch)"),
     ("--resume", bool, "continue from the checkpoint in --checkpoint-dir"),
     ("--quiet", bool, "no per-epoch lines, no progress bar"),
     ("--history-json", str, "also write the training history to this JSON file"),
@@ -91,6 +93,9 @@ _TRAIN_FLAGS: list[tuple[str, Any, str]] = [
      "--batch-size is the global batch")),
     ("--device", choice(["cpu", "cuda"], "device"), ("train on the CPU, or on a CUDA GPU with "
      "CuPy (glassnet[gpu])")),
+    # glassbox: gradient diagnostics and figures (see glassbox.py)
+    ("--monitor", bool, "print a per-layer table of delta and gradient norms each epoch"),
+    ("--plots", str, "after training, write figures and history.json into this folder"),
 ]
 
 
@@ -110,17 +115,17 @@ def add_parsers(sub: Any) -> None:
         else:
             train.add_argument(flag, type=kind, default=None,
                                help=f"{help_text} (default: {show(default)})")
-    # glassbox: --monitor and --plots (gradient diagnostics and figures; see glassbox.py)
-    train.add_argument("--monitor", action="store_true",
-                       help="print a per-layer table of delta and gradient norms each epoch")
-    train.add_argument("--plots", metavar="DIR", default=None,
-                       help="after training, write figures and history.json into DIR")
     train.set_defaults(run=_cmd_train)
 
 
-def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Defaults, then the TOML file, then the flags: the later wins."""
+def _train_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """Defaults, then the TOML file, then the flags: the later wins.
+
+    Returns the settings and, for each one the user gave, where: ``"--lr"`` or ``"lr in
+    r.toml"`` (what :func:`_check_applicable` names).
+    """
     settings = dict(TRAIN_DEFAULTS)
+    given: dict[str, str] = {}
     if args.config:
         try:
             import tomllib
@@ -153,11 +158,83 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
                     kind(",".join(map(str, value)) if isinstance(value, list) else str(value))
             except argparse.ArgumentTypeError as err:
                 raise UsageError(f"train: {key} in {args.config}: {err}")
+            given[name] = f"{key} in {args.config}"
     for name in TRAIN_DEFAULTS:
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
-    return settings
+            given[name] = "--" + name.replace("_", "-")
+    return settings, given
+
+
+def _full_batch(s: dict[str, Any]) -> bool:
+    return s["optimizer"] == "lbfgs"
+
+
+def _loss(s: dict[str, Any]) -> str | None:
+    """The loss train will use, once the task is known (None before)."""
+    if s["loss"] or s["task"] == "auto":
+        return s["loss"]
+    return "cross_entropy" if s["task"] == "classification" else "mse"
+
+
+_OUTPUT_OF = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
+_CLASS_METRICS = ("accuracy", "balanced_accuracy")
+
+# setting -> when it applies (None: not known until the data is loaded) -> why not, otherwise.
+# Checked for every setting the user gave, by flag or in the TOML file (_check_applicable).
+APPLIES: dict[str, tuple[Any, Any]] = {
+    "lr": (lambda s: not _full_batch(s),
+           lambda s: "does not apply with --optimizer lbfgs: its line search chooses the step "
+           "length; drop it, or choose a first-order optimizer"),
+    "schedule": (lambda s: not _full_batch(s),
+                 lambda s: "does not apply with --optimizer lbfgs: there is no learning rate to "
+                 "schedule; drop it, or choose a first-order optimizer"),
+    "clip_norm": (lambda s: not _full_batch(s),
+                  lambda s: "does not apply with --optimizer lbfgs, whose steps are its own "
+                  "(never clipped); drop it, or choose a first-order optimizer"),
+    "checkpoint_every": (lambda s: s["checkpoint_dir"] is not None,
+                         lambda s: "needs --checkpoint-dir, the folder of the checkpoint"),
+    "resume": (lambda s: not s["resume"] or s["checkpoint_dir"] is not None,
+               lambda s: "needs --checkpoint-dir, the folder of the checkpoint"),
+    "val_data": (lambda s: s["val_split"] in ("auto", 0, 0.0),
+                 lambda s: "and --val-split exclude each other: validate on data of its own, or "
+                 "on a share of the training data"),
+    "residual": (lambda s: not s["residual"] or (None if s["hidden"] == "auto" else any(
+        a == b for a, b in itertools.pairwise(s["hidden"]))),
+                 lambda s: "makes blocks of consecutive hidden layers of equal width, and "
+                 f"--hidden {show(s['hidden'])} has none; try --hidden "
+                 f"{s['hidden'][0]},{s['hidden'][0]},{s['hidden'][0]}"),
+    "device": (lambda s: s["device"] == "cpu" or not (s["distributed"] or _full_batch(s)),
+               lambda s: "does not apply with "
+               f"{'--distributed' if s['distributed'] else '--optimizer lbfgs'}, which trains "
+               "on the CPU; drop one of them"),
+    "output": (lambda s: None if _loss(s) is None else _OUTPUT_OF.get(_loss(s)) in (None,
+                                                                                 s["output"]),
+               lambda s: f"does not apply with the {_loss(s)} loss, which needs a "
+               f"{_OUTPUT_OF[_loss(s)]} output layer; drop --output, or choose --loss mse"),
+    "metrics": (lambda s: None if s["task"] == "auto" else s["task"] == "classification" or not any(
+        m in _CLASS_METRICS for m in (s["metrics"] or "").split(",")),
+                lambda s: "accuracy and balanced_accuracy need class labels, and this is a "
+                "regression; choose --metrics r2, mse or mae"),
+}
+"""Which settings apply when: ``{setting: (applies(s), why_not(s))}``. ``applies`` returns
+True, False, or None where the answer waits for the data (``hidden: auto``, ``task: auto``);
+a setting the user gave that does not apply is refused, naming it (flag or TOML key) and why."""
+
+
+def _check_applicable(s: dict[str, Any], given: dict[str, str]) -> None:
+    """Refuse every given setting that would do nothing, or could not train (:data:`APPLIES`)."""
+    for name, (applies, why_not) in APPLIES.items():
+        if name in given and applies(s) is False:
+            value = "" if isinstance(s[name], bool) or name in _NAMED_ALONE else \
+                f" {show(s[name])}" if given[name].startswith("--") else f" ({show(s[name])})"
+            raise UsageError(f"train: {given[name]}{value} {why_not(s)}")
+
+
+_NAMED_ALONE = ("checkpoint_every", "val_data", "lr", "schedule", "clip_norm", "metrics",
+                "residual")
+"""Settings whose refusal does not depend on their value: named without it."""
 
 
 def build_recipe(s: dict[str, Any], X_train: np.ndarray, n_out: int, classify: bool,
@@ -207,30 +284,23 @@ def _check_outputs(s: dict[str, Any], args: argparse.Namespace) -> None:
     from .data import data_file
     from .glassbox import PLOT_FILES
 
-    written = [("--out", s["out"]), ("--history-json", s["history_json"])]
-    if s["checkpoint_dir"] is not None:
-        written.append(("--checkpoint-dir", Path(s["checkpoint_dir"]) / CHECKPOINT_NAME))
-    if args.plots is not None:
-        written += [("--plots", Path(args.plots) / name) for name in PLOT_FILES]
-    preflight.distinct(written, [("--config", args.config), ("--data", data_file(s["data"]))])
-    preflight.output_file(s["out"], "--out")
-    if s["history_json"] is not None:
-        preflight.output_file(s["history_json"], "--history-json")
-    if args.plots is not None:
-        preflight.output_folder(args.plots, "--plots")
     if s["resume"]:
         _check_resumable(s["checkpoint_dir"])
-    if s["checkpoint_dir"] is not None:
-        preflight.output_folder(s["checkpoint_dir"], "--checkpoint-dir")
+    preflight.outputs(
+        files=[("--out", s["out"], preflight.MODEL),
+               ("--history-json", s["history_json"], preflight.JSON)],
+        folders=[("--checkpoint-dir", s["checkpoint_dir"], {CHECKPOINT_NAME: preflight.MODEL}),
+                 ("--plots", s["plots"], PLOT_FILES)],
+        inputs=[("--config", args.config), ("--data", data_file(s["data"])),
+                ("--val-data", data_file(s["val_data"]) if s["val_data"] else None)])
 
 
-def _check_resumable(folder: str | None) -> None:
-    """``--resume`` needs a checkpoint written by ``--checkpoint-dir``, not any model file."""
+def _check_resumable(folder: str) -> None:
+    """``--resume`` needs a checkpoint written by ``--checkpoint-dir``, not any model file
+    (that ``--checkpoint-dir`` is given is checked by :data:`APPLIES`)."""
     from ..io import load_with_extra
     from ..training import CHECKPOINT_NAME
 
-    if not folder:
-        raise UsageError("train: --resume needs --checkpoint-dir, the folder of the checkpoint")
     if Path(folder).is_file():
         raise UsageError(f"train: --checkpoint-dir {folder} is a file; --resume continues from "
                          f"DIR/{CHECKPOINT_NAME}, written by an earlier run with "
@@ -246,13 +316,33 @@ def _check_resumable(folder: str | None) -> None:
                          "by --checkpoint-dir")
 
 
+def check_loss_task(s: dict[str, Any], y: np.ndarray | None = None) -> None:
+    """A loss the task's targets cannot feed, refused before the network is built.
+
+    Cross-entropy needs class labels, so it cannot train a regression; binary cross-entropy
+    trains a regression only on targets in [0, 1] (probabilities), which needs the targets
+    ``y``. The regression losses (mse, huber) train a classifier on one-hot labels.
+    """
+    loss, task = s["loss"], s["task"]
+    if loss is None or task != "regression":
+        return
+    from ..losses import LOSSES
+
+    if loss == "binary_cross_entropy" and y is not None:
+        low, high = float(np.min(y)), float(np.max(y))
+        if low >= 0 and high <= 1:
+            return
+        raise UsageError(f"train: --loss binary_cross_entropy takes targets in [0, 1], and the "
+                         f"--task regression targets of {s['data']} range over {low:g}..{high:g}; "
+                         "use --loss mse or huber, or --task classification for class labels")
+    if LOSSES[loss]().classifier and loss != "binary_cross_entropy":
+        raise UsageError(f"train: --loss {loss} needs class labels, and --task regression trains "
+                         "on quantities; use --loss mse or huber (or drop --loss), or pass "
+                         "--task classification")
+
+
 def _check_architecture(s: dict[str, Any], sizes: list[int], n_train: int) -> None:
-    """Before any weight is allocated: --residual has blocks to make; the network fits."""
-    hidden = s["hidden"]
-    if s["residual"] and not any(a == b for a, b in itertools.pairwise(hidden)):
-        raise UsageError(f"train: --residual makes blocks of consecutive hidden layers of equal "
-                         f"width, and --hidden {show(hidden)} has none; try --hidden "
-                         f"{hidden[0]},{hidden[0]},{hidden[0]}")
+    """Before any weight is allocated: the network fits in memory."""
     preflight.network_size(sizes, min(n_train, s["batch_size"]), "train",
                            "Choose smaller --hidden sizes.")
 
@@ -269,7 +359,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..training import ProgressBar
     from .glassbox import monitor_callbacks, write_plots
 
-    s = _train_settings(args)
+    s, given = _train_settings(args)
+    _check_applicable(s, given)
     root = True
     if s["distributed"]:  # every rank trains; rank 0 alone prints and writes (distributed.py)
         from ..distributed import quiet_other_ranks
@@ -277,15 +368,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         root = quiet_other_ranks()
         s["quiet"] = s["quiet"] or not root
     _check_outputs(s, args)
-    if s["val_data"] and s["val_split"] not in ("auto", 0, 0.0):
-        raise UsageError("train: --val-data and --val-split exclude each other: validate on "
-                         "data of its own, or on a share of the training data")
-    if s["checkpoint_every"] is not None and not s["checkpoint_dir"]:
-        raise UsageError("train: --checkpoint-every needs --checkpoint-dir, the folder of the "
-                         "checkpoint")
+    check_loss_task(s)
     data, s["task"], note = load_for_task(s["data"], s["task"])
     classify = s["task"] == "classification"
     X_train, X_test, y_train, y_test = split_data(data, s["seed"])
+    check_loss_task(s, y_train)
     if len(X_train) == 0 or len(X_test) == 0:
         raise UsageError(f"train: {data.name} gives {len(X_train)} training and {len(X_test)} "
                          "test samples; both parts need samples")
@@ -294,11 +381,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if full_batch and s["batch_size"] == "auto":
         s["batch_size"] = len(X_train)  # a full-batch method: the whole set
     s = resolve(s, X_train, n_out)
+    _check_applicable(s, given)
     _check_architecture(s, [X_train.shape[1], *s["hidden"], n_out], len(X_train))
     net, fit_kwargs = build_recipe(s, X_train, n_out, classify, y_train)
     if classify and data.classes is not None:
         net.classes = list(np.asarray(data.classes).tolist())  # predict answers in these
-    net.info["training"] = {k: v for k, v in s.items() if k not in ("quiet", "resume")}
+    net.info["training"] = {k: v for k, v in s.items()
+                            if k not in ("quiet", "resume", "monitor", "plots")}
     print(f"data: {data.name}, {len(X_train)} train / {len(X_test)} test samples, "
           f"{X_train.shape[1]} features; network: {net}")
     print(describe(s))
@@ -329,7 +418,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not s["quiet"]:
         callbacks.append(ProgressBar(-(-int(n_fit) // s["batch_size"]), s["batch_size"],
                                      summary=False))
-    callbacks += monitor_callbacks(args)
+    callbacks += monitor_callbacks(s)
     start = time.perf_counter()
     try:
         history = net.fit(X_train, Y_train, callbacks=callbacks, progress=False,
@@ -342,7 +431,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise RunFailed(f"training diverged: {err} No model was saved to {s['out']}{kept}.") \
             from err
     print(fit_summary(history, s, time.perf_counter() - start - Report.seconds, Report.seconds))
-    write_plots(args, net, history, X_test, y_test, classify)
+    write_plots(s, net, history, X_test, y_test, classify)
     if classify:
         print(f"test accuracy: {np.mean(predicted_labels(net, X_test) == y_test):.4f}")
     else:
