@@ -92,3 +92,21 @@ def test_every_os_error_names_the_target(tmp_path, monkeypatch, case):
     assert raised.value.filename == str(target) and raised.value.filename2 is None
     assert ".tmp" not in str(raised.value)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("case", ["a folder", "a missing folder", "an empty path"])
+def test_a_target_that_cannot_be_a_file_is_refused_before_anything_is_written(tmp_path, case):
+    """Nothing is created beside the target, not even in the folder's parent (for a folder
+    target the parent is where a temporary file would go)."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target, kind, words = {
+        "a folder": (folder, IsADirectoryError, "is a folder; name a file in it"),
+        "a missing folder": (folder / "no" / "m.npz", FileNotFoundError,
+                             f"the folder {folder / 'no'} does not exist; create it first"),
+        "an empty path": ("", FileNotFoundError, "an empty path names no file"),
+    }[case]
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(kind, match=words):
+        atomic_write(target, lambda f: f.write(b"x"))
+    assert sorted(tmp_path.rglob("*")) == before

@@ -8,6 +8,7 @@ the same path (:func:`remove_stale_temporaries`).
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -26,8 +27,16 @@ def atomic_write(path: str | os.PathLike, write: Any) -> None:
     replaces. Every ``OSError`` (a full disk, a read-only folder, ``path`` naming a folder)
     names ``path``, never the temporary file.
     """
+    if os.fspath(path) == "":
+        raise FileNotFoundError(errno.ENOENT, "an empty path names no file; give a file name",
+                                "")
     path = Path(path)
     folder = path.parent
+    if path.is_dir():  # refused before anything is written beside it
+        raise IsADirectoryError(errno.EISDIR, "is a folder; name a file in it", str(path))
+    if not folder.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"the folder {folder} does not exist; create it "
+                                "first", str(path))
     remove_stale_temporaries(path)
     tmp = None
     try:
