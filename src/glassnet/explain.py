@@ -32,7 +32,7 @@ from . import notation as nt
 from .device import to_numpy
 from .explain_steps import build_steps
 from .explanation import BlockTrace, Explanation, LayerTrace, Step
-from .layers import Dense
+from .layers import Dense, layer_kind
 
 if TYPE_CHECKING:
     from .network import Network
@@ -183,7 +183,7 @@ def _dense(layer: Any, label: str, src: tuple[str, str], out: tuple[str, str]) -
 def _inner_dense(block: Any) -> list[Any]:
     inner = []
     for layer in block.layers:
-        kind = layer.config()["type"]
+        kind = layer_kind(layer)
         if kind == "Dense":
             inner.append(layer)
         elif kind != "Dropout":
@@ -215,14 +215,14 @@ def _residual(block: Any, label: str, src: tuple[str, str], out: tuple[str, str]
 
 _TRACERS: dict[str, Callable[..., Any] | None] = {"Dense": _dense, "Residual": _residual,
                                                   "Dropout": None}
-"""Layer type (``layer.config()['type']``) -> its tracer; None: the identity in inference."""
+"""Layer type (:func:`~glassnet.layers.layer_kind`) -> its tracer; None: the identity in inference."""
 
 
 def _trace(net: "Network") -> tuple[list[LayerTrace | BlockTrace], list[str]]:
     units: list[LayerTrace | BlockTrace] = []
     notes: list[str] = []
     for layer in net.layers:
-        kind = layer.config()["type"]
+        kind = layer_kind(layer)
         if kind not in _TRACERS:
             raise TypeError(f"explain knows the layer types {', '.join(_TRACERS)}; got {kind}.")
         tracer = _TRACERS[kind]
@@ -240,7 +240,7 @@ def _dense_layers(net: "Network") -> list[Any]:
     """The live Dense layers in forward order, inside residual blocks too (as the traces)."""
     out: list[Any] = []
     for layer in net.layers:
-        kind = layer.config()["type"]
+        kind = layer_kind(layer)
         if kind == "Dense":
             out.append(layer)
         elif kind == "Residual":

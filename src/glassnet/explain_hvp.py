@@ -24,6 +24,7 @@ import numpy as np
 
 from . import notation as nt
 from .explain import sample_or_default
+from .layers import layer_kind
 from .explanation import _SYMBOLS
 from .validation import check_scalar
 from .gradcheck import _central
@@ -291,7 +292,7 @@ def explain_hvp(net: "Network | None" = None, x: Any = None, y: Any = None, v: A
 def _check_small(net: "Network") -> None:
     """The worked HVP writes out every number: Dense layers of at most ``notation.MAX_UNITS``."""
     for i, layer in enumerate(net.layers):
-        kind = layer.config()["type"]
+        kind = layer_kind(layer)
         if kind != "Dense":
             raise TypeError(f"explain_hvp writes out Dense layers only; layer {i} is a {kind}. "
                             "Use glassnet.hvp for the product on any network.")

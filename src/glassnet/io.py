@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,8 @@ from .io_schema import (
     parse_header,
     validate_header,
 )
-from .layers import iter_layers
+from .layers import BUILT_IN as LAYER_CLASSES
+from .layers import layer_kind, walk
 
 if TYPE_CHECKING:
     from .network import Network
@@ -67,6 +69,45 @@ _WHAT = "glassnet model file (.npz)"
 
 
 # ---------------------------------------------------------------------------- writing
+def _parts(net: Network) -> Iterator[tuple[str, Any, dict[str, Any], str]]:
+    """``(where, part, registry, key)`` for every part a model file names: each layer and its
+    activation, the loss, the optimiser and the scaler; ``registry[key]`` must be the part's
+    own class."""
+    from .data.preprocessing import _SCALERS
+    from .losses import LOSSES
+    from .optim import OPTIMIZERS
+
+    for key, layer in walk(net.layers):
+        yield f"layer {key}", layer, LAYER_CLASSES, layer_kind(layer)
+        act = getattr(layer, "activation", None)
+        if act is not None:
+            yield f"the activation of layer {key}", act, ACTIVATIONS, act.name
+    yield "the loss", net.loss_fn, LOSSES, net.loss_fn.name
+    if net.optimizer is not None:
+        yield "the optimizer", net.optimizer, OPTIMIZERS, net.optimizer.name
+    if net.scaler is not None:
+        yield "the input scaler", net.scaler, _SCALERS, type(net.scaler).__name__
+
+
+def _refuse_parts_of_your_own(net: Network, path: Any) -> None:
+    """A model file holds names, never code: a part whose class is not the built-in one of
+    its name (a class of your own, a subclass of a built-in one too) could not be rebuilt by
+    ``load``, or would be rebuilt as something else, so nothing is written."""
+    for where, part, registry, key in _parts(net):
+        if registry.get(key) is type(part):
+            continue
+        cls = type(part)
+        fix = ("set net.optimizer = None to save without the optimiser's state, "
+               if where == "the optimizer" else "")
+        raise ValueError(
+            f"Cannot save the network to {path}: {where}, {key!r} (class {cls.__module__}."
+            f"{cls.__qualname__}), is not one of glassnet's own ({', '.join(sorted(registry))}); "
+            "model files hold no code, so load could not rebuild it. "
+            f"{fix[:1].upper() + fix[1:] if fix else ''}"
+            f"{'or k' if fix else 'K'}eep the network with pickle, or its weights with "
+            "numpy.savez(path, **net.params()).")
+
+
 def save(
     net: Network,
     path: str | os.PathLike,
@@ -95,14 +136,7 @@ def save(
         header does not fit the schema (``net.info`` nested too deep, class labels that do
         not match the output width, ...).
     """
-    for layer in iter_layers(net.layers):
-        act = getattr(layer, "activation", None)
-        if act is not None and type(act) is not ACTIVATIONS.get(act.name):
-            raise ValueError(
-                f"Cannot save a network with the custom activation {act.name!r}: model files "
-                "hold no code. Use a built-in activation, or save the weights with "
-                "numpy.savez(path, **net.params())."
-            )
+    _refuse_parts_of_your_own(net, path)
     params = {key: _host_array(value) for key, value in net.params().items()}
     for key, value in params.items():
         if not np.all(np.isfinite(value)):

@@ -45,12 +45,13 @@ block ``a = x + F(x)`` is one more layer.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from .activations import Activation, get_activation
-from .device import array_module, on_device_of
+from .device import array_module, on_device_of, to_numpy
 from .init import default_init, get_init, make_rng
 from .validation import check_scalar
 
@@ -63,6 +64,7 @@ __all__ = [
     "bind_parameters",
     "iter_layers",
     "layer_from_config",
+    "layer_kind",
     "named_parameters",
     "walk",
 ]
@@ -165,11 +167,40 @@ class Layer:
         return sum(p.size for p in self.params().values())
 
     def config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The layer as JSON-able data, ``{"type": layer_kind(self), ...}``: what a model file
+        stores. A layer of your own has none unless it defines one; model files, exports and
+        the explainers know the built-in kinds only (:func:`layer_kind`)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no config(): it is a layer of your own, and glassnet's "
+            "model files and exports hold the built-in layers only (Dense, Residual, Dropout). "
+            "Keep the network with pickle, or its weights with numpy.savez(path, "
+            "**net.params()).")
 
     def astype(self, dtype: Any) -> "Layer":
-        """A copy of the layer with its parameters converted to ``dtype``."""
-        raise NotImplementedError
+        """A copy of the layer, of its own class, with its parameters converted to ``dtype``.
+
+        Every attribute is carried over (a shallow copy: activation objects and random
+        generators are shared); the parameters are new arrays, the caches, buffers and
+        gradients are left behind. A layer with inner layers copies them in its own
+        ``astype`` (see :class:`Residual`).
+        """
+        if self.children():
+            raise NotImplementedError(
+                f"{type(self).__name__} has inner layers: give it an astype(dtype) that copies "
+                "them, as Residual.astype does.")
+        new = copy.copy(self)
+        state = new.__dict__
+        for key in ("_bound", "_buffers", "_arrays", "_buf"):
+            state.pop(key, None)
+        for name in _CACHES:
+            if name in state:
+                state[name] = None
+        for name in self.param_names:
+            state.pop("d" + name, None)
+            state[name] = np.array(to_numpy(getattr(self, name)), dtype=dtype)
+        if self.param_names:
+            bind_parameters([(name, new, name) for name in self.param_names], dtype, np)
+        return new
 
     @property
     def shape_note(self) -> str:
@@ -373,15 +404,9 @@ class Dense(Layer):
         self._require_forward("jvp")
         return self.activation.jvp(self.z, self.a, da_prev @ self.W.T)
 
-    def astype(self, dtype: Any) -> "Dense":
-        new = Dense(self.n_in, self.n_out, self.activation, init="zeros", dtype=dtype)
-        new.init = self.init
-        new.W, new.b = self.W, self.b  # copied (and converted) into the new layer's own storage
-        return new
-
     def config(self) -> dict[str, Any]:
         return {
-            "type": "Dense",
+            "type": layer_kind(self),
             "n_in": self.n_in,
             "n_out": self.n_out,
             "activation": _activation_config(self.activation),
@@ -512,10 +537,15 @@ class Residual(Layer):
         return da_prev + h
 
     def astype(self, dtype: Any) -> "Residual":
-        return Residual(*(layer.astype(dtype) for layer in self.layers))
+        new = copy.copy(self)
+        for name in _CACHES:
+            if name in new.__dict__:
+                new.__dict__[name] = None
+        new.layers = [layer.astype(dtype) for layer in self.layers]
+        return new
 
     def config(self) -> dict[str, Any]:
-        return {"type": "Residual", "layers": [layer.config() for layer in self.layers]}
+        return {"type": layer_kind(self), "layers": [layer.config() for layer in self.layers]}
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
@@ -589,13 +619,12 @@ class Dropout(Layer):
         self.mask = None
 
     def astype(self, dtype: Any) -> "Dropout":
-        new = Dropout(self.p, width=self.n_in)
-        new.rng, new.training, new.freeze_mask = self.rng, self.training, self.freeze_mask
+        new = super().astype(dtype)  # rng, training and freeze_mask shared
         new.mask = None if self.mask is None else self.mask.astype(dtype)
         return new
 
     def config(self) -> dict[str, Any]:
-        return {"type": "Dropout", "p": self.p, "width": self.n_in}
+        return {"type": layer_kind(self), "p": self.p, "width": self.n_in}
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"
@@ -673,6 +702,27 @@ LAYERS: dict[str, Callable[[dict[str, Any], Any], Layer]] = {
     "Dropout": lambda config, dtype: Dropout(config["p"], width=config.get("width")),
 }
 """Layer type name -> builder from a config dict (used by ``glassnet.load``)."""
+
+
+BUILT_IN: dict[str, type[Layer]] = {"Dense": Dense, "Residual": Residual, "Dropout": Dropout}
+"""The layer classes glassnet's registries know by name."""
+
+
+def layer_kind(layer: Layer) -> str:
+    """The key every registry of layers dispatches on (save and load, the exports, explain, the
+    per-sample and second-order rules): ``'Dense'``, ``'Residual'`` or ``'Dropout'`` for exactly
+    those classes.
+
+    Any other class -- a subclass of a built-in one too, since it may compute something else --
+    is known by its class name (``'module.Name'`` where the bare name is a built-in one's), the
+    key to add to a registry such as ``glassnet.per_sample.PER_SAMPLE``. So a layer of your own
+    is never taken for a built-in one: a registry without its key refuses it by name.
+    """
+    cls = type(layer)
+    name = cls.__name__
+    if name in BUILT_IN and BUILT_IN[name] is not cls:
+        return f"{cls.__module__}.{cls.__qualname__}"
+    return name
 
 
 def layer_from_config(config: dict[str, Any], dtype: Any = "float32") -> Layer:

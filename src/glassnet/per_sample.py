@@ -27,7 +27,7 @@ Uses, each from the same cached ``delta`` and ``a_prev``:
 * DP-SGD (:class:`PrivateGradient`, ``fit(per_sample_clip=C, noise_multiplier=s)``): each
   ``g_i`` clipped to norm ``C`` before averaging, and Gaussian noise added.
 
-Layers are dispatched through :data:`PER_SAMPLE`, keyed by ``layer.config()["type"]``; a type
+Layers are dispatched through :data:`PER_SAMPLE`, keyed by :func:`~glassnet.layers.layer_kind`; a type
 it does not know is refused by name (a layer that mixed samples would make "per sample"
 meaningless, so nothing is assumed).
 """
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from .device import to_numpy
-from .layers import Layer, walk
+from .layers import Layer, layer_kind, walk
 
 if TYPE_CHECKING:
     from .network import Network
@@ -147,7 +147,7 @@ def layer_rules(layers: Any,
 
 def layer_rule(key: str, layer: Layer, what: str = "per-sample gradients") -> Any:
     """The :data:`PER_SAMPLE` rule of ``layer`` (None: it has no parameters); refuses others."""
-    kind = layer.config().get("type")
+    kind = layer_kind(layer)
     if kind not in PER_SAMPLE:
         raise ValueError(
             f"{what} know the layer types {', '.join(PER_SAMPLE)}; layer {key} is {kind!r}. "

@@ -35,7 +35,7 @@ multiplies a tangent by a first-order backward quantity (``g f''(z) R{z}``,
 part of ``H`` that the network's own curvature contributes. What is left is the ordinary
 backward pass seeded with ``H_out J v``.
 
-Every layer kind has its rules in :data:`R_RULES`, keyed by ``layer.config()["type"]``; an
+Every layer kind has its rules in :data:`R_RULES`, keyed by :func:`~glassnet.layers.layer_kind`; an
 unknown kind is refused by name. :class:`Curvature` runs the forward pass and the ordinary
 backward pass once (each layer's own ``backward``) and keeps what the R-passes read, so that
 each further product costs one R-forward and one R-backward pass.
@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .device import to_numpy
-from .layers import Layer, walk
+from .layers import Layer, layer_kind, walk
 from .per_sample import DenseRule
 from .validation import check_sample_weight
 
@@ -273,7 +273,7 @@ class Curvature:
 
     # ------------------------------------------------------------------ set-up
     def rule(self, key: str, layer: Layer) -> Any:
-        kind = layer.config().get("type")
+        kind = layer_kind(layer)
         if kind not in R_RULES:
             raise ValueError(
                 f"Second order knows the layer types {', '.join(R_RULES)}; layer {key} is "
@@ -294,9 +294,9 @@ class Curvature:
         last = len(layers) - 1
         out, key = layers[-1], str(last)
         if net.fused:  # delta^L = w (a - y) / n from the logits
-            if out.config().get("type") != "Dense":
+            if layer_kind(out) != "Dense":
                 raise ValueError(f"A fused loss needs a Dense output layer; layer {key} is "
-                                 f"{out.config().get('type')!r}.")
+                                 f"{layer_kind(out)!r}.")
             loss, delta = net.loss_fn.value_and_delta(out.z, out.a, self.Y, self.w)
             g = _DenseR.save(self, key, out, None, last > 0, delta=delta)
         else:

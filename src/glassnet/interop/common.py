@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..activations import ACTIVATIONS
-from ..layers import Dense, Layer
+from ..layers import Dense, Layer, layer_kind
 from ..network import Network
 
 _EXTRAS = {
@@ -36,12 +36,9 @@ def require(module: str, caller: str) -> Any:
 
 
 def layer_type(layer: Any) -> str:
-    """The registry key of a layer: ``layer.config()["type"]`` (its class name without one)."""
-    try:
-        kind = layer.config().get("type")
-    except (NotImplementedError, AttributeError, TypeError):
-        kind = None
-    return kind if isinstance(kind, str) else type(layer).__name__
+    """The registry key of a layer: :func:`glassnet.layers.layer_kind` (a layer of your own,
+    a subclass of a built-in one too, is known by its class name and refused by name)."""
+    return layer_kind(layer)
 
 
 def check_network(net: Any, caller: str, registry: dict[str, Any]) -> None:
