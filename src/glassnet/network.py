@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .activations import ACTIVATIONS
-from .data._checks import check_real_dtype
+from .data._checks import as_dtype, check_real_dtype
 from .validation import check_bool, check_scalar
 from .device import array_module, check_device, to_device, to_numpy
 from .init import make_rng
@@ -271,14 +271,7 @@ class Network:
             )
         if X.shape[0] == 0:
             raise ValueError("X is empty (0 samples). Pass at least one sample.")
-        X = X.astype(self.dtype, copy=False)
-        # a NaN or inf makes the sum non-finite; a finite X whose sum overflows is checked fully.
-        # The row sums as one matrix-vector product (BLAS): faster than X.sum().
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = (X @ np.ones_like(X[0])).sum()
-        if not np.isfinite(total) and not np.all(np.isfinite(X)):
-            raise ValueError("X contains NaN or inf. Remove or impute those values first.")
-        return X
+        return as_dtype(X, self.dtype)  # the one cast of user data: a value beyond it refused
 
     def targets(self, y: Any) -> np.ndarray:
         """``y`` as the loss wants it: an array ``Y`` of shape (n_samples, n_out), checked."""
@@ -484,7 +477,9 @@ class Network:
         """
         if self.scaler is None:
             return X
-        return self.scaler.transform(to_numpy(X).astype(self.dtype, copy=False))
+        X = to_numpy(X)
+        check_real_dtype(X.dtype)
+        return self.scaler.transform(as_dtype(X, self.dtype))
 
     def predict_output(self, X: Any, batch_size: int = 4096) -> np.ndarray:
         """The output ``a^L`` in inference mode (dropout off, ``scaler`` applied), in batches.

@@ -70,6 +70,7 @@ from sklearn.utils.validation import (
 )
 
 from .activations import ACTIVATIONS
+from .data._checks import as_dtype
 from .layers import Dense, Dropout, Layer, Residual, iter_layers
 from .losses import Loss, get_loss
 from .network import Network
@@ -375,8 +376,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"y has {Y.shape[1]} outputs; the fitted network has "
                              f"{self.network_.n_out}. Fit again without warm_start.")
         net = self.network_
-        X = X.astype(net.dtype, copy=False)
-        Y = Y.astype(net.dtype, copy=False)
+        X = as_dtype(X, net.dtype)
+        Y = as_dtype(Y, net.dtype, "y", fix="Remove or impute those targets first.")
         if self._is_lbfgs():
             self._fit_lbfgs(X, Y, sample_weight)
         else:
@@ -499,7 +500,7 @@ class _BaseMLP(BaseEstimator):
     def _check_X(self, X) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return X.astype(self.network_.dtype, copy=False)
+        return as_dtype(X, self.network_.dtype)
 
     def _output_array(self, X) -> np.ndarray:
         """The network output ``a^L`` of shape (n_samples, n_outputs), in inference mode."""
@@ -529,7 +530,7 @@ class _BaseMLP(BaseEstimator):
         """
         X = self._check_X(X)
         Y = self._encode(y)
-        return _input_gradient(self.network_, X, Y.astype(self.network_.dtype))
+        return _input_gradient(self.network_, X, as_dtype(Y, self.network_.dtype, "y"))
 
     def jacobian(self, X) -> Any:
         """``d a^L / d X`` for every sample; delegates to ``glassnet.jacobian(network_, X)``."""

@@ -59,8 +59,8 @@ def _last_column(path: str) -> str:
     return f"column {len(first) - 1}{name}, the last one"
 
 
-def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classification"
-                  ) -> tuple[Any, str, str | None]:
+def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classification",
+                  range_of: str = "float32") -> tuple[Any, str, str | None]:
     """Load ``spec`` and settle its task; returns ``(data, task, note)``.
 
     Parameters
@@ -72,6 +72,9 @@ def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classif
         look like a feature (:func:`glassnet.data.labels.not_labels`).
     asked_by : str
         Who wants the task, for the message that refuses non-integer class labels.
+    range_of : str, default='float32'
+        The dtype of the network (the command line's are float32): a feature beyond its range
+        is refused naming the file, the line and the column.
 
     Returns
     -------
@@ -87,7 +90,7 @@ def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classif
     csv_file = _csv_default_target(spec)
     column = _last_column(csv_file) if csv_file is not None else None
     try:
-        data = load_data(spec, task=task)
+        data = load_data(spec, task=task, range_of=range_of)
     except NotClassLabels as err:
         if task == "classification":
             raise UsageError(f"{spec}: {asked_by} needs whole-number class labels; "

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..archive import open_regular
-from ._checks import _check_positive_int
+from ._checks import _check_positive_int, beyond_range
 from .files import PathLike, _as_path
 
 __all__ = ["MAX_FIELDS", "MAX_LINE_BYTES", "read_csv"]
@@ -51,6 +51,7 @@ def read_csv(
     *,
     max_line_bytes: int = MAX_LINE_BYTES,
     max_fields: int = MAX_FIELDS,
+    range_of: Any = "float32",
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read a numeric CSV file into features and a target.
 
@@ -72,6 +73,11 @@ def read_csv(
         Longest line accepted (without its line ending).
     max_fields : int, default 1048576
         Most fields accepted in a line.
+    range_of : {'float32', 'float64'} or None, default 'float32'
+        The dtype of the network that will take the features (float32, a network's default):
+        a feature beyond its range (``1e39`` for float32) is refused at its line and column,
+        as :func:`~glassnet.data._checks.as_dtype` would refuse it later. The values stay
+        float64. None: no check.
 
     Returns
     -------
@@ -129,6 +135,8 @@ def read_csv(
             )
         t = _target_index(p, target, names, has_header)
         table = _Table(p, n_cols, names if has_header else None, first_line)
+        if range_of is not None:
+            table.limit_features(range_of, t)
         if not has_header:
             table.append(first_line, first_row)
         for line, row in rows:
@@ -238,6 +246,13 @@ class _Table:
         self.p, self.n_cols, self.names, self.first_line = p, n_cols, names, first_line
         self.blocks: list[np.ndarray] = []
         self.filled = 0
+        self.limit: float | None = None
+
+    def limit_features(self, dtype: Any, target: int) -> None:
+        """Refuse feature values (every column but ``target``) beyond the range of ``dtype``."""
+        self.dtype = np.dtype(dtype)
+        self.limit = float(np.finfo(self.dtype).max)
+        self.target = target
 
     def append(self, line: int, row: list[str]) -> None:
         if len(row) != self.n_cols:
@@ -257,7 +272,15 @@ class _Table:
             ok = False
         if not ok:
             self._explain(line, row)
+        if self.limit is not None and np.max(np.abs(target)) > self.limit:
+            self._beyond_range(line, target)
         self.filled += 1
+
+    def _beyond_range(self, line: int, values: np.ndarray) -> None:
+        for j, v in enumerate(values.tolist()):
+            if j != self.target and abs(v) > self.limit:
+                raise ValueError(f"{self.p}, line {line}, {self._column(j)}: "
+                                 f"{beyond_range(v, self.dtype)}")
 
     def _explain(self, line: int, row: list[str]) -> None:
         for j, field in enumerate(row):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import check_fits
 from .csvfile import read_csv
 from .files import _check_lengths, _read_npz, load_mnist
 from .labels import NotClassLabels, encode_labels
@@ -139,7 +140,7 @@ SPEC_FORMS = (
 """Every form of a data spec, for messages and ``--help``: built from the tables, never stale."""
 
 
-def _load_csv_spec(spec: str, rest: str) -> Data:
+def _load_csv_spec(spec: str, rest: str, range_of: Any = None) -> Data:
     if not rest:
         raise ValueError(f"data spec {spec!r}: expected csv:FILE[:TARGET], the FILE is empty.")
     path, target = rest, "-1"
@@ -152,11 +153,11 @@ def _load_csv_spec(spec: str, rest: str) -> Data:
         tgt = target
     if not Path(path).exists():  # read_csv refuses what is not a regular file
         raise FileNotFoundError(f"data spec {spec!r}: CSV file {path!r} not found.")
-    X, y, names = read_csv(path, target=tgt)
+    X, y, names = read_csv(path, target=tgt, range_of=range_of)
     return Data(X, y, infer_task(y), spec, feature_names=names)
 
 
-def _load_npz_spec(spec: str, rest: str) -> Data:
+def _load_npz_spec(spec: str, rest: str, range_of: Any = None) -> Data:
     if not Path(rest).exists():
         raise FileNotFoundError(f"data spec {spec!r}: file {rest!r} not found.")
     arrays = _read_npz(Path(rest), ["X", "y"], optional=("X_test", "y_test"))
@@ -170,7 +171,7 @@ def _load_npz_spec(spec: str, rest: str) -> Data:
     return Data(X, y, infer_task(y), spec, X_test=X_test, y_test=y_test)
 
 
-def _load_mnist_spec(spec: str, rest: str) -> Data:
+def _load_mnist_spec(spec: str, rest: str, range_of: Any = None) -> Data:
     if not rest:
         raise ValueError(f"data spec {spec!r}: expected a folder after the colon.")
     X, y = load_mnist(rest, "train")
@@ -178,12 +179,12 @@ def _load_mnist_spec(spec: str, rest: str) -> Data:
     return Data(X, y, "classification", spec, X_test=X_test, y_test=y_test)
 
 
-_PREFIXED: dict[str, Callable[[str, str], Data]] = {
+_PREFIXED: dict[str, Callable[[str, str, Any], Data]] = {
     "mnist": _load_mnist_spec,
     "fashion-mnist": _load_mnist_spec,
     "csv": _load_csv_spec,
     "npz": _load_npz_spec,
-    "npy": lambda spec, rest: _npy_source().load_npy_spec(spec),
+    "npy": lambda spec, rest, range_of: _npy_source().load_npy_spec(spec),
 }
 
 
@@ -193,7 +194,7 @@ def _npy_source() -> Any:
     return npy_source
 
 
-def load_data(spec: str, task: str = "auto") -> Data:
+def load_data(spec: str, task: str = "auto", range_of: Any = "float32") -> Data:
     """Load a data set from a command-line spec string.
 
     Parameters
@@ -220,6 +221,12 @@ def load_data(spec: str, task: str = "auto") -> Data:
         quantity: refused, see :func:`~glassnet.data.labels.not_labels`), others quantities.
         ``classification``: whole-number class labels, however many. ``regression``: every
         target a quantity (float).
+    range_of : {'float32', 'float64'} or None, default='float32'
+        The dtype of the network that will take the features (float32, a network's default;
+        None: no check): a feature beyond its range is
+        refused now, naming the file and where in it (a CSV's line and column, an array's row
+        and column), not later as an infinity. A memory map's rows are checked as ``fit``
+        reads them. The features keep their dtype.
 
     Returns
     -------
@@ -252,7 +259,11 @@ def load_data(spec: str, task: str = "auto") -> Data:
         prefix, sep, rest = s.partition(":")
         if not (sep and prefix.lower() in _PREFIXED):
             raise ValueError(f"unknown data spec {spec!r}; expected one of: {SPEC_FORMS}.")
-        data = _PREFIXED[prefix.lower()](s, rest)
+        data = _PREFIXED[prefix.lower()](s, rest, range_of)
+    if range_of is not None:
+        for X, name in ((data.X, "X"), (data.X_test, "X_test")):
+            if X is not None and not isinstance(X, np.memmap):
+                check_fits(X, range_of, f"data {data.name!r}: {name}")
     return _with_task(data, task)
 
 

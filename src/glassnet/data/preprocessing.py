@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ._checks import _check_positive_int
+from ._checks import _check_positive_int, as_dtype
 
 __all__ = ["MinMaxScaler", "StandardScaler", "infer_task", "one_hot", "scaler_from_dict"]
 
@@ -81,6 +81,13 @@ class _Scaler:
                 f"{n}; transform data with the same columns as the training data."
             )
         return arr
+
+    @staticmethod
+    def _in_dtype_of(arr: np.ndarray, result: np.ndarray) -> np.ndarray:
+        """``result``, computed in float64 (the fitted parameters' dtype, so that float32 data
+        near the end of its range does not overflow on the way), in ``arr``'s dtype; a value
+        beyond that dtype's range is refused (:func:`~glassnet.data._checks.as_dtype`)."""
+        return as_dtype(result, arr.dtype, fix="Clean the data before scaling it.")
 
     @staticmethod
     def _check_fit_X(X: Any) -> np.ndarray:
@@ -210,15 +217,13 @@ class StandardScaler(_Scaler):
         """Return ``(X - mean_) / scale_`` (0 where ``scale_`` is 0), dtype of X."""
         arr = self._check_X(X)
         _, mean, inv = self.operations()
-        dt = arr.dtype
-        return ((arr - mean.astype(dt)) * inv.astype(dt)).astype(dt, copy=False)
+        return self._in_dtype_of(arr, (arr - mean) * inv)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Return ``X * scale_ + mean_``, shape (n_samples, n_features), dtype of X."""
         arr = self._check_X(X)
         assert self.mean_ is not None and self.scale_ is not None
-        dt = arr.dtype
-        return (arr * self.scale_.astype(dt) + self.mean_.astype(dt)).astype(dt, copy=False)
+        return self._in_dtype_of(arr, arr * self.scale_ + self.mean_)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict ``{"type", "floor", "mean", "scale"}`` of plain lists."""
@@ -337,17 +342,15 @@ class MinMaxScaler(_Scaler):
         """Return ``X * scale + offset``, shape (n_samples, n_features), dtype of X."""
         arr = self._check_X(X)
         _, scale, offset = self.operations()
-        dt = arr.dtype
-        return (arr * scale.astype(dt) + offset.astype(dt)).astype(dt, copy=False)
+        return self._in_dtype_of(arr, arr * scale + offset)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Undo :meth:`transform`; shape (n_samples, n_features), dtype of X."""
         arr = self._check_X(X)
         assert self.data_min_ is not None and self.data_max_ is not None
         low, high = self.feature_range
-        dt = arr.dtype
-        span = (self._span() / (high - low)).astype(dt)
-        return ((arr - dt.type(low)) * span + self.data_min_.astype(dt)).astype(dt, copy=False)
+        span = self._span() / (high - low)
+        return self._in_dtype_of(arr, (arr - low) * span + self.data_min_)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict ``{"type", "feature_range", "per_feature", "data_min",
