@@ -85,12 +85,16 @@ def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classif
         For ``csv:FILE`` without a target: which column was taken as the target.
     """
     from ..data import load_data
-    from ..data.labels import NotClassLabels
+    from ..data.labels import NotClassLabels, NotQuantities
 
     csv_file = _csv_default_target(spec)
     column = _last_column(csv_file) if csv_file is not None else None
     try:
         data = load_data(spec, task=task, range_of=range_of)
+    except NotQuantities as err:
+        raise UsageError(f"{spec}: --task regression needs numbers as targets; {err.reason}. "
+                         "Leave out --task regression, or name a numeric target column "
+                         "(csv:FILE:COLUMN)") from err
     except NotClassLabels as err:
         if task == "classification":
             raise UsageError(f"{spec}: {asked_by} needs whole-number class labels; "

@@ -17,7 +17,7 @@ import numpy as np
 from ._checks import check_fits
 from .csvfile import read_csv
 from .files import _check_lengths, _read_npz, load_mnist
-from .labels import NotClassLabels, encode_labels
+from .labels import NotClassLabels, NotQuantities, encode_labels
 from .preprocessing import infer_task
 from .synthetic import SYNTHETIC_2D, SYNTHETIC_TASKS, make_2d
 
@@ -271,6 +271,9 @@ def _with_task(data: Data, task: str) -> Data:
     """The targets as ``task`` wants them; class labels (train and test together) as
     ``0 .. k-1``, the originals kept."""
     if task == "regression":
+        for y in (data.y, data.y_test):
+            if y is not None and np.asarray(y).dtype.kind in "USO":
+                _refuse_text_quantities(data.name, np.asarray(y))
         data.task = "regression"
         data.y = np.asarray(data.y, dtype=np.float64)
         if data.y_test is not None:
@@ -278,7 +281,7 @@ def _with_task(data: Data, task: str) -> Data:
         return data
     if task == "classification" and data.task != "classification":
         y = np.asarray(data.y)
-        if not (y.dtype.kind in "biu" or np.all(y == np.round(y))):
+        if not (y.dtype.kind in "biuUSO" or np.all(y == np.round(y))):
             bad = ", ".join(f"{v:g}" for v in y[y != np.round(y)][:3])
             reason = f"class labels must be whole numbers; the target has values such as {bad}"
             raise NotClassLabels(f"data {data.name!r}: task='classification': {reason}.",
@@ -289,8 +292,21 @@ def _with_task(data: Data, task: str) -> Data:
     n = len(data.y)
     has_test = data.y_test is not None and np.ndim(data.y_test) == 1
     both = np.concatenate([data.y, data.y_test]) if has_test else data.y  # type: ignore[list-item]
-    indices, data.classes = encode_labels(both, f"data {data.name!r}", check=task == "auto")
+    text = np.asarray(both).dtype.kind in "US"  # plainly class labels, however many
+    indices, data.classes = encode_labels(both, f"data {data.name!r}",
+                                          check=task == "auto" and not text)
     data.y = indices[:n]
     if has_test:
         data.y_test = indices[n:]
     return data
+
+
+def _refuse_text_quantities(name: str, y: np.ndarray) -> None:
+    """A regression on a target that is not numbers: text labels, or integers beyond int64."""
+    if y.dtype.kind == "O":  # Python ints beyond int64: numbers, but not exact as floats
+        return
+    sample = ", ".join(repr(str(v)) for v in np.unique(y)[:3])
+    reason = f"the target holds text, such as {sample}, which are class labels, not quantities"
+    raise NotQuantities(f"data {name!r}: task='regression': {reason}; train a classifier "
+                        "(task='auto' or 'classification') or name a numeric target column.",
+                        reason)

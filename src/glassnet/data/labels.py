@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MANY_CLASSES", "NotClassLabels", "encode_labels", "not_labels"]
+__all__ = ["MANY_CLASSES", "NotClassLabels", "NotQuantities", "encode_labels", "not_labels"]
 
 MANY_CLASSES = 20
 """Whole-number targets with more distinct values than this and fewer than this many samples
@@ -27,6 +27,15 @@ class NotClassLabels(ValueError):
     def __init__(self, message: str, reason: str, n_classes: int):
         super().__init__(message)
         self.reason, self.n_classes = reason, n_classes
+
+
+class NotQuantities(ValueError):
+    """Targets taken as quantities (a regression) that are not numbers: ``reason`` says why,
+    without the source and the fix."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 def not_labels(y: Any) -> str | None:

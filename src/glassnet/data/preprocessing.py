@@ -422,7 +422,7 @@ def scaler_from_dict(d: dict[str, Any]) -> StandardScaler | MinMaxScaler:
 
 
 def infer_task(y: Any) -> str:
-    """Return ``"classification"`` for an integer/bool ``y``, else ``"regression"``.
+    """Return ``"classification"`` for integer, bool or text labels, else ``"regression"``.
 
     Parameters
     ----------
@@ -432,11 +432,15 @@ def infer_task(y: Any) -> str:
     Returns
     -------
     str
-        ``"classification"`` if ``y`` has an integer or bool dtype,
-        ``"regression"`` otherwise.
+        ``"classification"`` if ``y`` has an integer, bool or string dtype, or is an object
+        array of Python ints (integers beyond int64, as :func:`~glassnet.data.read_csv` reads
+        them); ``"regression"`` otherwise.
     """
-    kind = np.asarray(y).dtype.kind
-    return "classification" if kind in "biu" else "regression"
+    y = np.asarray(y)
+    if y.dtype.kind == "O":
+        return "classification" if all(isinstance(v, int) for v in y.ravel().tolist()) \
+            else "regression"
+    return "classification" if y.dtype.kind in "biuUS" else "regression"
 
 
 def _as_labels(y: Any, name: str = "y") -> np.ndarray:
