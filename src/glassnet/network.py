@@ -138,7 +138,7 @@ class Network:
         self.history: History | None = None  # of the last fit, saved with the model
         self.scaler: Any = None  # input scaling applied by predict and fit, saved with the model
         self.info: dict[str, Any] = {}  # free JSON-able notes (training settings), saved too
-        self.classes: list[Any] | None = None  # the original class labels, saved; see predict
+        self._classes: list[Any] | None = None  # the original class labels: see classes
         self.stop_training = False  # a training Callback sets it: fit ends after this epoch
         self.grad_X: np.ndarray | None = None
         self.dtype = _check_dtype(dtype)
@@ -179,6 +179,23 @@ class Network:
         self._bind(self.device)
 
     # ------------------------------------------------------------------ shapes and parameters
+    @property
+    def classes(self) -> list[Any] | None:
+        """The original class labels, one per output (two for a single sigmoid output), or None.
+
+        ``predict`` answers in them and ``save`` keeps them. Set it to a sequence of distinct
+        labels (strings, ints, finite floats) of the right length; anything else is refused at
+        assignment (:func:`glassnet.data.labels.check_classes`), as ``load`` refuses a file
+        carrying it.
+        """
+        return self._classes
+
+    @classes.setter
+    def classes(self, value: Any) -> None:
+        from .data.labels import check_classes
+
+        self._classes = check_classes(value, self.n_out, "Network.classes")
+
     @property
     def n_in(self) -> int:
         return self.layers[0].n_in
