@@ -555,6 +555,8 @@ class _BaseMLP(BaseEstimator):
 
         The header's ``info['sklearn']`` holds the estimator class, its parameters and the
         fitted attributes that are not in the network (``classes_``, ``loss_curve_``, ...).
+        A classifier's labels are the network's too (``Network.classes``), so ``glassnet
+        predict`` and ``glassnet evaluate`` on the file answer in them (strings, big ints).
         Read it back with ``type(self).load(path)``; ``glassnet.load(path)`` gives the Network.
         """
         check_is_fitted(self)
@@ -574,7 +576,21 @@ class _BaseMLP(BaseEstimator):
                 else "object"
             info["y_type"] = self._label_binarizer.y_type_
         self.network_.info["sklearn"] = info
+        self.network_.classes = self._network_classes()
         save(self.network_, path)
+
+    def _network_classes(self) -> list[Any] | None:
+        """``classes_`` as the network's own labels (``Network.classes``), so that the saved
+        model answers in them everywhere: ``glassnet.load(path).predict``, ``glassnet predict``
+        and ``glassnet evaluate``. None for a regressor and for multilabel targets (whose
+        outputs are 0/1 per label), or labels a Network cannot hold."""
+        from .data.labels import classes_problem
+
+        if not hasattr(self, "classes_") or self._label_binarizer.y_type_ not in (
+                "binary", "multiclass"):
+            return None
+        labels = self.classes_.tolist()
+        return None if classes_problem(labels, self.network_.n_out) else labels
 
     @classmethod
     def load(cls, path):

@@ -180,9 +180,10 @@ def n_outputs(y_train: np.ndarray, y_test: np.ndarray, classify: bool) -> int:
 
 
 def loss_targets(net: Any, y: np.ndarray, classify: bool) -> np.ndarray:
-    """``y`` as the network's loss takes it: class labels for cross-entropy, one-hot rows for
-    the other losses on class labels (mse, huber, binary cross-entropy), else ``y`` itself."""
-    if classify and np.ndim(y) == 1 and net.loss_fn.name != "cross_entropy":
+    """``y`` as the network's loss takes it: class labels for cross-entropy and for a single
+    sigmoid unit (its 0/1 targets), one-hot rows for the other losses on class labels (mse,
+    huber, binary cross-entropy on one unit per class), else ``y`` itself."""
+    if classify and np.ndim(y) == 1 and net.loss_fn.name != "cross_entropy" and net.n_out > 1:
         from ..data import one_hot
 
         return one_hot(y, net.n_out, dtype="float64")
