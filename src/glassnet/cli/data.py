@@ -21,7 +21,9 @@ __all__ = ["data_file", "load_for_task", "loss_targets", "model_indices", "model
 
 def _csv_default_target(spec: str) -> str | None:
     """For ``csv:FILE`` without ``:TARGET``, the FILE (its last column is the target)."""
-    s = spec.strip()
+    from ..data.datasets import prefixed_spec
+
+    s = prefixed_spec(spec)
     if not s.lower().startswith("csv:"):
         return None
     rest = s[4:]
@@ -31,10 +33,12 @@ def _csv_default_target(spec: str) -> str | None:
 
 def data_file(spec: str) -> str | None:
     """The file a ``csv:FILE[:TARGET]`` or ``npz:FILE`` spec reads (None for other specs)."""
+    from ..data.datasets import prefixed_spec
+
     csv_file = _csv_default_target(spec)
     if csv_file is not None:
         return csv_file
-    prefix, _, rest = spec.strip().partition(":")
+    prefix, _, rest = prefixed_spec(spec).partition(":")
     if prefix.lower() == "csv":
         return rest.rsplit(":", 1)[0]
     return rest if prefix.lower() == "npz" else None

@@ -21,7 +21,7 @@ from .labels import NotClassLabels, NotQuantities, encode_labels
 from .preprocessing import infer_task
 from .synthetic import SYNTHETIC_2D, SYNTHETIC_TASKS, make_2d
 
-__all__ = ["SKLEARN_DATASETS", "Data", "load_data", "load_sklearn"]
+__all__ = ["SKLEARN_DATASETS", "Data", "load_data", "load_sklearn", "prefixed_spec"]
 
 
 # --------------------------------------------------------------------------
@@ -135,9 +135,39 @@ SPEC_FORMS = (
     f"{' | '.join(SKLEARN_DATASETS)} (scikit-learn), "
     f"{' | '.join(SYNTHETIC_2D)} (synthetic 2-D), "
     "mnist:DIR, fashion-mnist:DIR, csv:FILE[:TARGET] (TARGET a column name or index), "
-    "npz:FILE, npy:X.npy,y.npy[,X_test.npy,y_test.npy] (X memory-mapped)"
+    "npz:FILE, npy:X.npy,y.npy[,X_test.npy,y_test.npy] (X memory-mapped); a path "
+    "FILE.csv, FILE.npz or X.npy,y.npy[,...] alone is read as csv:, npz: or npy:"
 )
 """Every form of a data spec, for messages and ``--help``: built from the tables, never stale."""
+
+
+_SUFFIX_PREFIX = {".csv": "csv", ".npz": "npz", ".npy": "npy"}
+
+
+def prefixed_spec(spec: str) -> str:
+    """``spec`` with its prefix: a path ``FILE.csv``, ``FILE.npz`` or ``X.npy,y.npy[,...]``
+    given alone becomes ``csv:FILE``, ``npz:FILE`` or ``npy:X.npy,...``; any other spec is
+    returned as it is (stripped). The one place a bare path is read as a spec: ``load_data``
+    and the command line's checks of the files a spec reads both use it.
+
+    Examples
+    --------
+    >>> prefixed_spec("iris"), prefixed_spec("data/train.csv"), prefixed_spec("X.npy,y.npy")
+    ('iris', 'csv:data/train.csv', 'npy:X.npy,y.npy')
+    >>> prefixed_spec("train.txt")
+    'train.txt'
+    """
+    s = spec.strip()
+    if s in SKLEARN_DATASETS or s in SYNTHETIC_2D or s.partition(":")[0].lower() in _PREFIXED:
+        return s
+    files = [part.strip() for part in s.split(",")]
+    prefixes = {_SUFFIX_PREFIX.get(Path(f).suffix.lower()) for f in files}
+    if len(prefixes) != 1 or None in prefixes:
+        return s  # a missing file is then refused as one, not as an unknown spec
+    prefix = prefixes.pop()
+    if prefix != "npy" and len(files) > 1:
+        return s
+    return f"{prefix}:{s}"
 
 
 def _load_csv_spec(spec: str, rest: str, range_of: Any = None) -> Data:
@@ -215,7 +245,9 @@ def load_data(spec: str, task: str = "auto", range_of: Any = "float32") -> Data:
         * ``npz:FILE``: arrays ``X`` and ``y`` (and ``X_test``/``y_test`` if present);
         * ``npy:X.npy,y.npy[,X_test.npy,y_test.npy]``: ``X`` a read-only memory map (a file
           larger than memory trains batch by batch), ``y`` in memory; see
-          :func:`glassnet.data.npy_source.load_npy_spec`.
+          :func:`glassnet.data.npy_source.load_npy_spec`;
+        * a path ``FILE.csv``, ``FILE.npz`` or ``X.npy,y.npy[,...]`` alone: as with
+          the prefix ``csv:``, ``npz:`` or ``npy:`` (:func:`prefixed_spec`).
     task : {'auto', 'classification', 'regression'}, default='auto'
         ``auto``: whole-number targets are class labels (unless they look like IDs or a
         quantity: refused, see :func:`~glassnet.data.labels.not_labels`), others quantities.
@@ -248,7 +280,7 @@ def load_data(spec: str, task: str = "auto", range_of: Any = "float32") -> Data:
     if task not in ("auto", "classification", "regression"):
         raise ValueError(f"The 'task' parameter of load_data must be 'auto', 'classification' "
                          f"or 'regression'; got {task!r}.")
-    s = spec.strip()
+    s = prefixed_spec(spec)
     if s in SKLEARN_DATASETS:
         X, y, names = _sklearn_bunch(s)
         data = Data(X, y, SKLEARN_DATASETS[s], s, feature_names=names)
