@@ -15,9 +15,9 @@ import numpy as np
 
 from .errors import UsageError
 
-__all__ = ["data_file", "load_for_task", "loss_targets", "model_indices", "model_labels",
-           "n_outputs",
-           "predicted_labels", "split_data", "task_of", "training_settings"]
+__all__ = ["data_file", "load_for_task", "loss_targets", "model_columns", "model_indices",
+           "model_inputs", "model_labels", "n_outputs", "predicted_labels", "record_columns",
+           "split_data", "task_of", "training_settings"]
 
 def _csv_default_target(spec: str) -> str | None:
     """For ``csv:FILE`` without ``:TARGET``, the FILE (its last column is the target)."""
@@ -115,6 +115,39 @@ def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classif
         kind = "class labels" if task == "classification" else "a quantity (regression)"
         note = f"target: {column} ({kind}); name another with csv:FILE:COLUMN"
     return data, task, note
+
+
+def record_columns(net: Any, data: Any) -> None:
+    """Record in ``net`` the names of the feature columns of the CSV file it is trained on
+    (``net.info["training"]["columns"]``), so that :func:`model_inputs` picks them out of a
+    file by name; nothing for data without named columns."""
+    if data.columns is not None:
+        net.info.setdefault("training", {})["columns"] = list(data.columns)
+
+
+def model_columns(net: Any) -> list[str] | None:
+    """The feature columns ``train`` recorded (:func:`record_columns`), or None."""
+    columns = training_settings(net).get("columns")
+    if isinstance(columns, list) and len(columns) == net.n_in \
+            and all(isinstance(c, str) for c in columns):
+        return columns
+    return None
+
+
+def model_inputs(net: Any, path: str) -> np.ndarray:
+    """The inputs ``predict`` reads for ``net`` from ``path`` (``.csv``, ``.npy`` or ``.npz``).
+
+    A CSV file is read by the model's column names when ``train`` recorded them: the feature
+    columns in the model's order, any other column (the target of the very file it was trained
+    on) skipped, a missing one refused naming it; else every column is a feature.
+    """
+    from ..data import load_arrays, read_csv
+
+    if path.endswith(".csv"):
+        return read_csv(path, target=None, range_of=net.dtype, columns=model_columns(net))[0]
+    if path.endswith((".npy", ".npz")):
+        return load_arrays(path)[0]
+    raise UsageError(f"predict: --input must be a .csv or .npy file; got {path}")
 
 
 def task_of(net: Any) -> str:

@@ -55,6 +55,7 @@ def read_csv(
     max_line_bytes: int = MAX_LINE_BYTES,
     max_fields: int = MAX_FIELDS,
     range_of: Any = "float32",
+    columns: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read a numeric CSV file into features and a target.
 
@@ -83,6 +84,11 @@ def read_csv(
         a feature beyond its range (``1e39`` for float32) is refused at its line and column,
         as :func:`~glassnet.data._checks.as_dtype` would refuse it later. The values stay
         float64. None: no check.
+    columns : list of str, optional
+        The feature columns to read, by header name and in this order (a model's, as
+        ``glassnet train`` records them); every other column (a target) is skipped unread.
+        Needs ``target=None``. A file without a header row must have exactly these columns,
+        in order; a name missing from the header is refused, naming it.
 
     Returns
     -------
@@ -121,6 +127,9 @@ def read_csv(
     if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
         raise ValueError(f"delimiter must be one character other than a quote or a line end, "
                          f"got {delimiter!r}.")
+    if columns is not None and target is not None:
+        raise ValueError("read_csv: columns= selects the features of a file read for "
+                         f"prediction; pass target=None with it (got target={target!r}).")
     max_line_bytes = _check_positive_int(max_line_bytes, "max_line_bytes", "read_csv")
     max_fields = _check_positive_int(max_fields, "max_fields", "read_csv")
 
@@ -141,7 +150,8 @@ def read_csv(
                 f"check the delimiter (now {delimiter!r})."
             )
         t = _target_index(p, target, names, has_header)
-        table = _Table(p, n_cols, names if has_header else None, first_line, t)
+        keep = None if columns is None else _named_columns(p, columns, names, has_header)
+        table = _Table(p, n_cols, names if has_header else None, first_line, t, keep)
         if range_of is not None:
             table.limit_features(range_of)
         if not has_header:
@@ -153,10 +163,37 @@ def read_csv(
     X = table.values()
     if len(X) == 0:
         raise ValueError(f"{p}: only a header row was found; expected data rows below it.")
-    feature_names = [names[j] for j in range(n_cols) if j != t]
+    feature_names = [names[j] for j in table.features]
     if target is None:
         return X, None, feature_names  # type: ignore[return-value]
     return X, table.target_values(), feature_names
+
+
+def _named_columns(p: Any, columns: list[str], names: list[str], has_header: bool) -> list[int]:
+    """The indices of ``columns`` among the header's ``names``; refused when one is missing."""
+    if not isinstance(columns, (list, tuple)) or not all(isinstance(c, str) for c in columns):
+        raise TypeError(f"columns must be a list of column names (str), got {columns!r}.")
+    wanted = ", ".join(map(repr, columns[:20])) + (", ..." if len(columns) > 20 else "")
+    if not has_header:
+        if len(names) == len(columns):
+            return list(range(len(names)))
+        raise ValueError(
+            f"{p}: the file has no header row, so its {len(names)} columns cannot be matched "
+            f"by name to the {len(columns)} feature columns needed ({wanted}); add the header "
+            "row, or give exactly those columns in that order.")
+    missing = [c for c in columns if c not in names]
+    if missing:
+        shown = ", ".join(map(repr, missing[:10])) + (", ..." if len(missing) > 10 else "")
+        raise ValueError(
+            f"{p}: no column named {shown}; reading by name needs the feature columns "
+            f"{wanted}, and the header has {', '.join(map(repr, names[:20]))}"
+            f"{', ...' if len(names) > 20 else ''}. Give a file with those columns (any others, "
+            "such as the target, are skipped).")
+    repeated = sorted({c for c in columns if names.count(c) > 1})
+    if repeated:
+        raise ValueError(f"{p}: the header names {repeated[0]!r} {names.count(repeated[0])} "
+                         "times; the column it means is ambiguous. Rename the copies.")
+    return [names.index(c) for c in columns]
 
 
 def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
@@ -261,10 +298,11 @@ class _Table:
     reads them exactly: integers as integers, text as class labels)."""
 
     def __init__(self, p: Any, n_cols: int, names: list[str] | None, first_line: int,
-                 target: int):
+                 target: int, keep: list[int] | None = None):
         self.p, self.n_cols, self.names, self.first_line = p, n_cols, names, first_line
         self.t = target  # n_cols: no target column
-        self.features = [j for j in range(n_cols) if j != target]
+        self.features = keep if keep is not None else [j for j in range(n_cols) if j != target]
+        self.every_other = keep is None  # the features are every column but the target
         self.blocks: list[np.ndarray] = []
         self.filled = 0
         self.limit: float | None = None
@@ -284,6 +322,9 @@ class _Table:
             )
         if self.t < self.n_cols:
             self._target(line, row[self.t])
+        if not self.every_other:
+            row = [row[j] for j in self.features]
+        elif self.t < self.n_cols:
             row = row[:self.t] + row[self.t + 1:]
         if not self.blocks or self.filled == len(self.blocks[-1]):
             rows = max(1, _BLOCK_BYTES // (8 * max(1, len(self.features))))

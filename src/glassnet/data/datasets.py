@@ -113,7 +113,11 @@ class Data:
         arrays in an ``.npz``); ``None`` otherwise.
     classes : ndarray of shape (k,), optional
         For classification, the original label of each class index: ``classes[y]`` are the
-        labels in the file. Store it with a model as ``net.info["classes"]``.
+        labels in the file. Store it with a model as ``net.classes``.
+    columns : list of str, optional
+        For a CSV file with a header row, the names of its feature columns (``feature_names``
+        as the file names them), which a model can record so that ``predict`` picks them out
+        of a file by name (``read_csv(..., columns=...)``); None otherwise.
     """
 
     X: np.ndarray
@@ -124,6 +128,7 @@ class Data:
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     classes: np.ndarray | None = None
+    columns: list[str] | None = None
 
     @property
     def n_features(self) -> int:
@@ -184,7 +189,10 @@ def _load_csv_spec(spec: str, rest: str, range_of: Any = None) -> Data:
     if not Path(path).exists():  # read_csv refuses what is not a regular file
         raise FileNotFoundError(f"data spec {spec!r}: CSV file {path!r} not found.")
     X, y, names = read_csv(path, target=tgt, range_of=range_of)
-    return Data(X, y, infer_task(y), spec, feature_names=names)
+    n_cols = len(names) + 1
+    made_up = [f"col{j}" for j in range(n_cols) if isinstance(tgt, int) and j != tgt % n_cols]
+    return Data(X, y, infer_task(y), spec, feature_names=names,
+                columns=None if names == made_up else list(names))  # without a header: None
 
 
 def _load_npz_spec(spec: str, rest: str, range_of: Any = None) -> Data:
