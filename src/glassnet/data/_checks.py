@@ -117,22 +117,30 @@ def as_dtype(X: Any, dtype: Any, name: str = "X", *, where: str = "", rows: Any 
     from ..device import array_module
 
     dt = np.dtype(dtype)
-    xp = array_module(X)
     with np.errstate(over="ignore", invalid="ignore"):
         out = X.astype(dt, copy=False)
-        if out.size == 0:
-            return out
-        # a NaN or inf makes the sum non-finite; a finite sum that overflows is checked fully.
-        # The row sums as one matrix-vector product (BLAS): faster than out.sum().
-        flat = out.reshape(len(out), -1) if out.ndim else out.reshape(1, 1)
-        total = (flat @ xp.ones(flat.shape[1], dt)).sum()
-    if bool(xp.isfinite(total)):
+    if all_finite(out):
         return out
-    found = xp.argwhere(~xp.isfinite(out))
-    if len(found) == 0:
-        return out
-    _refuse(X, tuple(int(i) for i in found[0]), dt, name, where, rows, fix)
+    xp = array_module(out)
+    _refuse(X, tuple(int(i) for i in xp.argwhere(~xp.isfinite(out))[0]), dt, name, where, rows,
+            fix)
     return out  # pragma: no cover - _refuse raises
+
+
+def all_finite(X: Any) -> bool:
+    """Whether every entry of the float array ``X`` (NumPy or CuPy) is finite, in one fast pass:
+    a NaN or inf makes the row sums non-finite, and only a sum that overflows (or a NaN) is
+    checked entry by entry. The row sums are one matrix-vector product (BLAS), faster than
+    ``X.sum()``."""
+    from ..device import array_module
+
+    if X.size == 0:
+        return True
+    xp = array_module(X)
+    flat = X.reshape(len(X), -1) if X.ndim else X.reshape(1, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = (flat @ xp.ones(flat.shape[1], X.dtype)).sum()
+    return bool(xp.isfinite(total)) or bool(xp.all(xp.isfinite(X)))
 
 
 def check_fits(X: Any, dtype: Any, name: str = "X", *, where: str = "", rows: Any = None,

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ._checks import _check_positive_int, as_dtype
+from ._checks import _check_positive_int, all_finite, as_dtype
 
 __all__ = ["MinMaxScaler", "StandardScaler", "infer_task", "one_hot", "scaler_from_dict"]
 
@@ -83,11 +83,18 @@ class _Scaler:
         return arr
 
     @staticmethod
-    def _in_dtype_of(arr: np.ndarray, result: np.ndarray) -> np.ndarray:
-        """``result``, computed in float64 (the fitted parameters' dtype, so that float32 data
-        near the end of its range does not overflow on the way), in ``arr``'s dtype; a value
-        beyond that dtype's range is refused (:func:`~glassnet.data._checks.as_dtype`)."""
-        return as_dtype(result, arr.dtype, fix="Clean the data before scaling it.")
+    def _apply(arr: np.ndarray, formula: Any, *params: Any) -> np.ndarray:
+        """``formula(arr, *params)`` in ``arr``'s dtype, the fitted float64 ``params`` cast to
+        it. Where that overflows (float32 data near the end of its range, ``3e38 - -3e38``),
+        it is computed in float64 and cast back, and a result beyond the dtype is refused
+        (:func:`~glassnet.data._checks.as_dtype`): never an infinity or a RuntimeWarning."""
+        dt = arr.dtype
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = formula(arr, *(np.asarray(p).astype(dt) for p in params)).astype(dt, copy=False)
+        if all_finite(out):
+            return out
+        return as_dtype(formula(arr.astype(np.float64), *params), dt,
+                        fix="Clean the data before scaling it.")
 
     @staticmethod
     def _check_fit_X(X: Any) -> np.ndarray:
@@ -217,13 +224,13 @@ class StandardScaler(_Scaler):
         """Return ``(X - mean_) / scale_`` (0 where ``scale_`` is 0), dtype of X."""
         arr = self._check_X(X)
         _, mean, inv = self.operations()
-        return self._in_dtype_of(arr, (arr - mean) * inv)
+        return self._apply(arr, lambda x, m, q: (x - m) * q, mean, inv)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Return ``X * scale_ + mean_``, shape (n_samples, n_features), dtype of X."""
         arr = self._check_X(X)
         assert self.mean_ is not None and self.scale_ is not None
-        return self._in_dtype_of(arr, arr * self.scale_ + self.mean_)
+        return self._apply(arr, lambda x, s, m: x * s + m, self.scale_, self.mean_)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict ``{"type", "floor", "mean", "scale"}`` of plain lists."""
@@ -342,7 +349,7 @@ class MinMaxScaler(_Scaler):
         """Return ``X * scale + offset``, shape (n_samples, n_features), dtype of X."""
         arr = self._check_X(X)
         _, scale, offset = self.operations()
-        return self._in_dtype_of(arr, arr * scale + offset)
+        return self._apply(arr, lambda x, p, q: x * p + q, scale, offset)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Undo :meth:`transform`; shape (n_samples, n_features), dtype of X."""
@@ -350,7 +357,7 @@ class MinMaxScaler(_Scaler):
         assert self.data_min_ is not None and self.data_max_ is not None
         low, high = self.feature_range
         span = self._span() / (high - low)
-        return self._in_dtype_of(arr, (arr - low) * span + self.data_min_)
+        return self._apply(arr, lambda x, lo, p, q: (x - lo) * p + q, low, span, self.data_min_)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict ``{"type", "feature_range", "per_feature", "data_min",
