@@ -194,6 +194,19 @@ def test_scalers_fit_large_float32_data_without_overflow(cls):
 
 
 @pytest.mark.parametrize("cls", [StandardScaler, MinMaxScaler])
+def test_scalers_at_the_ends_of_float32(cls):
+    """MinMaxScaler's inverse multiplies by the range 6.8e38, beyond float32: computed in
+    float64 where float32 overflows, and the result, within float32, comes back."""
+    X = np.array([[-FLOAT32_MAX], [0.0], [FLOAT32_MAX]], dtype=np.float32)
+    scaler = cls(floor=0.0).fit(X)
+    T = scaler.transform(X)
+    assert T.dtype == np.float32 and np.all(np.isfinite(T))
+    back = scaler.inverse_transform(T)
+    assert back.dtype == np.float32
+    np.testing.assert_allclose(back, X, rtol=1e-6, atol=1e32)
+
+
+@pytest.mark.parametrize("cls", [StandardScaler, MinMaxScaler])
 def test_scaler_output_beyond_float32_is_refused(cls):
     scaler = cls(floor=0.0).fit(np.array([[0.0], [1e-10]]))
     with pytest.raises(ValueError, match=r"^X: the value .* in row 0, column 0 is beyond the "
