@@ -971,7 +971,7 @@ def test_memmap_fit_reads_batch_by_batch(tmp_path):
     X_bad = X.copy()
     X_bad[-1, 0] = np.nan
     recorder = Recorder()
-    with pytest.raises(ValueError, match=r"X contains NaN or inf \(epoch 1, batch 5\)\. Clean "
+    with pytest.raises(ValueError, match=r"X contains NaN or inf \(\S+X\.npy, epoch 1, batch 5\)\. Clean "
                                          r"the data file\."):
         fit(classifier(), _memmap(tmp_path, X_bad), y, epochs=1, batch_size=10, shuffle=False,
             callbacks=[recorder], progress=False)

@@ -513,9 +513,9 @@ def check_against_network(header: dict[str, Any], net: Any) -> None:
         if width != net.n_in:
             raise HeaderError("scaler", f"scales {width} features; the network has {net.n_in} "
                                         "inputs")
+    from .data.labels import classes_problem
+
     classes = header.get("classes")
-    if classes is not None and len(classes) != net.n_out \
-            and not (net.n_out == 1 and len(classes) == 2):
-        raise HeaderError("classes", f"lists {len(classes)} labels for a network of "
-                                     f"{net.n_out} outputs; there must be one per output (or "
-                                     "2 for a single sigmoid output)")
+    problem = None if classes is None else classes_problem(classes, net.n_out)
+    if problem is not None:  # the rule that net.classes = ... keeps
+        raise HeaderError("classes", problem)

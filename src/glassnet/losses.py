@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .activations import row_max, row_sum
+from .data._checks import as_dtype
 
 __all__ = [
     "LOSSES",
@@ -76,9 +77,7 @@ class Loss:
                 + (f" For class labels 0..{n_out - 1} one-hot encode them (np.eye({n_out})[y])"
                    " or use loss='cross_entropy'." if y.ndim == 1 and _whole(y) else "")
             )
-        if not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or inf. Remove or impute those targets first.")
-        return y.astype(dtype, copy=False)
+        return as_dtype(y, dtype, "y", fix="Remove or impute those targets first.")
 
     def per_sample(self, a: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """``c(a_i, y_i)`` for each sample: shape (n_samples,)."""

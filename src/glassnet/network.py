@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .activations import ACTIVATIONS
-from .data._checks import check_real_dtype
+from .data._checks import as_dtype, check_real_dtype
 from .validation import check_bool, check_sample_weight, check_scalar
 from .device import array_module, check_device, to_device, to_numpy
 from .init import make_rng
@@ -138,7 +138,7 @@ class Network:
         self.history: History | None = None  # of the last fit, saved with the model
         self.scaler: Any = None  # input scaling applied by predict and fit, saved with the model
         self.info: dict[str, Any] = {}  # free JSON-able notes (training settings), saved too
-        self.classes: list[Any] | None = None  # the original class labels, saved; see predict
+        self._classes: list[Any] | None = None  # the original class labels: see classes
         self.stop_training = False  # a training Callback sets it: fit ends after this epoch
         self.grad_X: np.ndarray | None = None
         self.dtype = _check_dtype(dtype)
@@ -179,6 +179,23 @@ class Network:
         self._bind(self.device)
 
     # ------------------------------------------------------------------ shapes and parameters
+    @property
+    def classes(self) -> list[Any] | None:
+        """The original class labels, one per output (two for a single sigmoid output), or None.
+
+        ``predict`` answers in them and ``save`` keeps them. Set it to a sequence of distinct
+        labels (strings, ints, finite floats) of the right length; anything else is refused at
+        assignment (:func:`glassnet.data.labels.check_classes`), as ``load`` refuses a file
+        carrying it.
+        """
+        return self._classes
+
+    @classes.setter
+    def classes(self, value: Any) -> None:
+        from .data.labels import check_classes
+
+        self._classes = check_classes(value, self.n_out, "Network.classes")
+
     @property
     def n_in(self) -> int:
         return self.layers[0].n_in
@@ -271,14 +288,7 @@ class Network:
             )
         if X.shape[0] == 0:
             raise ValueError("X is empty (0 samples). Pass at least one sample.")
-        X = X.astype(self.dtype, copy=False)
-        # a NaN or inf makes the sum non-finite; a finite X whose sum overflows is checked fully.
-        # The row sums as one matrix-vector product (BLAS): faster than X.sum().
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = (X @ np.ones_like(X[0])).sum()
-        if not np.isfinite(total) and not np.all(np.isfinite(X)):
-            raise ValueError("X contains NaN or inf. Remove or impute those values first.")
-        return X
+        return as_dtype(X, self.dtype)  # the one cast of user data: a value beyond it refused
 
     def targets(self, y: Any) -> np.ndarray:
         """``y`` as the loss wants it: an array ``Y`` of shape (n_samples, n_out), checked."""
@@ -489,7 +499,9 @@ class Network:
         """
         if self.scaler is None:
             return X
-        return self.scaler.transform(to_numpy(X).astype(self.dtype, copy=False))
+        X = to_numpy(X)
+        check_real_dtype(X.dtype)
+        return self.scaler.transform(as_dtype(X, self.dtype))
 
     def predict_output(self, X: Any, batch_size: int = 4096) -> np.ndarray:
         """The output ``a^L`` in inference mode (dropout off, ``scaler`` applied), in batches.

@@ -70,6 +70,7 @@ from sklearn.utils.validation import (
 )
 
 from .activations import ACTIVATIONS
+from .data._checks import as_dtype
 from .layers import Dense, Dropout, Layer, Residual, iter_layers
 from .losses import Loss, get_loss
 from .network import Network
@@ -375,8 +376,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"y has {Y.shape[1]} outputs; the fitted network has "
                              f"{self.network_.n_out}. Fit again without warm_start.")
         net = self.network_
-        X = X.astype(net.dtype, copy=False)
-        Y = Y.astype(net.dtype, copy=False)
+        X = as_dtype(X, net.dtype)
+        Y = as_dtype(Y, net.dtype, "y", fix="Remove or impute those targets first.")
         if self._is_lbfgs():
             self._fit_lbfgs(X, Y, sample_weight)
         else:
@@ -499,7 +500,7 @@ class _BaseMLP(BaseEstimator):
     def _check_X(self, X) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return X.astype(self.network_.dtype, copy=False)
+        return as_dtype(X, self.network_.dtype)
 
     def _output_array(self, X) -> np.ndarray:
         """The network output ``a^L`` of shape (n_samples, n_outputs), in inference mode."""
@@ -529,7 +530,7 @@ class _BaseMLP(BaseEstimator):
         """
         X = self._check_X(X)
         Y = self._encode(y)
-        return _input_gradient(self.network_, X, Y.astype(self.network_.dtype))
+        return _input_gradient(self.network_, X, as_dtype(Y, self.network_.dtype, "y"))
 
     def jacobian(self, X) -> Any:
         """``d a^L / d X`` for every sample; delegates to ``glassnet.jacobian(network_, X)``."""
@@ -554,6 +555,8 @@ class _BaseMLP(BaseEstimator):
 
         The header's ``info['sklearn']`` holds the estimator class, its parameters and the
         fitted attributes that are not in the network (``classes_``, ``loss_curve_``, ...).
+        A classifier's labels are the network's too (``Network.classes``), so ``glassnet
+        predict`` and ``glassnet evaluate`` on the file answer in them (strings, big ints).
         Read it back with ``type(self).load(path)``; ``glassnet.load(path)`` gives the Network.
         """
         check_is_fitted(self)
@@ -573,7 +576,21 @@ class _BaseMLP(BaseEstimator):
                 else "object"
             info["y_type"] = self._label_binarizer.y_type_
         self.network_.info["sklearn"] = info
+        self.network_.classes = self._network_classes()
         save(self.network_, path)
+
+    def _network_classes(self) -> list[Any] | None:
+        """``classes_`` as the network's own labels (``Network.classes``), so that the saved
+        model answers in them everywhere: ``glassnet.load(path).predict``, ``glassnet predict``
+        and ``glassnet evaluate``. None for a regressor and for multilabel targets (whose
+        outputs are 0/1 per label), or labels a Network cannot hold."""
+        from .data.labels import classes_problem
+
+        if not hasattr(self, "classes_") or self._label_binarizer.y_type_ not in (
+                "binary", "multiclass"):
+            return None
+        labels = self.classes_.tolist()
+        return None if classes_problem(labels, self.network_.n_out) else labels
 
     @classmethod
     def load(cls, path):

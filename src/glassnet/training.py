@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from .data._checks import check_real_dtype
+from .data._checks import as_dtype, check_real_dtype
 from .device import to_numpy
 from .validation import check_bool, check_sample_weight, check_scalar
 from .init import make_rng
@@ -1043,9 +1043,9 @@ def _batch_inputs(net: "Network", X: np.ndarray, batch: np.ndarray, epoch: int,
     """
     order = np.argsort(batch)
     X_b = np.empty((len(batch), X.shape[1]), dtype=net.dtype)
-    X_b[order] = X[batch[order]]
-    if not np.all(np.isfinite(X_b)):
-        raise ValueError(f"X contains NaN or inf (epoch {epoch}, batch {b}). Clean the data file.")
+    where = _in_file(X, f"epoch {epoch}, batch {b}")
+    X_b[order] = as_dtype(X[batch[order]], net.dtype, where=where,
+                          rows=batch[order], fix="Clean the data file.")
     return net.to_device(net.scale_inputs(X_b))
 
 
@@ -1093,10 +1093,15 @@ def _eval_batch(net: "Network", X: Any, i: int, j: int, raw: bool) -> np.ndarray
     checked or scaled yet) are checked, scaled by ``net.scaler`` and moved to the device."""
     if not raw:
         return X[i:j]
-    X_b = np.asarray(X[i:j], dtype=net.dtype)
-    if not np.all(np.isfinite(X_b)):
-        raise ValueError(f"X contains NaN or inf (rows {i} to {j - 1}). Clean the data file.")
+    X_b = as_dtype(np.asarray(X[i:j]), net.dtype, where=_in_file(X, f"rows {i} to {j - 1}"),
+                   rows=i, fix="Clean the data file.")
     return net.to_device(net.scale_inputs(X_b))
+
+
+def _in_file(X: Any, where: str) -> str:
+    """``' (epoch 1, batch 5)'``, with the file of a memory map: ``' (X.npy, epoch 1, ...)'``."""
+    filename = getattr(X, "filename", None)
+    return f" ({filename}, {where})" if filename else f" ({where})"
 
 
 def _loss_total(net: "Network", X: Any, Y: np.ndarray, lo: int, hi: int, raw: bool) -> float:

@@ -15,13 +15,15 @@ import numpy as np
 
 from .errors import UsageError
 
-__all__ = ["data_file", "load_for_task", "loss_targets", "model_indices", "model_labels",
-           "n_outputs",
-           "predicted_labels", "split_data", "task_of", "training_settings"]
+__all__ = ["data_file", "load_for_task", "loss_targets", "model_columns", "model_indices",
+           "model_inputs", "model_labels", "n_outputs", "predicted_labels", "record_columns",
+           "split_data", "task_of", "training_settings"]
 
 def _csv_default_target(spec: str) -> str | None:
     """For ``csv:FILE`` without ``:TARGET``, the FILE (its last column is the target)."""
-    s = spec.strip()
+    from ..data.datasets import prefixed_spec
+
+    s = prefixed_spec(spec)
     if not s.lower().startswith("csv:"):
         return None
     rest = s[4:]
@@ -31,10 +33,12 @@ def _csv_default_target(spec: str) -> str | None:
 
 def data_file(spec: str) -> str | None:
     """The file a ``csv:FILE[:TARGET]`` or ``npz:FILE`` spec reads (None for other specs)."""
+    from ..data.datasets import prefixed_spec
+
     csv_file = _csv_default_target(spec)
     if csv_file is not None:
         return csv_file
-    prefix, _, rest = spec.strip().partition(":")
+    prefix, _, rest = prefixed_spec(spec).partition(":")
     if prefix.lower() == "csv":
         return rest.rsplit(":", 1)[0]
     return rest if prefix.lower() == "npz" else None
@@ -59,8 +63,8 @@ def _last_column(path: str) -> str:
     return f"column {len(first) - 1}{name}, the last one"
 
 
-def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classification"
-                  ) -> tuple[Any, str, str | None]:
+def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classification",
+                  range_of: str = "float32") -> tuple[Any, str, str | None]:
     """Load ``spec`` and settle its task; returns ``(data, task, note)``.
 
     Parameters
@@ -72,6 +76,9 @@ def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classif
         look like a feature (:func:`glassnet.data.labels.not_labels`).
     asked_by : str
         Who wants the task, for the message that refuses non-integer class labels.
+    range_of : str, default='float32'
+        The dtype of the network (the command line's are float32): a feature beyond its range
+        is refused naming the file, the line and the column.
 
     Returns
     -------
@@ -82,12 +89,16 @@ def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classif
         For ``csv:FILE`` without a target: which column was taken as the target.
     """
     from ..data import load_data
-    from ..data.labels import NotClassLabels
+    from ..data.labels import NotClassLabels, NotQuantities
 
     csv_file = _csv_default_target(spec)
     column = _last_column(csv_file) if csv_file is not None else None
     try:
-        data = load_data(spec, task=task)
+        data = load_data(spec, task=task, range_of=range_of)
+    except NotQuantities as err:
+        raise UsageError(f"{spec}: --task regression needs numbers as targets; {err.reason}. "
+                         "Leave out --task regression, or name a numeric target column "
+                         "(csv:FILE:COLUMN)") from err
     except NotClassLabels as err:
         if task == "classification":
             raise UsageError(f"{spec}: {asked_by} needs whole-number class labels; "
@@ -104,6 +115,39 @@ def load_for_task(spec: str, task: str = "auto", asked_by: str = "--task classif
         kind = "class labels" if task == "classification" else "a quantity (regression)"
         note = f"target: {column} ({kind}); name another with csv:FILE:COLUMN"
     return data, task, note
+
+
+def record_columns(net: Any, data: Any) -> None:
+    """Record in ``net`` the names of the feature columns of the CSV file it is trained on
+    (``net.info["training"]["columns"]``), so that :func:`model_inputs` picks them out of a
+    file by name; nothing for data without named columns."""
+    if data.columns is not None:
+        net.info.setdefault("training", {})["columns"] = list(data.columns)
+
+
+def model_columns(net: Any) -> list[str] | None:
+    """The feature columns ``train`` recorded (:func:`record_columns`), or None."""
+    columns = training_settings(net).get("columns")
+    if isinstance(columns, list) and len(columns) == net.n_in \
+            and all(isinstance(c, str) for c in columns):
+        return columns
+    return None
+
+
+def model_inputs(net: Any, path: str) -> np.ndarray:
+    """The inputs ``predict`` reads for ``net`` from ``path`` (``.csv``, ``.npy`` or ``.npz``).
+
+    A CSV file is read by the model's column names when ``train`` recorded them: the feature
+    columns in the model's order, any other column (the target of the very file it was trained
+    on) skipped, a missing one refused naming it; else every column is a feature.
+    """
+    from ..data import load_arrays, read_csv
+
+    if path.endswith(".csv"):
+        return read_csv(path, target=None, range_of=net.dtype, columns=model_columns(net))[0]
+    if path.endswith((".npy", ".npz")):
+        return load_arrays(path)[0]
+    raise UsageError(f"predict: --input must be a .csv or .npy file; got {path}")
 
 
 def task_of(net: Any) -> str:
@@ -173,9 +217,10 @@ def n_outputs(y_train: np.ndarray, y_test: np.ndarray, classify: bool) -> int:
 
 
 def loss_targets(net: Any, y: np.ndarray, classify: bool) -> np.ndarray:
-    """``y`` as the network's loss takes it: class labels for cross-entropy, one-hot rows for
-    the other losses on class labels (mse, huber, binary cross-entropy), else ``y`` itself."""
-    if classify and np.ndim(y) == 1 and net.loss_fn.name != "cross_entropy":
+    """``y`` as the network's loss takes it: class labels for cross-entropy and for a single
+    sigmoid unit (its 0/1 targets), one-hot rows for the other losses on class labels (mse,
+    huber, binary cross-entropy on one unit per class), else ``y`` itself."""
+    if classify and np.ndim(y) == 1 and net.loss_fn.name != "cross_entropy" and net.n_out > 1:
         from ..data import one_hot
 
         return one_hot(y, net.n_out, dtype="float64")

@@ -27,8 +27,12 @@ Conventions used throughout this package:
 Classification labels are always ``int64`` class indices ``0 .. n_classes-1``
 (:func:`load_data` maps a file's labels there and keeps the originals in ``Data.classes``);
 regression targets are ``float64``.  The task of a target is inferred from its
-dtype: an integer (or bool) ``y`` is classification, a floating ``y`` is
-regression (see :func:`infer_task`).
+dtype: an integer (or bool) ``y``, or text labels (a CSV target of ``cat``, ``dog``), is
+classification, a floating ``y`` is regression (see :func:`infer_task`).
+
+Data reaches a network's dtype through one conversion, :func:`._checks.as_dtype`: a value
+beyond the dtype's range (``1e39`` for float32) is refused naming where it is, never turned
+into an infinity; the readers check the same as they read (``range_of``).
 """
 
 from ._checks import check_real_dtype

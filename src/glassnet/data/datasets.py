@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import check_fits
 from .csvfile import read_csv
 from .files import _check_lengths, _read_npz, load_mnist
-from .labels import NotClassLabels, encode_labels
+from .labels import NotClassLabels, NotQuantities, encode_labels
 from .preprocessing import infer_task
 from .synthetic import SYNTHETIC_2D, SYNTHETIC_TASKS, make_2d
 
-__all__ = ["SKLEARN_DATASETS", "Data", "load_data", "load_sklearn"]
+__all__ = ["SKLEARN_DATASETS", "Data", "load_data", "load_sklearn", "prefixed_spec"]
 
 
 # --------------------------------------------------------------------------
@@ -112,7 +113,11 @@ class Data:
         arrays in an ``.npz``); ``None`` otherwise.
     classes : ndarray of shape (k,), optional
         For classification, the original label of each class index: ``classes[y]`` are the
-        labels in the file. Store it with a model as ``net.info["classes"]``.
+        labels in the file. Store it with a model as ``net.classes``.
+    columns : list of str, optional
+        For a CSV file with a header row, the names of its feature columns (``feature_names``
+        as the file names them), which a model can record so that ``predict`` picks them out
+        of a file by name (``read_csv(..., columns=...)``); None otherwise.
     """
 
     X: np.ndarray
@@ -123,6 +128,7 @@ class Data:
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     classes: np.ndarray | None = None
+    columns: list[str] | None = None
 
     @property
     def n_features(self) -> int:
@@ -134,12 +140,42 @@ SPEC_FORMS = (
     f"{' | '.join(SKLEARN_DATASETS)} (scikit-learn), "
     f"{' | '.join(SYNTHETIC_2D)} (synthetic 2-D), "
     "mnist:DIR, fashion-mnist:DIR, csv:FILE[:TARGET] (TARGET a column name or index), "
-    "npz:FILE, npy:X.npy,y.npy[,X_test.npy,y_test.npy] (X memory-mapped)"
+    "npz:FILE, npy:X.npy,y.npy[,X_test.npy,y_test.npy] (X memory-mapped); a path "
+    "FILE.csv, FILE.npz or X.npy,y.npy[,...] alone is read as csv:, npz: or npy:"
 )
 """Every form of a data spec, for messages and ``--help``: built from the tables, never stale."""
 
 
-def _load_csv_spec(spec: str, rest: str) -> Data:
+_SUFFIX_PREFIX = {".csv": "csv", ".npz": "npz", ".npy": "npy"}
+
+
+def prefixed_spec(spec: str) -> str:
+    """``spec`` with its prefix: a path ``FILE.csv``, ``FILE.npz`` or ``X.npy,y.npy[,...]``
+    given alone becomes ``csv:FILE``, ``npz:FILE`` or ``npy:X.npy,...``; any other spec is
+    returned as it is (stripped). The one place a bare path is read as a spec: ``load_data``
+    and the command line's checks of the files a spec reads both use it.
+
+    Examples
+    --------
+    >>> prefixed_spec("iris"), prefixed_spec("data/train.csv"), prefixed_spec("X.npy,y.npy")
+    ('iris', 'csv:data/train.csv', 'npy:X.npy,y.npy')
+    >>> prefixed_spec("train.txt")
+    'train.txt'
+    """
+    s = spec.strip()
+    if s in SKLEARN_DATASETS or s in SYNTHETIC_2D or s.partition(":")[0].lower() in _PREFIXED:
+        return s
+    files = [part.strip() for part in s.split(",")]
+    prefixes = {_SUFFIX_PREFIX.get(Path(f).suffix.lower()) for f in files}
+    if len(prefixes) != 1 or None in prefixes:
+        return s  # a missing file is then refused as one, not as an unknown spec
+    prefix = prefixes.pop()
+    if prefix != "npy" and len(files) > 1:
+        return s
+    return f"{prefix}:{s}"
+
+
+def _load_csv_spec(spec: str, rest: str, range_of: Any = None) -> Data:
     if not rest:
         raise ValueError(f"data spec {spec!r}: expected csv:FILE[:TARGET], the FILE is empty.")
     path, target = rest, "-1"
@@ -152,11 +188,14 @@ def _load_csv_spec(spec: str, rest: str) -> Data:
         tgt = target
     if not Path(path).exists():  # read_csv refuses what is not a regular file
         raise FileNotFoundError(f"data spec {spec!r}: CSV file {path!r} not found.")
-    X, y, names = read_csv(path, target=tgt)
-    return Data(X, y, infer_task(y), spec, feature_names=names)
+    X, y, names = read_csv(path, target=tgt, range_of=range_of)
+    n_cols = len(names) + 1
+    made_up = [f"col{j}" for j in range(n_cols) if isinstance(tgt, int) and j != tgt % n_cols]
+    return Data(X, y, infer_task(y), spec, feature_names=names,
+                columns=None if names == made_up else list(names))  # without a header: None
 
 
-def _load_npz_spec(spec: str, rest: str) -> Data:
+def _load_npz_spec(spec: str, rest: str, range_of: Any = None) -> Data:
     if not Path(rest).exists():
         raise FileNotFoundError(f"data spec {spec!r}: file {rest!r} not found.")
     arrays = _read_npz(Path(rest), ["X", "y"], optional=("X_test", "y_test"))
@@ -170,7 +209,7 @@ def _load_npz_spec(spec: str, rest: str) -> Data:
     return Data(X, y, infer_task(y), spec, X_test=X_test, y_test=y_test)
 
 
-def _load_mnist_spec(spec: str, rest: str) -> Data:
+def _load_mnist_spec(spec: str, rest: str, range_of: Any = None) -> Data:
     if not rest:
         raise ValueError(f"data spec {spec!r}: expected a folder after the colon.")
     X, y = load_mnist(rest, "train")
@@ -178,12 +217,12 @@ def _load_mnist_spec(spec: str, rest: str) -> Data:
     return Data(X, y, "classification", spec, X_test=X_test, y_test=y_test)
 
 
-_PREFIXED: dict[str, Callable[[str, str], Data]] = {
+_PREFIXED: dict[str, Callable[[str, str, Any], Data]] = {
     "mnist": _load_mnist_spec,
     "fashion-mnist": _load_mnist_spec,
     "csv": _load_csv_spec,
     "npz": _load_npz_spec,
-    "npy": lambda spec, rest: _npy_source().load_npy_spec(spec),
+    "npy": lambda spec, rest, range_of: _npy_source().load_npy_spec(spec),
 }
 
 
@@ -193,7 +232,7 @@ def _npy_source() -> Any:
     return npy_source
 
 
-def load_data(spec: str, task: str = "auto") -> Data:
+def load_data(spec: str, task: str = "auto", range_of: Any = "float32") -> Data:
     """Load a data set from a command-line spec string.
 
     Parameters
@@ -214,12 +253,20 @@ def load_data(spec: str, task: str = "auto") -> Data:
         * ``npz:FILE``: arrays ``X`` and ``y`` (and ``X_test``/``y_test`` if present);
         * ``npy:X.npy,y.npy[,X_test.npy,y_test.npy]``: ``X`` a read-only memory map (a file
           larger than memory trains batch by batch), ``y`` in memory; see
-          :func:`glassnet.data.npy_source.load_npy_spec`.
+          :func:`glassnet.data.npy_source.load_npy_spec`;
+        * a path ``FILE.csv``, ``FILE.npz`` or ``X.npy,y.npy[,...]`` alone: as with
+          the prefix ``csv:``, ``npz:`` or ``npy:`` (:func:`prefixed_spec`).
     task : {'auto', 'classification', 'regression'}, default='auto'
         ``auto``: whole-number targets are class labels (unless they look like IDs or a
         quantity: refused, see :func:`~glassnet.data.labels.not_labels`), others quantities.
         ``classification``: whole-number class labels, however many. ``regression``: every
         target a quantity (float).
+    range_of : {'float32', 'float64'} or None, default='float32'
+        The dtype of the network that will take the features (float32, a network's default;
+        None: no check): a feature beyond its range is
+        refused now, naming the file and where in it (a CSV's line and column, an array's row
+        and column), not later as an infinity. A memory map's rows are checked as ``fit``
+        reads them. The features keep their dtype.
 
     Returns
     -------
@@ -241,7 +288,7 @@ def load_data(spec: str, task: str = "auto") -> Data:
     if task not in ("auto", "classification", "regression"):
         raise ValueError(f"The 'task' parameter of load_data must be 'auto', 'classification' "
                          f"or 'regression'; got {task!r}.")
-    s = spec.strip()
+    s = prefixed_spec(spec)
     if s in SKLEARN_DATASETS:
         X, y, names = _sklearn_bunch(s)
         data = Data(X, y, SKLEARN_DATASETS[s], s, feature_names=names)
@@ -252,7 +299,11 @@ def load_data(spec: str, task: str = "auto") -> Data:
         prefix, sep, rest = s.partition(":")
         if not (sep and prefix.lower() in _PREFIXED):
             raise ValueError(f"unknown data spec {spec!r}; expected one of: {SPEC_FORMS}.")
-        data = _PREFIXED[prefix.lower()](s, rest)
+        data = _PREFIXED[prefix.lower()](s, rest, range_of)
+    if range_of is not None:
+        for X, name in ((data.X, "X"), (data.X_test, "X_test")):
+            if X is not None and not isinstance(X, np.memmap):
+                check_fits(X, range_of, f"data {data.name!r}: {name}")
     return _with_task(data, task)
 
 
@@ -260,6 +311,9 @@ def _with_task(data: Data, task: str) -> Data:
     """The targets as ``task`` wants them; class labels (train and test together) as
     ``0 .. k-1``, the originals kept."""
     if task == "regression":
+        for y in (data.y, data.y_test):
+            if y is not None and np.asarray(y).dtype.kind in "USO":
+                _refuse_text_quantities(data.name, np.asarray(y))
         data.task = "regression"
         data.y = np.asarray(data.y, dtype=np.float64)
         if data.y_test is not None:
@@ -267,7 +321,7 @@ def _with_task(data: Data, task: str) -> Data:
         return data
     if task == "classification" and data.task != "classification":
         y = np.asarray(data.y)
-        if not (y.dtype.kind in "biu" or np.all(y == np.round(y))):
+        if not (y.dtype.kind in "biuUSO" or np.all(y == np.round(y))):
             bad = ", ".join(f"{v:g}" for v in y[y != np.round(y)][:3])
             reason = f"class labels must be whole numbers; the target has values such as {bad}"
             raise NotClassLabels(f"data {data.name!r}: task='classification': {reason}.",
@@ -278,8 +332,21 @@ def _with_task(data: Data, task: str) -> Data:
     n = len(data.y)
     has_test = data.y_test is not None and np.ndim(data.y_test) == 1
     both = np.concatenate([data.y, data.y_test]) if has_test else data.y  # type: ignore[list-item]
-    indices, data.classes = encode_labels(both, f"data {data.name!r}", check=task == "auto")
+    text = np.asarray(both).dtype.kind in "US"  # plainly class labels, however many
+    indices, data.classes = encode_labels(both, f"data {data.name!r}",
+                                          check=task == "auto" and not text)
     data.y = indices[:n]
     if has_test:
         data.y_test = indices[n:]
     return data
+
+
+def _refuse_text_quantities(name: str, y: np.ndarray) -> None:
+    """A regression on a target that is not numbers: text labels, or integers beyond int64."""
+    if y.dtype.kind == "O":  # Python ints beyond int64: numbers, but not exact as floats
+        return
+    sample = ", ".join(repr(str(v)) for v in np.unique(y)[:3])
+    reason = f"the target holds text, such as {sample}, which are class labels, not quantities"
+    raise NotQuantities(f"data {name!r}: task='regression': {reason}; train a classifier "
+                        "(task='auto' or 'classification') or name a numeric target column.",
+                        reason)

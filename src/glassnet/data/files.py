@@ -373,6 +373,8 @@ def _open_npy(p: Path, name: str) -> np.ndarray:
     """A ``.npy`` file as a read-only memory map, its header and dtype checked."""
     arr = read_npy(p, mmap=True, pickle_fix=_PICKLE_FIX)
     check_real_dtype(arr.dtype, name, source=p)
+    if isinstance(arr, np.memmap):  # opened from a file object: name it, for the messages
+        arr.filename = str(p)  # (its slices inherit it) of the rows checked batch by batch
     return arr
 
 

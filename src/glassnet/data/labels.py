@@ -9,11 +9,13 @@ such as a price stored as whole numbers).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-__all__ = ["MANY_CLASSES", "NotClassLabels", "encode_labels", "not_labels"]
+__all__ = ["MANY_CLASSES", "NotClassLabels", "NotQuantities", "check_classes", "classes_problem",
+           "encode_labels", "not_labels"]
 
 MANY_CLASSES = 20
 """Whole-number targets with more distinct values than this and fewer than this many samples
@@ -27,6 +29,15 @@ class NotClassLabels(ValueError):
     def __init__(self, message: str, reason: str, n_classes: int):
         super().__init__(message)
         self.reason, self.n_classes = reason, n_classes
+
+
+class NotQuantities(ValueError):
+    """Targets taken as quantities (a regression) that are not numbers: ``reason`` says why,
+    without the source and the fix."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 def not_labels(y: Any) -> str | None:
@@ -97,3 +108,85 @@ def encode_labels(y: Any, source: str = "y", *, check: bool = True) -> tuple[np.
             f"on it (load_data(spec, task='regression')), or train {k} classes anyway "
             "(task='classification').", reason, k)
     return indices.reshape(-1).astype(np.int64), classes
+
+
+def classes_problem(classes: list[Any], n_out: int) -> str | None:
+    """What is wrong with ``classes`` as the labels of a network of ``n_out`` outputs, or None.
+
+    The one rule, for ``net.classes = ...`` and for a saved model's header: one label per
+    output (exactly two for a single output, a sigmoid's 0 and 1), each a string, an int or a finite
+    float, none repeated (``1``, ``1.0`` and ``True`` are the same label to a lookup).
+    """
+    for i, label in enumerate(classes):
+        if not isinstance(label, (str, int, float)) or (
+                isinstance(label, float) and not math.isfinite(label)):
+            return (f"[{i}] must be a class label (a string, an int or a finite number); got "
+                    f"{_short(label)}")
+    k = len(classes)
+    if k != (2 if n_out == 1 else n_out):
+        return (f"lists {k} labels for a network of {n_out} outputs; there must be one per "
+                "output (or 2 for a single sigmoid output)")
+    seen: dict[Any, int] = {}
+    for i, label in enumerate(classes):
+        if label in seen:
+            return (f"must not repeat a label: {classes[seen[label]]!r} (at {seen[label]}) and "
+                    f"{label!r} (at {i})")
+        seen[label] = i
+    return None
+
+
+def check_classes(classes: Any, n_out: int, name: str = "classes") -> list[Any] | None:
+    """``classes`` as a list of labels for a network of ``n_out`` outputs (None stays None).
+
+    Parameters
+    ----------
+    classes : sequence or 1-D ndarray, or None
+        The original class labels, in the order of the outputs.
+    n_out : int
+        The network's output units.
+    name : str, default='classes'
+        What is being set, for the message.
+
+    Returns
+    -------
+    list or None
+        Plain Python labels (``np.int64(3)`` becomes ``3``, ``np.str_('cat')`` ``'cat'``).
+
+    Raises
+    ------
+    TypeError
+        For a string, a mapping or a scalar where a sequence of labels belongs.
+    ValueError
+        For a 2-D array, a label that is not a string, int or finite float, a count that does
+        not match the outputs, or a repeated label (:func:`classes_problem`).
+
+    Examples
+    --------
+    >>> check_classes(np.array(["cat", "dog"]), 2)
+    ['cat', 'dog']
+    >>> check_classes([0, 1, 2], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: classes lists 3 labels for a network of 2 outputs; there must be one per output (or 2 for a single sigmoid output).
+    """
+    if classes is None:
+        return None
+    if isinstance(classes, (str, bytes, dict)) or not hasattr(classes, "__len__"):
+        raise TypeError(f"{name} must be a sequence of class labels, one per output, or None; "
+                        f"got {type(classes).__name__}.")
+    if isinstance(classes, np.ndarray):
+        if classes.ndim != 1:
+            raise ValueError(f"{name} must be 1-D, one label per output; got an array of shape "
+                             f"{classes.shape}.")
+        values = classes.tolist()
+    else:
+        values = [v.item() if isinstance(v, np.generic) else v for v in classes]
+    problem = classes_problem(values, n_out)
+    if problem is not None:
+        raise ValueError(f"{name}{'' if problem.startswith('[') else ' '}{problem}.")
+    return values
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

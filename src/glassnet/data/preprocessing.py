@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ._checks import _check_positive_int
+from ._checks import _check_positive_int, all_finite, as_dtype
 
 __all__ = ["MinMaxScaler", "StandardScaler", "infer_task", "one_hot", "scaler_from_dict"]
 
@@ -81,6 +81,20 @@ class _Scaler:
                 f"{n}; transform data with the same columns as the training data."
             )
         return arr
+
+    @staticmethod
+    def _apply(arr: np.ndarray, formula: Any, *params: Any) -> np.ndarray:
+        """``formula(arr, *params)`` in ``arr``'s dtype, the fitted float64 ``params`` cast to
+        it. Where that overflows (float32 data near the end of its range, ``3e38 - -3e38``),
+        it is computed in float64 and cast back, and a result beyond the dtype is refused
+        (:func:`~glassnet.data._checks.as_dtype`): never an infinity or a RuntimeWarning."""
+        dt = arr.dtype
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = formula(arr, *(np.asarray(p).astype(dt) for p in params)).astype(dt, copy=False)
+        if all_finite(out):
+            return out
+        return as_dtype(formula(arr.astype(np.float64), *params), dt,
+                        fix="Clean the data before scaling it.")
 
     @staticmethod
     def _check_fit_X(X: Any) -> np.ndarray:
@@ -210,15 +224,13 @@ class StandardScaler(_Scaler):
         """Return ``(X - mean_) / scale_`` (0 where ``scale_`` is 0), dtype of X."""
         arr = self._check_X(X)
         _, mean, inv = self.operations()
-        dt = arr.dtype
-        return ((arr - mean.astype(dt)) * inv.astype(dt)).astype(dt, copy=False)
+        return self._apply(arr, lambda x, m, q: (x - m) * q, mean, inv)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Return ``X * scale_ + mean_``, shape (n_samples, n_features), dtype of X."""
         arr = self._check_X(X)
         assert self.mean_ is not None and self.scale_ is not None
-        dt = arr.dtype
-        return (arr * self.scale_.astype(dt) + self.mean_.astype(dt)).astype(dt, copy=False)
+        return self._apply(arr, lambda x, s, m: x * s + m, self.scale_, self.mean_)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict ``{"type", "floor", "mean", "scale"}`` of plain lists."""
@@ -337,17 +349,15 @@ class MinMaxScaler(_Scaler):
         """Return ``X * scale + offset``, shape (n_samples, n_features), dtype of X."""
         arr = self._check_X(X)
         _, scale, offset = self.operations()
-        dt = arr.dtype
-        return (arr * scale.astype(dt) + offset.astype(dt)).astype(dt, copy=False)
+        return self._apply(arr, lambda x, p, q: x * p + q, scale, offset)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Undo :meth:`transform`; shape (n_samples, n_features), dtype of X."""
         arr = self._check_X(X)
         assert self.data_min_ is not None and self.data_max_ is not None
         low, high = self.feature_range
-        dt = arr.dtype
-        span = (self._span() / (high - low)).astype(dt)
-        return ((arr - dt.type(low)) * span + self.data_min_.astype(dt)).astype(dt, copy=False)
+        span = self._span() / (high - low)
+        return self._apply(arr, lambda x, lo, p, q: (x - lo) * p + q, low, span, self.data_min_)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict ``{"type", "feature_range", "per_feature", "data_min",
@@ -419,7 +429,7 @@ def scaler_from_dict(d: dict[str, Any]) -> StandardScaler | MinMaxScaler:
 
 
 def infer_task(y: Any) -> str:
-    """Return ``"classification"`` for an integer/bool ``y``, else ``"regression"``.
+    """Return ``"classification"`` for integer, bool or text labels, else ``"regression"``.
 
     Parameters
     ----------
@@ -429,11 +439,15 @@ def infer_task(y: Any) -> str:
     Returns
     -------
     str
-        ``"classification"`` if ``y`` has an integer or bool dtype,
-        ``"regression"`` otherwise.
+        ``"classification"`` if ``y`` has an integer, bool or string dtype, or is an object
+        array of Python ints (integers beyond int64, as :func:`~glassnet.data.read_csv` reads
+        them); ``"regression"`` otherwise.
     """
-    kind = np.asarray(y).dtype.kind
-    return "classification" if kind in "biu" else "regression"
+    y = np.asarray(y)
+    if y.dtype.kind == "O":
+        return "classification" if all(isinstance(v, int) for v in y.ravel().tolist()) \
+            else "regression"
+    return "classification" if y.dtype.kind in "biuUS" else "regression"
 
 
 def _as_labels(y: Any, name: str = "y") -> np.ndarray:

@@ -52,7 +52,8 @@ def from_sklearn(fitted_mlp: Any, *, dtype: Any = None) -> Network:
     Returns
     -------
     Network
-        ``net.forward(X)`` equals ``predict_proba(X)`` for a multi-class classifier,
+        A classifier's labels are its ``classes`` (multi-class and binary), so
+        ``net.predict(X)`` equals ``predict(X)``, also after saving. ``net.forward(X)`` equals ``predict_proba(X)`` for a multi-class classifier,
         ``predict_proba(X)[:, 1:]`` for a binary one, and ``predict(X)`` (as a column) for a
         regressor.
 
@@ -118,4 +119,8 @@ def from_sklearn(fitted_mlp: Any, *, dtype: Any = None) -> Network:
                            f"coefs_[{i}] / intercepts_[{i}]")
         for i, (coef, intercept) in enumerate(pairs)
     ]
-    return Network(layers, loss=loss, dtype=dtype)
+    net = Network(layers, loss=loss, dtype=dtype)
+    labels = getattr(fitted_mlp, "classes_", None)
+    if labels is not None and not (output == "sigmoid" and net.n_out > 1):  # not multilabel
+        net.classes = np.asarray(labels).tolist()  # predict answers in them, saved with it
+    return net
