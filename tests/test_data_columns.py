@@ -115,9 +115,6 @@ def test_model_inputs_for_a_model_glassnet_train_wrote(tmp_path, capsys):
         model_inputs(net, str(tmp_path / "short.csv"))
 
 
-@pytest.mark.xfail(strict=True, reason="needs fixcli's one-line changes: cli/train.py calls "
-                   "record_columns(net, data) and cli/models.py predict reads its --input with "
-                   "model_inputs(net, path); remove this mark with them")
 def test_cli_predict_on_the_training_csv(tmp_path, capsys):
     path, X = train_csv(tmp_path / "t.csv")
     model = tmp_path / "m.npz"

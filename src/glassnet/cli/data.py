@@ -147,7 +147,7 @@ def model_inputs(net: Any, path: str) -> np.ndarray:
         return read_csv(path, target=None, range_of=net.dtype, columns=model_columns(net))[0]
     if path.endswith((".npy", ".npz")):
         return load_arrays(path)[0]
-    raise UsageError(f"predict: --input must be a .csv or .npy file; got {path}")
+    raise UsageError(f"predict: --input must be a .csv, .npy or .npz file; got {path}")
 
 
 def task_of(net: Any) -> str:

@@ -10,9 +10,8 @@ import numpy as np
 from ..io import load
 from . import preflight
 from .args import show
-from .data import model_labels, predicted_labels, task_of, training_settings
+from .data import model_inputs, model_labels, predicted_labels, task_of, training_settings
 from .model_data import check_features, model_data
-from .errors import UsageError
 
 __all__ = ["add_parsers"]
 
@@ -44,23 +43,13 @@ def add_parsers(sub: Any) -> None:
     info.set_defaults(run=_cmd_info)
 
 
-def _load_inputs(path: str) -> np.ndarray:
-    from ..data import load_arrays, read_csv
-
-    if path.endswith(".csv"):
-        return read_csv(path, target=None)[0]
-    if path.endswith((".npy", ".npz")):
-        return load_arrays(path)[0]
-    raise UsageError(f"predict: --input must be a .csv or .npy file; got {path}")
-
-
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write
 
     preflight.outputs(files=[("--output", args.output, preflight.PREDICTIONS)],
                       inputs=[("--input", args.input), ("model", args.model)])
     net = load(args.model)
-    X = _load_inputs(args.input)
+    X = model_inputs(net, args.input)
     check_features(net, args.model, X, f"--input {args.input}",
                    "pass inputs of the kind it was trained on")
     out = net.predict_output(X) if args.proba else model_labels(net, X)

@@ -30,7 +30,8 @@ from ..training import Callback, TrainingDivergedError
 from . import preflight
 from .args import (choice, count, epochs, fraction, int_list, non_negative, positive, seed, show,
                    steps)
-from .data import load_for_task, loss_targets, n_outputs, predicted_labels, split_data
+from .data import (load_for_task, loss_targets, n_outputs, predicted_labels, record_columns,
+                   split_data)
 from .errors import RunFailed, UsageError
 
 __all__ = ["TRAIN_DEFAULTS", "add_parsers", "build_recipe"]
@@ -388,6 +389,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         net.classes = list(np.asarray(data.classes).tolist())  # predict answers in these
     net.info["training"] = {k: v for k, v in s.items()
                             if k not in ("quiet", "resume", "monitor", "plots")}
+    record_columns(net, data)
     print(f"data: {data.name}, {len(X_train)} train / {len(X_test)} test samples, "
           f"{X_train.shape[1]} features; network: {net}")
     print(describe(s))
