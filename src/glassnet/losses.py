@@ -29,6 +29,7 @@ import numpy as np
 
 from .activations import row_max, row_sum
 from .data._checks import as_dtype
+from .validation import derived_from_own
 
 __all__ = [
     "LOSSES",
@@ -106,6 +107,11 @@ class Loss:
 
         The tangent of :meth:`grad` when the outputs move by ``da``; shape (n_samples, n_out).
         """
+        if type(self).unit_hvp is not Loss.unit_hvp and not self.derived_from_own("unit_hvp"):
+            raise NotImplementedError(
+                f"{type(self).__name__} changes per_sample or unit_grad but keeps the "
+                "unit_hvp it inherits, which is the Hessian of another loss: write its own "
+                "unit_hvp(a, Y, da) to use hvp, hessian and sharpness with it.")
         return _scale_rows(self.unit_hvp(a, Y, da), w, len(a), in_place=True)
 
     def unit_hvp(self, a: np.ndarray, Y: np.ndarray, da: np.ndarray) -> np.ndarray:
@@ -116,6 +122,13 @@ class Loss:
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name}
+
+    def derived_from_own(self, shortcut: str) -> bool:
+        """Whether ``shortcut`` (MSE's ``value_and_grad``, a fused ``value_from_logits``, a
+        ``unit_hvp``) still computes what this object's own ``per_sample`` and ``unit_grad``
+        say (:func:`glassnet.validation.derived_from_own`): a subclass that changes the loss
+        runs the general path, through its own methods, instead."""
+        return derived_from_own(self, shortcut, ("per_sample", "unit_grad"))
 
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
@@ -140,6 +153,8 @@ class MSE(Loss):
         return da.copy()
 
     def value_and_grad(self, a, Y, w=None):
+        if not self.derived_from_own("value_and_grad"):  # a subclass changed the loss
+            return super().value_and_grad(a, Y, w)
         r = a - Y  # the residual, once for both
         per_sample = 0.5 * np.einsum("ij,ij->i", r, r)
         return _weighted_mean(per_sample, w), _scale_rows(r, w, len(a), in_place=True)
@@ -217,6 +232,11 @@ class FusedLoss(Loss):
         activation's Jacobian times ``dz`` (symmetric here: this is also the loss's Hessian with
         respect to the logits); shape (n_samples, n_out).
         """
+        if (type(self).unit_hvp_logits is not FusedLoss.unit_hvp_logits
+                and not self.derived_from_own("unit_hvp_logits")):
+            raise NotImplementedError(
+                f"{type(self).__name__} changes per_sample or unit_grad but keeps the "
+                "unit_hvp_logits it inherits: write its own to use hvp with it.")
         return _scale_rows(self.unit_hvp_logits(z, a, Y, dz), w, len(a), in_place=True)
 
     def unit_hvp_logits(self, z: np.ndarray, a: np.ndarray, Y: np.ndarray,

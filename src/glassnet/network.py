@@ -36,7 +36,7 @@ from .device import array_module, check_device, to_device, to_numpy
 from .init import make_rng
 from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, bind_parameters,
                      iter_layers, layer_from_config, named_parameters)
-from .losses import FusedLoss, Loss, get_loss
+from .losses import BinaryCrossEntropy, CrossEntropy, FusedLoss, Loss, get_loss
 from .training import History
 from .training import fit as _fit
 from .training import partial_fit as _partial_fit
@@ -152,10 +152,12 @@ class Network:
                 f"activation is {getattr(out_act, 'name', None)!r}. Use "
                 f"Dense(..., activation={required!r}) as the output layer, or another loss."
             )
-        # the fused delta (a - y) / n holds for glassnet's own softmax / sigmoid; a user's own
-        # activation of that name goes through its own backward
-        self.fused = isinstance(self.loss_fn, FusedLoss) and type(out_act) is ACTIVATIONS.get(
-            required or "")
+        # the fused delta (a - y) / n holds for glassnet's own softmax / sigmoid and a loss
+        # whose value and gradient are the ones it was derived from; a user's own activation of
+        # that name, or a loss of their own built on a fused one, goes through its own methods
+        self.fused = (isinstance(self.loss_fn, FusedLoss)
+                      and self.loss_fn.derived_from_own("value_from_logits")
+                      and type(out_act) is ACTIVATIONS.get(required or ""))
         self.device = "cpu"
         self._bind(check_device(device))
 
@@ -471,18 +473,19 @@ class Network:
         Returns
         -------
         ndarray
-            ``cross_entropy``: the labels of shape (n_samples,): class indices ``0..n_out-1``,
-            or the original labels ``self.classes[i]`` when the network has them (a model
-            trained by ``glassnet train`` on labels such as 3 and 7 keeps them).
-            ``binary_cross_entropy``: 0/1 labels (or ``self.classes[0]`` / ``[1]`` for one
-            output unit), shape (n_samples,) for one output unit, else (n_samples, n_out).
+            ``cross_entropy`` (and any subclass of it): the labels of shape (n_samples,): class
+            indices ``0..n_out-1``, or the original labels ``self.classes[i]`` when the network
+            has them (a model trained by ``glassnet train`` on labels such as 3 and 7 keeps
+            them). ``binary_cross_entropy`` (and subclasses): 0/1 labels (or
+            ``self.classes[0]`` / ``[1]`` for one output unit), shape (n_samples,) for one
+            output unit, else (n_samples, n_out).
             Other losses: outputs of shape (n_samples,) for one output unit, else
             (n_samples, n_out).
         """
         a = self.predict_output(X)
-        if self.loss_fn.name == "cross_entropy":
+        if isinstance(self.loss_fn, CrossEntropy):  # by kind, never by name
             return self._labels(a.argmax(axis=1))
-        if self.loss_fn.name == "binary_cross_entropy":
+        if isinstance(self.loss_fn, BinaryCrossEntropy):
             a = (a > 0.5).astype(np.int64)
             return self._labels(a[:, 0]) if self.n_out == 1 else a
         return a[:, 0] if self.n_out == 1 else a

@@ -48,10 +48,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .activations import Activation
 from .device import to_numpy
 from .layers import Layer, layer_kind, walk
 from .per_sample import DenseRule
-from .validation import check_sample_weight
+from .validation import check_sample_weight, derived_from_own
 
 if TYPE_CHECKING:
     from .network import Network
@@ -281,6 +282,15 @@ class Curvature:
         return R_RULES[kind]
 
     def _check_second_order(self, key: str, act: Any) -> None:
+        for method in ("second_derivative", "backward_tangent"):
+            inherited = getattr(type(act), method, None)
+            if (isinstance(act, Activation) and inherited is not getattr(Activation, method)
+                    and not derived_from_own(act, method, ("forward", "derivative"))):
+                raise TypeError(
+                    f"Layer {key}'s activation {act.name!r} ({type(act).__name__}) changes "
+                    f"forward or derivative but keeps the {method} it inherits, which belongs "
+                    f"to another function: write its own {method} to use hvp, hessian and "
+                    "sharpness with it.")
         z = np.zeros((1, 2))
         try:
             act.backward_tangent(z, act.forward(z.copy()), z, z, z)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_bool", "check_sample_weight", "check_scalar"]
+__all__ = ["check_bool", "check_sample_weight", "check_scalar", "derived_from_own"]
 
 
 def _fmt(x: float) -> str:
@@ -131,3 +131,24 @@ def check_sample_weight(sample_weight: Any, n_samples: int, owner: str, *,
         raise ValueError(f"The 'sample_weight' parameter of {owner} is 0 for every sample: "
                          "nothing would be learned; give some samples a weight > 0.")
     return w
+
+
+def derived_from_own(obj: Any, method: str, basis: tuple[str, ...]) -> bool:
+    """Whether ``obj``'s ``method`` (a shortcut: a fused form, a faster form, a second
+    derivative) still follows from ``obj``'s own ``basis`` methods.
+
+    A shortcut is derived from the basis of the class that defines it; a subclass that
+    overrides a basis method below that class (a loss or activation of your own built on a
+    built-in one) has changed what the shortcut was derived from, so it no longer holds.
+
+    >>> from glassnet.losses import MSE
+    >>> class Doubled(MSE):
+    ...     def per_sample(self, a, Y): return 2 * super().per_sample(a, Y)
+    >>> derived_from_own(MSE(), "value_and_grad", ("per_sample", "unit_grad"))
+    True
+    >>> derived_from_own(Doubled(), "value_and_grad", ("per_sample", "unit_grad"))
+    False
+    """
+    mro = type(obj).__mro__
+    owner = next(i for i, klass in enumerate(mro) if method in klass.__dict__)
+    return not any(name in klass.__dict__ for klass in mro[:owner] for name in basis)
