@@ -369,7 +369,7 @@ def test_bad_csv_data(tmp_path, capsys, no_training, content, words):
     (["plot", "{binary}"], "is not JSON"),
     (["plot", "{list}"], "is not a glassnet history"),
     (["predict", "{model}", "--input", "nowhere.npy", "--output", "y.npy"], "nowhere.npy"),
-    (["predict", "{model}", "--input", "{toml}", "--output", "y.npy"], "must be a .csv or .npy"),
+    (["predict", "{model}", "--input", "{toml}", "--output", "y.npy"], "must be a .csv, .npy or .npz"),
     (["predict", "{model}", "--input", "X.npy", "--output", "y.txt"], "must end in .csv or .npy"),
     (["predict", "{model}", "--input", "{wide}", "--output", "y.npy"], "5 features"),
     (["evaluate", "{model}", "--data", "iris"], "4"),

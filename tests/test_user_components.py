@@ -199,7 +199,29 @@ PARTS = {
     "loss subclass": (lambda: glassnet.mlp([3, 4, 3], output="softmax", loss=Renamed()),
                       "the loss, 'my_cross_entropy'"),
     "scaler subclass": (lambda: _with_scaler(NoisyScaler), "the input scaler, 'NoisyScaler'"),
+    "scikit-learn scaler": (lambda: _with_scaler(_sklearn_scaler),
+                            "the input scaler, 'StandardScaler'"),
 }
+
+
+def _sklearn_scaler():
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler()
+
+
+def test_a_scaler_is_checked_when_it_is_set():
+    net = glassnet.mlp([3, 4, 2])
+    with pytest.raises(TypeError, match=r"Network.scaler must be a fitted scaler with a "
+                                        r"transform\(X\) method"):
+        net.scaler = "standard"
+    with pytest.raises(RuntimeError, match="StandardScaler is not fitted yet"):
+        net.scaler = glassnet.data.StandardScaler()
+    with pytest.raises(ValueError, match="fitted on 2 features; the network takes 3"):
+        net.scaler = glassnet.data.StandardScaler().fit(np.ones((4, 2)))
+    X, _ = _data()
+    net.scaler = _sklearn_scaler().fit(X)  # a scaler of your own scales fit and predict
+    assert net.predict_output(X).shape == (8, 2)
 
 
 def _with_scaler(cls):

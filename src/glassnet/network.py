@@ -136,7 +136,7 @@ class Network:
         self.l1 = _check_penalty("l1", l1)
         self.optimizer: Any = None  # set by fit; saved with the model
         self.history: History | None = None  # of the last fit, saved with the model
-        self.scaler: Any = None  # input scaling applied by predict and fit, saved with the model
+        self._scaler: Any = None  # input scaling applied by predict and fit: see scaler
         self.info: dict[str, Any] = {}  # free JSON-able notes (training settings), saved too
         self._classes: list[Any] | None = None  # the original class labels: see classes
         self.stop_training = False  # a training Callback sets it: fit ends after this epoch
@@ -177,6 +177,8 @@ class Network:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickled: the layers' parameters bound to the (unpickled) flat arrays again."""
+        if "scaler" in state:  # pickled before scaler was a checked property
+            state["_scaler"] = state.pop("scaler")
         self.__dict__.update(state)
         self._bind(self.device)
 
@@ -197,6 +199,35 @@ class Network:
         from .data.labels import check_classes
 
         self._classes = check_classes(value, self.n_out, "Network.classes")
+
+    @property
+    def scaler(self) -> Any:
+        """The input scaler ``predict`` and ``fit`` apply (and ``save`` keeps), or None.
+
+        An object with ``transform(X)``, fitted: glassnet's own
+        (:class:`glassnet.data.StandardScaler`, :class:`~glassnet.data.MinMaxScaler`, checked
+        against the network's inputs at assignment) are the ones ``save`` and the exports can
+        keep; a scaler of your own scales for ``fit`` and ``predict`` and is refused by name
+        there. Anything without ``transform`` is refused at assignment.
+        """
+        return self._scaler
+
+    @scaler.setter
+    def scaler(self, value: Any) -> None:
+        from .data.preprocessing import _Scaler
+
+        if value is not None and not callable(getattr(value, "transform", None)):
+            raise TypeError(
+                f"Network.scaler must be a fitted scaler with a transform(X) method (glassnet."
+                f"data.StandardScaler or MinMaxScaler, which save keeps) or None; got "
+                f"{type(value).__name__} {value!r:.40}.")
+        if isinstance(value, _Scaler):
+            value._check_fitted()
+            n = len(getattr(value, value._params[0]))
+            if n != self.n_in:
+                raise ValueError(f"Network.scaler was fitted on {n} features; the network takes "
+                                 f"{self.n_in}. Fit it on the network's inputs.")
+        self._scaler = value
 
     @property
     def n_in(self) -> int:

@@ -717,7 +717,20 @@ def _setup(net: "Network", X: Any, y: Any, strategy: SingleProcess, *, epochs: i
         if checkpoint_dir is None:
             raise ValueError("checkpoint_every needs checkpoint_dir, the folder to write the "
                              "checkpoint to.")
+    if validation_data is not None and (not isinstance(validation_data, (tuple, list))
+                                        or len(validation_data) != 2):
+        raise TypeError("The 'validation_data' parameter of fit must be a pair (X_val, y_val); "
+                        f"got {_shape_of(validation_data)}.")
+    callbacks = _check_callbacks(callbacks)
     opt = _make_optimizer(net, optimizer, learning_rate)
+    if isinstance(opt, LBFGS):  # its line search chooses every step: these would do nothing
+        given = [name for name, value in (("learning_rate", learning_rate),
+                                          ("lr_schedule", lr_schedule), ("clip_norm", clip_norm))
+                 if value is not None]
+        if given:
+            raise ValueError(f"L-BFGS chooses each step by its line search, so {', '.join(given)}"
+                             f" would have no effect; leave {'it' if len(given) == 1 else 'them'}"
+                             " out, or use another optimizer.")
     strategy.check(opt, validation_split)
     X, Y, w, memmapped = _prepare(net, X, y, sample_weight, class_weight)
     rng = seed if hasattr(seed, "permutation") else make_rng(seed)  # a Generator or an order source
@@ -778,7 +791,6 @@ def _setup(net: "Network", X: Any, y: Any, strategy: SingleProcess, *, epochs: i
     strategy.begin(rng, memmapped, n_batches)  # distributed: rank 0's weights
     net.history = history
     watch.remember(net)  # the weights to fall back on before any epoch has finished
-    callbacks = list(callbacks)
     if progress and strategy.root:
         callbacks.append(ProgressBar(n_batches, batch_size))
     batch_begin = [c for c in callbacks  # only the overrides: the batch loop stays lean
@@ -923,9 +935,14 @@ def partial_fit(net: "Network", X: Any, y: Any, **kwargs: Any) -> History:
     """One more epoch over ``(X, y)``, keeping the optimiser state: data that arrives in pieces.
 
     The records are appended to ``net.history``. Takes the arguments of :func:`fit` except
-    ``epochs`` and ``resume``.
+    ``epochs`` and ``resume``. ``optimizer`` given by the name of the network's optimiser (the
+    same arguments on every call) keeps that optimiser and its state; another name or an
+    Optimizer object starts from it afresh.
     """
     previous = getattr(net, "history", None) or History()
+    spec, current = kwargs.get("optimizer"), getattr(net, "optimizer", None)
+    if isinstance(spec, str) and current is not None and spec == current.name:
+        kwargs.pop("optimizer")  # the same name on every call: the state it has goes on
     history = fit(net, X, y, epochs=1, **kwargs)
     for record in history.epochs:
         record["epoch"] = len(previous) + 1
@@ -1066,6 +1083,32 @@ def _split(net: "Network", X, Y, w, fraction, rng):
                          "validation; choose a split that leaves samples on both sides.")
     keep = np.setdiff1d(np.arange(n), val_idx)
     return X[keep], Y[keep], None if w is None else w[keep], (X[val_idx], Y[val_idx])
+
+
+def _shape_of(value: Any) -> str:
+    """``'a tuple of 3'``, ``'an ndarray of shape (60, 3)'``: what a wrong argument was."""
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    shape = getattr(value, "shape", None)
+    return f"{type(value).__name__}" + (f" of shape {shape}" if shape is not None else "")
+
+
+def _check_callbacks(callbacks: Any) -> list[Callback]:
+    """``callbacks`` as a list, each a :class:`Callback`; a clear TypeError otherwise."""
+    if isinstance(callbacks, Callback):
+        raise TypeError("The 'callbacks' parameter of fit must be a list of Callback objects; "
+                        f"got one {type(callbacks).__name__}: pass [it].")
+    try:
+        callbacks = list(callbacks)
+    except TypeError:
+        raise TypeError("The 'callbacks' parameter of fit must be a list of Callback objects; "
+                        f"got {type(callbacks).__name__}.") from None
+    for i, callback in enumerate(callbacks):
+        if not isinstance(callback, Callback):
+            raise TypeError(f"The 'callbacks' parameter of fit must hold Callback objects "
+                            f"(subclasses of glassnet.Callback); entry {i} is "
+                            f"{type(callback).__name__} {callback!r:.60}.")
+    return callbacks
 
 
 def _make_optimizer(net: "Network", spec: Any, learning_rate: float | None) -> Optimizer:
