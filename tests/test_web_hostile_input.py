@@ -378,3 +378,17 @@ def test_explain_and_the_exports_of_extreme_weights_answer_strict_json(client, s
     assert state_of(client, sid)[:8] == before[:8]
     explained = client.post(f"/api/sessions/{sid}/explain", json={"index": 0})
     assert (explained.status_code == 200) == bool(np.isfinite(value))
+
+
+def test_finite_weights_whose_loss_overflows_say_so_and_gradcheck_is_a_422(client):
+    """Weights can stay finite while the loss does not (a last step to 1e200): the snapshot
+    says training diverged, and gradcheck has no verdict to give (a 422, not a 500)."""
+    sid = client.post("/api/sessions", json={**SMALL, "problem": "regression",
+                                             "dataset": "plane"}).json()["session"]
+    session = client.app.state.store.live[sid].session
+    out = session.net.layers[-1]
+    out.W[...], out.b[...] = 0.0, 1e200  # finite; 0.5 (a - y)^2 = 5e399 is not
+    assert all(np.all(np.isfinite(p)) for p in session.net.params().values())
+    snap = client.get(f"/api/sessions/{sid}").json()
+    assert snap["loss_train"] is None and "diverged" in snap["error"]
+    assert_4xx(client.post(f"/api/sessions/{sid}/gradcheck"), "network", "not finite")

@@ -244,6 +244,9 @@ class Session:
                 boundary = None
                 regions = {"class": _classes(out.argmax(axis=1)),
                            "confidence": _bytes(2 * confidence - 1)}
+        if not math.isfinite(loss_train) and not self.error:  # finite weights, a loss beyond
+            self.error = (f"Training diverged (the loss on the training set became "
+                          f"{loss_train}). Lower the learning rate, then press reset.")
         point = [self.epoch, _finite(loss_train), _finite(loss_test)]
         if not self.history or self.history[-1] != point:
             self.history.append(point)
@@ -375,13 +378,16 @@ class Session:
         self._check_finite("gradcheck")
         n = min(n_samples, len(self.X_train))
         fast = self.net.n_params > max_full
-        report = gradcheck(self.net, self.X_train[:n], self.y_train[:n], fast=fast)
+        try:
+            report = gradcheck(self.net, self.X_train[:n], self.y_train[:n], fast=fast)
+        except ValueError as err:  # finite weights whose cost or gradient is not finite
+            raise SettingsError("network", f"{err} Press reset and train again.") from None
         rows = [{"layer": r.layer, "tensor": r.name, "shape": list(r.shape),
                  "max_abs_error": r.max_abs_error, "max_rel_error": r.max_rel_error,
                  "passed": r.passed, "verdict": r.verdict, "unresolved": r.unresolved,
                  "skipped": r.skipped} for r in report.rows]
-        return {"passed": report.passed, "verdict": report.verdict, "fast": fast, "n_samples": n, "rows": rows,
-                "table": report.table()}
+        return {"passed": report.passed, "verdict": report.verdict, "fast": fast, "n_samples": n,
+                "rows": rows, "table": report.table()}
 
     def export(self) -> bytes:
         """The network in glassnet's model format (``glassnet.load`` reads it back).
