@@ -261,3 +261,30 @@ def test_an_activation_that_changes_the_function_keeps_no_inherited_second_deriv
     assert gradcheck(net, X, y).verdict == "PASSED"  # first order: its own methods
     with pytest.raises(TypeError, match="ScaledTanh.*keeps the second_derivative it inherits"):
         glassnet.hvp(net, X, y, np.ones(net.n_params))
+
+
+@pytest.mark.parametrize("info, where", [({1: 2}, "net.info has the key 1"),
+                                         ({"a": [{"b": {(1, 2): 3}}]},
+                                          r"net.info\['a'\]\[0\]\['b'\] has the key \(1, 2\)")])
+def test_save_refuses_info_that_would_load_as_something_else(tmp_path, info, where):
+    net = glassnet.mlp([3, 4, 2])
+    net.info = info
+    with pytest.raises(ValueError, match=rf"{where} .*whose keys are strings"):
+        net.save(tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("X", [[[1, 2, 3], [1, 2]], [[1, 2, 3], [1, [2], 3]]])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_ragged_inputs_are_named_as_such(X, scaled):
+    net = glassnet.mlp([3, 4, 2])
+    if scaled:
+        net.scaler = glassnet.data.StandardScaler().fit(_data()[0])
+    with pytest.raises(ValueError, match="X must be a rectangular array of numbers; got nested "
+                                         "sequences whose lengths differ"):
+        net.predict(X)
+
+
+def test_check_backprop_given_a_network_says_what_it_takes():
+    with pytest.raises(TypeError, match="source is the path of a student file; got a Network"):
+        glassnet.check_backprop(glassnet.mlp([3, 4, 2]))

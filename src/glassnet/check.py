@@ -29,6 +29,7 @@ says how far the network's gradients end up from the true ones.
 from __future__ import annotations
 
 import importlib.util
+import os
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,6 +226,11 @@ def check_backprop(source: Any = None, *, derivative: Callable[..., Any] | None 
     >>> check_backprop(derivative=lambda z, a: z * (1 - z))[0].mistakes
     ['a_form_on_z']
     """
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        raise TypeError(
+            f"check_backprop's source is the path of a student file; got a "
+            f"{type(source).__name__}. Give the pieces as keywords instead, e.g. "
+            "check_backprop(derivative=my_derivative), or write them in a .py file.")
     pieces, settings = load_student(source) if source is not None else ({}, {})
     given = {"derivative": derivative, "loss_grad": loss_grad, "backward": backward, "jvp": jvp}
     pieces.update({k: v for k, v in given.items() if v is not None})

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEVICES", "array_module", "check_device", "cuda_available", "get_device",
+__all__ = ["DEVICES", "array_module", "as_array", "check_device", "cuda_available", "get_device",
            "on_device_of", "set_device", "to_device", "to_numpy"]
 
 DEVICES = ("cpu", "cuda")
@@ -105,4 +105,18 @@ def to_numpy(x: Any) -> np.ndarray:
     """``x`` as a NumPy array on the host (a CuPy array is copied back)."""
     if type(x).__module__.startswith("cupy"):
         return x.get()
-    return np.asarray(x)
+    return as_array(x)
+
+
+def as_array(x: Any, name: str = "the data") -> Any:
+    """``x`` as an array of its own module (NumPy, or CuPy for a CuPy array), no copy when it
+    is one; nested sequences of unequal lengths (a ragged ``[[1, 2, 3], [1, 2]]``) are refused
+    with what to fix, not NumPy's "inhomogeneous shape"."""
+    try:
+        return array_module(x).asarray(x)
+    except ValueError as err:
+        if "inhomogeneous" not in str(err) and "sequence" not in str(err):
+            raise
+        raise ValueError(f"{name} must be a rectangular array of numbers; got nested sequences "
+                         "whose lengths differ (a ragged list). Give every sample the same "
+                         "number of values.") from None

@@ -108,6 +108,22 @@ def _refuse_parts_of_your_own(net: Network, path: Any) -> None:
             "numpy.savez(path, **net.params()).")
 
 
+def _check_keys(value: Any, where: str, path: Any) -> None:
+    """Every mapping key in ``value`` a string: JSON would turn ``{1: 2}`` into ``{"1": 2}``, and
+    ``load`` would give back something else than was saved."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(
+                    f"Cannot save the network to {path}: {where} has the key {key!r} "
+                    f"({type(key).__name__}); the model header is JSON, whose keys are strings, "
+                    f"so it would load as {str(key)!r}. Use string keys.")
+            _check_keys(item, f"{where}[{key!r}]", path)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_keys(item, f"{where}[{i}]", path)
+
+
 def save(
     net: Network,
     path: str | os.PathLike,
@@ -145,6 +161,8 @@ def save(
                 "glassnet refuses to write a model it would refuse to load. Training diverged: "
                 "lower the learning rate, or save the weights from before."
             )
+    _check_keys(net.info, "net.info", path)
+    _check_keys(extra or {}, "extra", path)
     info = dict(net.info)
     classes = net.classes if net.classes is not None else info.pop("classes", None)
     header: dict[str, Any] = {

@@ -32,7 +32,7 @@ import numpy as np
 from .activations import ACTIVATIONS
 from .data._checks import as_dtype, check_real_dtype
 from .validation import check_bool, check_sample_weight, check_scalar
-from .device import array_module, check_device, to_device, to_numpy
+from .device import array_module, as_array, check_device, to_device, to_numpy
 from .init import make_rng
 from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, bind_parameters,
                      iter_layers, layer_from_config, named_parameters)
@@ -301,7 +301,7 @@ class Network:
         NumPy or CuPy input; the result is on the array's own device (``fit`` and the
         ``forward`` family move it with :meth:`to_device`).
         """
-        X = array_module(X).asarray(X)
+        X = as_array(X, "X")
         check_real_dtype(X.dtype)  # the one dtype check, shared with the data readers
         if X.ndim != 2:
             hint = (
@@ -533,7 +533,7 @@ class Network:
         """
         if self.scaler is None:
             return X
-        X = to_numpy(X)
+        X = to_numpy(as_array(X, "X"))
         check_real_dtype(X.dtype)
         return self.scaler.transform(as_dtype(X, self.dtype))
 
