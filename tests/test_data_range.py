@@ -23,8 +23,9 @@ from glassnet.data import (MinMaxScaler, StandardScaler, load_data, open_memmap_
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # 3.4028235e38
 BEYOND_FLOAT32 = [1e39, -1e39, 3.5e38]  # finite float64 numbers float32 cannot hold
 WITHIN_FLOAT32 = 3.4e38
-BEYOND = r"the value {v} in {at} is beyond the range of float32 \(largest magnitude 3\.40282e\+38\); "\
-         r"rescale that column \(e\.g\. divide it by 1e\+\d\d\) or use dtype float64\."
+BEYOND = (r"the value {v} in {at} is beyond the range of float32 \(largest magnitude "
+          r"3\.40282e\+38\); rescale that column \(e\.g\. divide it by 1e\+\d\d\), or in Python "
+          r"use a float64 network \(dtype='float64'\)\.")
 
 
 def beyond(value, at):

@@ -112,7 +112,7 @@ def as_dtype(X: Any, dtype: Any, name: str = "X", *, where: str = "", rows: Any 
     >>> as_dtype(np.array([[1.0, 1e39]]), "float32")
     Traceback (most recent call last):
     ...
-    ValueError: X: the value 1e+39 in row 0, column 1 is beyond the range of float32 (largest magnitude 3.40282e+38); rescale that column (e.g. divide it by 1e+30) or use dtype float64.
+    ValueError: X: the value 1e+39 in row 0, column 1 is beyond the range of float32 (largest magnitude 3.40282e+38); rescale that column (e.g. divide it by 1e+30), or in Python use a float64 network (dtype='float64').
     """
     from ..device import array_module
 
@@ -171,4 +171,4 @@ def beyond_range(value: float, dtype: Any, at: str = "") -> str:
     scale = 10.0 ** (math.floor(math.log10(abs(value))) - 9)
     return (f"the value {value:.6g}{' in ' + at if at else ''} is beyond the range of {dt} "
             f"(largest magnitude {float(np.finfo(dt).max):.6g}); rescale that column (e.g. "
-            f"divide it by {scale:.0e}) or use dtype float64.")
+            f"divide it by {scale:.0e}), or in Python use a float64 network (dtype='float64').")
