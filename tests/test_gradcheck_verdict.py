@@ -5,6 +5,7 @@ it says NOT RESOLVED and names the tensors and the reason."""
 import numpy as np
 import pytest
 
+import glassnet
 from glassnet import Dense, Network, gradcheck, mlp
 from glassnet.activations import Activation
 from glassnet.cli import main
@@ -112,3 +113,39 @@ def test_train_on_huge_features_does_not_claim_passed(tmp_path, capsys):
     assert status in (0, 1)
     if "NOT RESOLVED" in line:
         assert status == 0 and "could not be judged" in line
+
+
+@pytest.mark.parametrize("side", [-1, 1])
+@pytest.mark.parametrize("offset", [2e-5, -2e-5, 0.0])
+def test_a_residual_at_the_losss_kink_is_set_aside_not_failed(side, offset):
+    """Huber's c'' jumps at |a - y| = delta (Loss.nonsmooth): a step across it is skipped like a
+    step across relu's z = 0, so a correct network is never FAILED there."""
+    from glassnet.losses import LOSSES
+
+    kinked = [name for name in LOSSES if getattr(LOSSES[name](), "nonsmooth", ())]
+    assert kinked == ["huber"]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 4))
+    net = glassnet.mlp([4, 6, 3], activation="tanh", loss="huber", seed=0, dtype="float64")
+    Y = rng.normal(size=(8, 3))
+    Y[0, 0] = net.predict_output(X)[0, 0] - side * (1.0 + offset)  # a - y = side * (1 + offset)
+    report = glassnet.gradcheck(net, X, Y)
+    assert report.verdict != "FAILED" and report.skipped > 0
+    Y[0, 0] -= side * 0.5  # away from the kink: compared, and right
+    assert glassnet.gradcheck(net, X, Y).verdict == "PASSED"
+
+
+def test_a_wrong_gradient_near_the_losss_kink_still_fails():
+    from glassnet.losses import Huber
+
+    class Wrong(Huber):
+        name = "wrong_huber"
+
+        def unit_grad(self, a, Y):
+            return 1.5 * super().unit_grad(a, Y)
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(8, 4)), rng.normal(size=(8, 3))
+    net = glassnet.mlp([4, 6, 3], activation="tanh", loss=Wrong(), seed=0, dtype="float64")
+    Y[0, 0] = net.predict_output(X)[0, 0] - 1.0
+    assert glassnet.gradcheck(net, X, Y).verdict == "FAILED"

@@ -25,8 +25,9 @@ themselves, while a wrong gradient of any size still fails.
 
 Where a step moves some unit across a point where its activation is not smooth (the kink
 ``z = 0`` of relu and leaky_relu, and ELU's ``z = 0``, where ``f''`` jumps: each activation lists
-these in ``nonsmooth``), the difference quotient means nothing: such entries are counted in the
-report's ``skipped`` column instead of compared.
+these in ``nonsmooth``), or some output across a point where the loss is not (Huber's
+``|a - y| = delta``: ``Loss.nonsmooth``), the difference quotient means nothing: such entries
+are counted in the report's ``skipped`` column instead of compared.
 
 A tensor gets no verdict ("not resolved") when the check cannot tell a right gradient from a
 wrong one: when every entry was skipped (nothing compared), or when its gradients are so small
@@ -140,8 +141,9 @@ class GradcheckReport:
                      f"abs err <= {self.atol:.0e} * max(1, |C|) + {self.tol:.0e} * max|gradient|; "
                      f"{mode})")
         if self.skipped:
-            lines.append(f"{self.skipped} entries not compared: a point where the activation "
-                         "is not smooth (z = 0 for relu) lay within the finite-difference step.")
+            lines.append(f"{self.skipped} entries not compared: a point where an activation "
+                         "or the loss is not smooth (z = 0 for relu, |a - y| = delta for huber) "
+                         "lay within the finite-difference step.")
         for row in self.unresolved:
             lines.append(f"not resolved, {row.layer}.{row.name}: {row.unresolved}")
         return "\n".join(lines)
@@ -226,10 +228,16 @@ def gradcheck(
     kinked = [layer for layer in iter_layers(net64.layers)
               if getattr(getattr(layer, "activation", None), "nonsmooth", ())]
 
+    loss_kinks = np.asarray(getattr(net64.loss_fn, "nonsmooth", ()), dtype=np.float64)
+
     def pattern() -> list[np.ndarray]:
-        """Which side of each non-smooth point every unit is on (empty for smooth networks)."""
-        return [np.sign(layer.z[..., None] - np.asarray(layer.activation.nonsmooth))
-                for layer in kinked]
+        """Which side of each non-smooth point every unit is on (empty for smooth networks):
+        the activations' points of ``z``, and the loss's of the residual ``a^L - y``."""
+        sides = [np.sign(layer.z[..., None] - np.asarray(layer.activation.nonsmooth))
+                 for layer in kinked]
+        if loss_kinks.size:
+            sides.append(np.sign((net64.layers[-1].a - Y)[..., None] - loss_kinks))
+        return sides
 
     base = pattern()
 
@@ -327,8 +335,8 @@ def _row(layer: str, name: str, shape: tuple[int, ...], computed: np.ndarray,
     unresolved = ""
     if not computed.size:
         unresolved = (f"every one of its {int(skipped.sum())} entries' steps crossed a point "
-                      "where the activation is not smooth, so nothing was compared; use a "
-                      "smaller eps")
+                      "where an activation or the loss is not smooth, so nothing was compared; "
+                      "use a smaller eps")
     elif within and floor > RESOLUTION * scale:
         unresolved = (f"its gradients (largest {scale:.1e}) are too small against the "
                       f"absolute allowance atol * max(1, |C|) = {floor:.1e} to tell a right "

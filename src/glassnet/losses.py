@@ -56,6 +56,9 @@ class Loss:
     output_activation: str | None = None
     classifier = False
     per_sample_formula = "c(a, y)"
+    nonsmooth: tuple[float, ...] = ()
+    """Values of the residual ``a - y`` where a unit's loss is not smooth (its second
+    derivative jumps): a finite difference across them means nothing (gradcheck skips it)."""
     """One sample's loss ``c(a_i, y_i)`` in words; the loss is its mean over the samples."""
 
     @property
@@ -178,6 +181,7 @@ class Huber(Loss):
         from .validation import check_scalar
 
         self.delta = check_scalar(delta, "delta", "Huber", low=0.0, low_open=True)
+        self.nonsmooth = (-self.delta, self.delta)  # the quadratic turns linear: c'' jumps
 
     def per_sample(self, a, Y):
         r = np.abs(a - Y)
