@@ -2,6 +2,8 @@
 nothing, every part that cannot be exported is refused by name; from_torch reads logits
 classifiers. Models come from the real producer, ``glassnet train`` (``cli.main``)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -268,3 +270,34 @@ def test_from_sklearn_refuses_non_finite_weights(kind):
     (reg.coefs_ if kind == "coef" else reg.intercepts_)[1][0] = np.nan
     with pytest.raises(ValueError, match=r"coefs_\[1\] / intercepts_\[1\] contains NaN or inf"):
         from_sklearn(reg)
+
+
+@pytest.mark.parametrize("make, option", [
+    (lambda nn, t: nn.CrossEntropyLoss(label_smoothing=0.2), "label_smoothing=0.2"),
+    (lambda nn, t: nn.CrossEntropyLoss(weight=t.tensor([1.0, 5.0, 1.0])), "weight=a tensor"),
+    (lambda nn, t: nn.CrossEntropyLoss(reduction="sum"), "reduction='sum'"),
+    (lambda nn, t: nn.BCEWithLogitsLoss(pos_weight=t.tensor([4.0])), "pos_weight=a tensor"),
+    (lambda nn, t: nn.BCELoss(weight=t.tensor([2.0])), "weight=a tensor"),
+    (lambda nn, t: nn.MSELoss(reduction="none"), "reduction='none'"),
+])
+def test_from_torch_refuses_loss_options_glassnet_has_not(make, option):
+    torch = pytest.importorskip("torch")
+    from glassnet.interop import from_torch
+
+    nn = torch.nn
+    n_out = 1 if "BCE" in repr(make(nn, torch)) else 3
+    module = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, n_out))
+    with pytest.raises(ValueError, match=rf"cannot read \w+\({re.escape(option)}\): glassnet's "
+                                         "losses are unweighted means"):
+        from_torch(module, loss=make(nn, torch))
+    assert from_torch(module, loss=type(make(nn, torch))()).n_out == n_out  # the defaults read
+
+
+def test_from_torch_refuses_a_softplus_threshold_it_does_not_have():
+    torch = pytest.importorskip("torch")
+    from glassnet.interop import from_torch
+
+    nn = torch.nn
+    with pytest.raises(ValueError, match=r"nn.Softplus\(beta=1.0, threshold=1.0\); glassnet's "
+                                         r"softplus is torch's default"):
+        from_torch(nn.Sequential(nn.Linear(3, 4), nn.Softplus(threshold=1.0), nn.Linear(4, 2)))

@@ -351,3 +351,26 @@ def test_plain_sgd_follows_scikit_learn_step_for_step(iris):
                             *zip(ours.intercepts_, theirs.intercepts_)]:
         np.testing.assert_allclose(mine, reference, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("data, solver", [("digits", "sgd"), ("digits", "adam"),
+                                          ("breast_cancer", "adam"), ("diabetes", "adam")])
+def test_early_stopping_holds_out_and_orders_as_scikit_learn(data, solver):
+    """The validation split is scikit-learn's (stratified only for one output unit, rows in the
+    split's shuffled order), so the whole run is: the same epochs and the same scores."""
+    from sklearn import datasets
+    from sklearn import neural_network as sk
+
+    X, y = getattr(datasets, f"load_{data}")(return_X_y=True)
+    X = (X - X.mean(0)) / (X.std(0) + 1e-12)
+    regress = data == "diabetes"
+    ours, theirs = (MLPRegressor, sk.MLPRegressor) if regress else (MLPClassifier,
+                                                                     sk.MLPClassifier)
+    kwargs = dict(random_state=0, early_stopping=True, solver=solver, hidden_layer_sizes=(16,),
+                  max_iter=40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a, b = ours(**kwargs).fit(X, y), theirs(**kwargs).fit(X, y)
+    assert a.n_iter_ == b.n_iter_
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(a.validation_scores_, b.validation_scores_, rtol=1e-4, atol=1e-6)

@@ -575,6 +575,18 @@ def test_metric_against_scikit_learn(name):
                                                  "top_k_accuracy", "r2"))
 
 
+@pytest.mark.parametrize("case", ["exact", "off"])
+@pytest.mark.parametrize("name", ["mse", "mae", "r2"])
+def test_regression_metrics_on_a_constant_target_column_agree_with_scikit_learn(name, case):
+    from sklearn import metrics as skm
+
+    Y = np.c_[np.ones(5), np.arange(5.0)]
+    a = np.c_[np.ones(5) + (0.0 if case == "exact" else 0.1), np.arange(5.0) + 0.1]
+    oracle = {"mse": skm.mean_squared_error, "mae": skm.mean_absolute_error,
+              "r2": skm.r2_score}[name]
+    assert get_metric(name)(Y, a) == pytest.approx(oracle(Y, a), rel=1e-12)
+
+
 @pytest.mark.parametrize("name", ["accuracy", "balanced_accuracy", "log_loss"])
 def test_binary_metrics_with_one_output_unit(name):
     from sklearn import metrics as skm
@@ -708,6 +720,25 @@ def _fit_weights(**kwargs):
     net = mlp([3, 4, 2], activation="tanh", loss="cross_entropy", seed=0)
     fit(net, X, y, epochs=2, batch_size=8, learning_rate=0.2, progress=False, seed=0, **kwargs)
     return copy_params(net)
+
+
+def test_balanced_class_weights_are_scikit_learns_with_a_class_missing():
+    """n / (n_present * count) over the classes y holds (scikit-learn's compute_class_weight):
+    an output class without samples does not shrink every weight."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.choice([0, 1, 3], size=30, p=[0.6, 0.3, 0.1])
+    present = np.unique(y)
+    expected = dict(zip(present.tolist(), compute_class_weight("balanced", classes=present, y=y)))
+
+    def trained(**kwargs):
+        net = mlp([3, 4, 4], activation="tanh", loss="cross_entropy", seed=0)  # class 2 empty
+        fit(net, X, y, epochs=1, batch_size=30, learning_rate=0.5, progress=False, seed=0,
+            shuffle=False, **kwargs)
+        return copy_params(net)
+
+    assert_params_equal(trained(class_weight="balanced"), trained(class_weight=expected))
 
 
 def test_class_weight_balanced_and_dict_are_per_sample_weights():

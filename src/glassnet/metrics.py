@@ -83,9 +83,13 @@ def mae(Y: np.ndarray, a: np.ndarray) -> float:
 
 
 def r2(Y: np.ndarray, a: np.ndarray) -> float:
+    """``1 - SS_res / SS_tot`` per output, averaged. An output whose target is constant
+    (``SS_tot = 0``) scores 1 when it is predicted exactly and 0 otherwise, as scikit-learn's
+    ``r2_score`` (its ``force_finite``)."""
     ss_res = np.sum((Y - a) ** 2, axis=0)
     ss_tot = np.sum((Y - Y.mean(axis=0)) ** 2, axis=0)
-    scores = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
+    constant = np.where(ss_res == 0, 1.0, 0.0)
+    scores = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), constant)
     return float(np.mean(scores))
 
 

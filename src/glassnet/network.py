@@ -440,18 +440,26 @@ class Network:
         return total
 
     def loss(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """The loss ``C = (1/n) sum_i c(a_i, y_i)`` on ``(X, y)``, without the penalty."""
+        """The loss ``C = (1/n) sum_i c(a_i, y_i)`` on ``(X, y)``, without the penalty.
+
+        ``X`` is what the first layer takes: with a ``scaler`` set, the scaled inputs
+        (``net.loss(net.scale_inputs(X_raw), y)`` is the loss ``fit`` reports for raw data), as
+        for ``forward`` and ``backprop``; ``fit``, ``predict`` and ``predict_output`` take raw
+        inputs and scale them themselves.
+        """
         X, Y = map(self.to_device, self.check_Xy(X, y))
         self.propagate(X)
         return self.output_loss(Y, self._sample_weight(sample_weight, len(X), "Network.loss"))
 
     def cost(self, X: Any, y: Any) -> float:
-        """The cost ``C + penalty`` on ``(X, y)``: the function the gradients are of."""
+        """The cost ``C + penalty`` on ``(X, y)``: the function the gradients are of; ``X``
+        scaled as for :meth:`loss`."""
         return self.loss(X, y) + self.penalty()
 
     def backprop(self, X: Any, y: Any, *, input_grad: bool = False,
                  sample_weight: Any = None) -> float:
         """One forward and one backward pass on ``(X, y)``, checked; returns the loss ``C``.
+        ``X`` is scaled already (as for :meth:`loss`; ``fit`` scales raw inputs first).
 
         Leaves every layer's ``delta``, ``dW`` and ``db`` set (the gradients of the cost). With
         ``input_grad=True`` the recursion is carried one step further and ``self.grad_X`` holds

@@ -463,19 +463,19 @@ class _BaseMLP(BaseEstimator):
                           ConvergenceWarning, stacklevel=3)
 
     def _split(self, X, Y, y, sample_weight, random_state):
-        """Hold out ``validation_fraction`` of the samples (stratified for single-output classifiers)."""
+        """Hold out ``validation_fraction`` of the samples as scikit-learn does: its
+        ``train_test_split`` with the same random state, stratified only for a classifier with one
+        output unit (binary), and both parts kept in the split's shuffled order (each epoch's
+        shuffle then acts on that order, so the batches are scikit-learn's too)."""
         idx = np.arange(len(X))
         classifier = isinstance(self, ClassifierMixin)
-        stratify = y if classifier and self._label_binarizer.y_type_ != "multilabel-indicator" \
-            else None
+        stratify = y if classifier and Y.shape[1] == 1 else None
         train, held = train_test_split(idx, test_size=self.validation_fraction,
                                        random_state=random_state,
                                        stratify=stratify)
         if len(held) < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
-        train.sort()
-        held.sort()
         w_val = None if sample_weight is None else sample_weight[held]
         self._best_params = {k: v.copy() for k, v in self.network_.params().items()}
         val = (X[held], Y[held], y[held], w_val)

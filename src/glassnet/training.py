@@ -1027,9 +1027,10 @@ def _prepare(net: "Network", X: Any, y: Any, sample_weight: Any, class_weight: A
                              f"binary_cross_entropy); the network uses {net.loss_fn.name}.")
         labels = Y.argmax(axis=1) if Y.shape[1] > 1 else (Y[:, 0] > 0.5).astype(int)
         n_classes = max(Y.shape[1], 2)
-        if class_weight == "balanced":
-            counts = np.bincount(labels, minlength=n_classes).astype(float)
-            table = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
+        if class_weight == "balanced":  # n / (n_present * count), as scikit-learn: over the
+            counts = np.bincount(labels, minlength=n_classes).astype(float)  # classes present
+            present = int(np.count_nonzero(counts))
+            table = np.where(counts > 0, len(labels) / (present * np.maximum(counts, 1)), 0.0)
         elif isinstance(class_weight, dict):
             table = np.ones(n_classes)
             for label, weight in class_weight.items():

@@ -228,7 +228,11 @@ def from_torch(module: Any, loss: Any = "mse") -> Network:
         ``nn.BCEWithLogitsLoss`` and ``nn.BCELoss`` as ``binary_cross_entropy``, ``nn.MSELoss``
         as ``mse``, ``nn.HuberLoss(delta)`` as ``huber``. ``cross_entropy`` needs an
         ``nn.Softmax(dim=1)`` or a ``Linear`` at the end, ``binary_cross_entropy`` an
-        ``nn.Sigmoid`` or a ``Linear``.
+        ``nn.Sigmoid`` or a ``Linear``. Options glassnet's losses do not have (``weight``,
+        ``pos_weight``, ``label_smoothing``, a ``reduction`` other than ``'mean'``) are refused.
+        glassnet's ``mse`` and ``huber`` sum over the output units per sample (``mse`` as the
+        derivation's ``0.5 ||a - y||^2``) where torch's mean over every element: with ``k``
+        outputs they are ``k / 2`` and ``k`` times torch's value, with the same minimiser.
 
     Returns
     -------
@@ -298,6 +302,12 @@ _TORCH_LOSSES: dict[str, Callable[[Any], Any]] = {
 """torch loss module class name -> the glassnet loss spec."""
 
 
+_TORCH_LOSS_DEFAULTS: dict[str, Any] = {"reduction": "mean", "weight": None,
+                                        "pos_weight": None, "label_smoothing": 0.0}
+"""The torch loss options glassnet's losses take as they are; any other value has no
+equivalent and is refused (glassnet's losses are unweighted means over the samples)."""
+
+
 def _loss_from_torch(torch: Any, loss: Any) -> Any:
     if not isinstance(loss, torch.nn.Module):
         return loss
@@ -305,6 +315,15 @@ def _loss_from_torch(torch: Any, loss: Any) -> Any:
     if kind not in _TORCH_LOSSES:
         raise ValueError(f"from_torch cannot read the torch loss {kind}; supported: "
                          f"{', '.join(_TORCH_LOSSES)}, or a glassnet loss name.")
+    for option, default in _TORCH_LOSS_DEFAULTS.items():
+        value = getattr(loss, option, default)
+        if (value is None) != (default is None) or (default is not None and value != default):
+            shown = "a tensor" if hasattr(value, "shape") else repr(value)
+            raise ValueError(
+                f"from_torch cannot read {kind}({option}={shown}): glassnet's losses are "
+                f"unweighted means over the samples, with no {option} of their own. Pass "
+                f"{kind}() or a glassnet loss name, and give per-sample weights to fit "
+                "(sample_weight, class_weight) instead.")
     return _TORCH_LOSSES[kind](loss)
 
 
@@ -319,10 +338,11 @@ def _torch_activation_spec(nn: Any, module: Any, where: str) -> Any:
     if kind is nn.ELU:
         return {"name": "elu", "alpha": float(module.alpha)}
     if kind is nn.Softplus:
-        if module.beta != 1:
+        if module.beta != 1 or module.threshold != 20:
             raise ValueError(
-                f"{where} is nn.Softplus(beta={module.beta}); glassnet's softplus "
-                "has beta=1. Use nn.Softplus() or another activation."
+                f"{where} is nn.Softplus(beta={module.beta}, threshold={module.threshold}); "
+                "glassnet's softplus is torch's default (beta=1, threshold=20). Use "
+                "nn.Softplus() or another activation."
             )
         return "softplus"
     if kind is nn.GELU:
