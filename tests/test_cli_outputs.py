@@ -124,8 +124,37 @@ def test_a_file_of_the_same_kind_is_replaced(capsys, tmp_path, model, name, suff
     assert main(argv) == 0
     before = target.read_bytes()
     other = ["--proba"] if name.startswith("predict") else ["--seed", "3"]
+    if name.startswith("predict"):  # a .csv or .npy may be data: replaced only with --force
+        line = fails(capsys, [*argv, *other])
+        assert "replaced only with --force" in line and target.read_bytes() == before
+        other.append("--force")
     assert main([*argv, *other]) == 0, capsys.readouterr().err
     assert target.read_bytes() != before
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npy"])
+def test_predict_never_replaces_data_without_force_nor_an_input_even_with_it(capsys, tmp_path,
+                                                                           model, suffix):
+    data = tmp_path / f"data{suffix}"
+    X = np.ones((3, 2))
+    np.save(data, X) if suffix == ".npy" else data.write_text("1,1\n1,1\n")
+    before = data.read_bytes()
+    argv = ["predict", str(model), "--input", str(tmp_path / "X.npy"), "--output", str(data)]
+    np.save(tmp_path / "X.npy", X)
+    assert "replaced only with --force" in fails(capsys, argv)
+    assert data.read_bytes() == before
+    same = ["predict", str(model), "--input", str(data), "--output", str(data), "--force"]
+    fails(capsys, same)
+    assert data.read_bytes() == before
+
+
+def test_history_json_replaces_only_a_history(capsys, tmp_path, model):
+    other = tmp_path / "settings.json"
+    other.write_text('{"lr": 0.1}')
+    argv = ["train", "--data", "circles", "--hidden", "4", "--epochs", "1", "--quiet",
+            "--out", str(tmp_path / "m.npz"), "--history-json", str(other)]
+    assert "is not a training history glassnet wrote" in fails(capsys, argv)
+    assert other.read_text() == '{"lr": 0.1}'
 
 
 @pytest.mark.parametrize("name", sorted(FOLDERS))

@@ -23,7 +23,7 @@ from .errors import RunFailed, UsageError
 __all__ = ["PLOT_FILES", "add_parsers", "monitor_callbacks", "write_figure", "write_plots",
            "write_text"]
 
-PLOT_FILES = {"history.json": preflight.JSON, **{name: preflight.FIGURE for name in (
+PLOT_FILES = {"history.json": preflight.HISTORY, **{name: preflight.FIGURE for name in (
     "training_curves.png", "gradient_norms.png", "histograms.png", "decision_boundary.png",
     "saliency.png")}}
 """What ``train --plots DIR`` may write into DIR."""

@@ -33,6 +33,8 @@ def add_parsers(sub: Any) -> None:
     predict.add_argument("model")
     predict.add_argument("--input", required=True, help="FILE.csv or FILE.npy")
     predict.add_argument("--output", required=True, help="FILE.csv or FILE.npy")
+    predict.add_argument("--force", action="store_true",
+                         help="replace an existing --output file (never one of the inputs)")
     predict.add_argument("--proba", action="store_true",
                          help="write the output units (probabilities) instead of labels")
     predict.set_defaults(run=_cmd_predict)
@@ -46,7 +48,8 @@ def add_parsers(sub: Any) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write
 
-    preflight.outputs(files=[("--output", args.output, preflight.PREDICTIONS)],
+    kind = preflight.FORCED_PREDICTIONS if args.force else preflight.PREDICTIONS
+    preflight.outputs(files=[("--output", args.output, kind)],
                       inputs=[("--input", args.input), ("model", args.model)])
     net = load(args.model)
     X = model_inputs(net, args.input)

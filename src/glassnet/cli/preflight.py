@@ -25,7 +25,8 @@ from typing import Any, NamedTuple
 
 from .errors import UsageError
 
-__all__ = ["FIGURE", "JSON", "MARKDOWN", "MODEL", "PDF", "PREDICTIONS", "TABLE", "Kind",
+__all__ = ["FIGURE", "FORCED_PREDICTIONS", "HISTORY", "JSON", "MARKDOWN", "MODEL", "PDF",
+           "PREDICTIONS", "TABLE", "Kind",
            "distinct", "network_size", "output_file", "output_folder", "outputs", "port_free"]
 
 Named = Sequence[tuple[str, Any]]  # (flag, path or None) pairs
@@ -77,6 +78,22 @@ def _is_predictions(path: Path) -> bool:
     return _starts_with(b"\x93NUMPY")(path) if path.suffix == ".npy" else _is_text(path)
 
 
+def _is_history(path: Path) -> bool:
+    """A training history as glassnet writes it: ``{"epochs": [...]}``, nothing else."""
+    data = _read(path)
+    try:
+        value = json.loads(b"" if data is None else data)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and set(value) == {"epochs"} \
+        and isinstance(value["epochs"], list)
+
+
+def _never(path: Path) -> bool:
+    """Nothing proves that an existing .csv or .npy holds predictions rather than data."""
+    return False
+
+
 class Kind(NamedTuple):
     """A kind of file a command writes.
 
@@ -93,7 +110,13 @@ class Kind(NamedTuple):
 MODEL = Kind("a glassnet model", (".npz",), _is_model)
 """A model or a checkpoint written by :func:`glassnet.save` (a checkpoint is a model file)."""
 JSON = Kind("a JSON file", (".json",), _is_json)
-PREDICTIONS = Kind("predictions", (".csv", ".npy"), _is_predictions)
+HISTORY = Kind("a training history glassnet wrote ({\"epochs\": [...]})", (".json",),
+               _is_history)
+PREDICTIONS = Kind("predictions (replaced only with --force: a .csv or .npy may be data)",
+                   (".csv", ".npy"), _never)
+"""An existing file is never taken for predictions: ``predict --force`` replaces one
+(:data:`FORCED_PREDICTIONS`), and never an input of the command."""
+FORCED_PREDICTIONS = Kind("predictions", (".csv", ".npy"), _is_predictions)
 TABLE = Kind("a CSV table", (".csv",), _is_text)
 FIGURE = Kind("a PNG figure", (".png",), _starts_with(b"\x89PNG\r\n\x1a\n"))
 PDF = Kind("a PDF document", (".pdf",), _starts_with(b"%PDF-"))

@@ -289,7 +289,7 @@ def _check_outputs(s: dict[str, Any], args: argparse.Namespace) -> None:
         _check_resumable(s["checkpoint_dir"])
     preflight.outputs(
         files=[("--out", s["out"], preflight.MODEL),
-               ("--history-json", s["history_json"], preflight.JSON)],
+               ("--history-json", s["history_json"], preflight.HISTORY)],
         folders=[("--checkpoint-dir", s["checkpoint_dir"], {CHECKPOINT_NAME: preflight.MODEL}),
                  ("--plots", s["plots"], PLOT_FILES)],
         inputs=[("--config", args.config), ("--data", data_file(s["data"])),
