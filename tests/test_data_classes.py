@@ -112,3 +112,26 @@ def test_astype_and_copy_keep_the_classes():
     net.classes = ["x", "y", "z"]
     assert net.astype("float64").classes == ["x", "y", "z"]
     assert net.copy().classes == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize("labels", [[-1, 9223372036854775809], [0, 2 ** 64 - 1],
+                                    [3, 10 ** 30, 7]])
+def test_labels_beyond_int64_travel_exactly_through_train_save_predict_evaluate(
+        tmp_path, capsys, labels):
+    from glassnet.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = ["a,b,label"] + [f"{rng.random() + i % len(labels)},{rng.random()},"
+                            f"{labels[i % len(labels)]}" for i in range(60)]
+    data = tmp_path / "big.csv"
+    data.write_text("\n".join(rows) + "\n")
+    model, out = tmp_path / "m.npz", tmp_path / "p.csv"
+    assert main(["train", "--data", str(data), "--epochs", "2", "--quiet",
+                 "--out", str(model)]) == 0
+    assert load(model).classes == sorted(labels)
+    assert main(["predict", str(model), "--input", str(data), "--output", str(out)]) == 0
+    assert set(out.read_text().split()) <= {str(v) for v in labels}
+    capsys.readouterr()
+    assert main(["evaluate", str(model)]) == 0
+    shown = capsys.readouterr().out
+    assert all(str(v) in shown for v in labels)

@@ -174,7 +174,8 @@ def save(
         "history": net.history.to_dict() if net.history is not None else None,
         "optimizer": None,
         "extra": extra or {},
-        "classes": None if classes is None else np.asarray(classes).tolist(),
+        "classes": None if classes is None else [  # each label as itself: no common dtype
+            c.item() if isinstance(c, np.generic) else c for c in classes],
     }
     arrays: dict[str, np.ndarray] = {}
     if net.optimizer is not None:

@@ -31,15 +31,25 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .data._checks import as_dtype, check_real_dtype
-from .validation import check_bool, check_sample_weight, check_scalar
 from .device import array_module, as_array, check_device, to_device, to_numpy
 from .init import make_rng
-from .layers import (Dense, Dropout, Layer, Residual, _check_chain, _check_dtype, bind_parameters,
-                     iter_layers, layer_from_config, named_parameters)
+from .layers import (
+    Dense,
+    Dropout,
+    Layer,
+    Residual,
+    _check_chain,
+    _check_dtype,
+    bind_parameters,
+    iter_layers,
+    layer_from_config,
+    named_parameters,
+)
 from .losses import BinaryCrossEntropy, CrossEntropy, FusedLoss, Loss, get_loss
 from .training import History
 from .training import fit as _fit
 from .training import partial_fit as _partial_fit
+from .validation import check_bool, check_sample_weight, check_scalar
 
 __all__ = ["Flat", "Network", "input_gradient", "mlp"]
 
@@ -531,7 +541,9 @@ class Network:
 
     def _labels(self, index: np.ndarray) -> np.ndarray:
         """Class indices as the original labels, when the network has them."""
-        return index if self.classes is None else np.asarray(self.classes)[index]
+        from .data.labels import label_array
+
+        return index if self.classes is None else label_array(self.classes)[index]
 
     def scale_inputs(self, X: Any) -> Any:
         """``X`` as the first layer sees it: ``self.scaler`` applied when one is set.

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.labels import label_array
 from .errors import UsageError
 
 __all__ = ["data_file", "load_for_task", "loss_targets", "model_columns", "model_indices",
@@ -175,7 +176,7 @@ def model_labels(net: Any, X: np.ndarray) -> np.ndarray:
     :meth:`Network.predict` (labels for the classification losses, outputs otherwise)."""
     if _recorded_task(net) == "classification":
         index = predicted_labels(net, X)
-        return index if net.classes is None else np.asarray(net.classes)[index]
+        return index if net.classes is None else label_array(net.classes)[index]
     return net.predict(X)
 
 
@@ -185,8 +186,8 @@ def model_indices(net: Any, data: Any, y: np.ndarray) -> np.ndarray:
     another order, is compared with the model label for label."""
     if net.classes is None or data.classes is None:
         return y
-    original = np.asarray(data.classes)[y]
-    known = {label: i for i, label in enumerate(np.asarray(net.classes).tolist())}
+    original = label_array(data.classes)[y]
+    known = {label: i for i, label in enumerate(label_array(net.classes).tolist())}
     unknown = sorted({v for v in original.tolist() if v not in known}, key=str)
     if unknown:
         raise UsageError(f"the data has class labels the model was not trained on: "

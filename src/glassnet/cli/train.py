@@ -19,6 +19,7 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 from ..data.datasets import SPEC_FORMS
+from ..data.labels import label_array
 from ..gradcheck import gradcheck
 from ..io import save
 from ..losses import LOSSES
@@ -28,10 +29,26 @@ from ..recipes import SCALES, describe, fit_summary, resolve
 from ..schedules import SCHEDULES
 from ..training import Callback, TrainingDivergedError
 from . import preflight
-from .args import (choice, count, epochs, fraction, int_list, non_negative, positive, seed, show,
-                   steps)
-from .data import (load_for_task, loss_targets, n_outputs, predicted_labels, record_columns,
-                   split_data)
+from .args import (
+    choice,
+    count,
+    epochs,
+    fraction,
+    int_list,
+    non_negative,
+    positive,
+    seed,
+    show,
+    steps,
+)
+from .data import (
+    load_for_task,
+    loss_targets,
+    n_outputs,
+    predicted_labels,
+    record_columns,
+    split_data,
+)
 from .errors import RunFailed, UsageError
 
 __all__ = ["TRAIN_DEFAULTS", "add_parsers", "build_recipe"]
@@ -386,7 +403,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _check_architecture(s, [X_train.shape[1], *s["hidden"], n_out], len(X_train))
     net, fit_kwargs = build_recipe(s, X_train, n_out, classify, y_train)
     if classify and data.classes is not None:
-        net.classes = list(np.asarray(data.classes).tolist())  # predict answers in these
+        net.classes = label_array(data.classes).tolist()  # predict answers in these
     net.info["training"] = {k: v for k, v in s.items()
                             if k not in ("quiet", "resume", "monitor", "plots")}
     record_columns(net, data)

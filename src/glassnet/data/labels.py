@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["MANY_CLASSES", "NotClassLabels", "NotQuantities", "check_classes", "classes_problem",
+           "label_array",
            "encode_labels", "not_labels"]
 
 MANY_CLASSES = 20
@@ -108,6 +109,19 @@ def encode_labels(y: Any, source: str = "y", *, check: bool = True) -> tuple[np.
             f"on it (load_data(spec, task='regression')), or train {k} classes anyway "
             "(task='classification').", reason, k)
     return indices.reshape(-1).astype(np.int64), classes
+
+
+def label_array(classes: Any) -> np.ndarray:
+    """Class labels as an array that keeps each one exactly: NumPy's own dtype where it holds
+    them all, else ``object`` (integers beyond int64, which ``np.asarray`` would turn into
+    floats, or labels of mixed kinds). The one way glassnet indexes its class labels."""
+    labels = list(classes)
+    array = np.asarray(labels)
+    if array.dtype.kind in "fO" and any(isinstance(c, (int, np.integer))
+                                        and not isinstance(c, (bool, np.bool_)) for c in labels):
+        array = np.empty(len(labels), dtype=object)
+        array[:] = [c.item() if isinstance(c, np.generic) else c for c in labels]
+    return array
 
 
 def classes_problem(classes: list[Any], n_out: int) -> str | None:
