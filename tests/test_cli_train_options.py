@@ -321,3 +321,27 @@ def test_explain_a_model_that_records_no_data(tmp_path, capsys):
     assert main(["explain", "--from-model", str(tmp_path / "api.npz"), "--data", "xor"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("explaining sample 0 of xor") and "scaled by" not in out
+
+
+@pytest.mark.parametrize("change, words", [
+    (["--seed", "3"], "--seed 3 (the checkpoint's run: 0)"),
+    (["--lr", "0.1"], "--lr 0.1 (the checkpoint's run: 0.005)"),
+    (["--batch-size", "7"], "--batch-size 7 (the checkpoint's run: "),
+    (["--hidden", "5"], "--hidden 5 (the checkpoint's run: 4)"),
+])
+def test_resume_refuses_settings_of_another_run(tmp_path, capsys, change, words):
+    """A resumed run is the checkpoint's: another seed would draw another split (test rows
+    trained on), another rate or batch would be recorded but not the run that happened."""
+    base = ["train", "--data", "iris", "--hidden", "4", "--quiet", "--out",
+            str(tmp_path / "m.npz"), "--checkpoint-dir", str(tmp_path / "ck")]
+    assert main([*base, "--epochs", "2"]) == 0
+    before = (tmp_path / "ck" / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
+    assert main([*base, "--epochs", "4", "--resume", *change]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+    assert (tmp_path / "ck" / "checkpoint.npz").read_bytes() == before
+    assert main([*base, "--epochs", "1", "--resume"]) == 2
+    assert "has finished 2 epochs, so --epochs 1 leaves nothing to train" in \
+        capsys.readouterr().err
+    assert main([*base, "--epochs", "4", "--resume"]) == 0  # the same run goes on

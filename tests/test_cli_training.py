@@ -191,6 +191,7 @@ def test_predict_csv_and_npy_labels_and_probabilities(trained, tmp_path, capsys)
     (tmp_path / "X.csv").write_text("".join(f"{a:.17g},{b:.17g}\n" for a, b in X))
 
     for source in ("X.csv", "X.npy"):
+        (tmp_path / "labels.npy").unlink(missing_ok=True)  # predictions replace no file
         assert main(["predict", str(trained), "--input", str(tmp_path / source),
                      "--output", str(tmp_path / "labels.npy")]) == 0
         np.testing.assert_array_equal(np.load(tmp_path / "labels.npy"), labels)

@@ -9,6 +9,7 @@ A failed gradient check still saves the model, then fails the run (exit status 1
 from __future__ import annotations
 
 import argparse
+import json
 import itertools
 import re
 import time
@@ -334,6 +335,38 @@ def _check_resumable(folder: str) -> None:
                          "by --checkpoint-dir")
 
 
+_MAY_CHANGE_ON_RESUME = {"epochs", "out", "checkpoint_dir", "checkpoint_every", "history_json",
+                         "quiet", "resume", "monitor", "plots"}
+"""What a resumed run may set anew: how long it goes on and where it writes. Anything else
+(the data, the split's seed, the network, the optimiser and its rate, the batch size) would
+continue another run than the one the checkpoint holds."""
+
+
+def _check_resume_settings(s: dict[str, Any], now: dict[str, Any]) -> None:
+    """``--resume`` continues the checkpoint's run: its settings, resolved as they were, must be
+    this run's, and ``--epochs`` must go past the epochs it has finished."""
+    from ..io import load_with_extra
+    from ..training import CHECKPOINT_NAME
+
+    path = Path(s["checkpoint_dir"]) / CHECKPOINT_NAME
+    saved, extra, _ = load_with_extra(path)
+    then = saved.info.get("training", {}) if isinstance(saved.info, dict) else {}
+    differ = [key for key in sorted(set(then) | set(now)) if key not in _MAY_CHANGE_ON_RESUME
+              and json.dumps(then.get(key), sort_keys=True, default=str)
+              != json.dumps(now.get(key), sort_keys=True, default=str)]
+    if differ:
+        shown = "; ".join(f"--{k.replace('_', '-')} {show(now.get(k))} (the checkpoint's run: "
+                          f"{show(then.get(k))})" for k in differ[:4])
+        raise UsageError(f"train: --resume continues the run in {path}, but {shown}; resume with "
+                         "that run's settings (only --epochs, --out and the output flags may "
+                         "change), or train afresh without --resume")
+    done = int(extra.get("checkpoint", {}).get("epoch", 0))
+    if s["epochs"] <= done:
+        raise UsageError(f"train: --resume: the checkpoint in {path} has finished {done} epochs, "
+                         f"so --epochs {s['epochs']} leaves nothing to train; give --epochs > "
+                         f"{done}")
+
+
 def check_loss_task(s: dict[str, Any], y: np.ndarray | None = None) -> None:
     """A loss the task's targets cannot feed, refused before the network is built.
 
@@ -407,6 +440,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     net.info["training"] = {k: v for k, v in s.items()
                             if k not in ("quiet", "resume", "monitor", "plots")}
     record_columns(net, data)
+    if s["resume"]:
+        _check_resume_settings(s, net.info["training"])
     print(f"data: {data.name}, {len(X_train)} train / {len(X_test)} test samples, "
           f"{X_train.shape[1]} features; network: {net}")
     print(describe(s))
