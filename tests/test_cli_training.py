@@ -270,3 +270,17 @@ def test_missing_model_file(tmp_path, capsys, command):
     missing = tmp_path / "nope.npz"
     argv = [command[0], str(missing), *command[1:]]
     assert error_line(capsys, argv) == f"glassnet: error: No model file at {missing}."
+
+
+def test_predictions_csv_reads_back_as_written(tmp_path):
+    """Text labels with commas and quotes stay one field; float32 outputs round-trip exactly."""
+    import csv
+
+    from glassnet.cli.models import _csv_text
+
+    labels = np.array(["big, red", 'say "hi"', "plain"], dtype=object)
+    rows = list(csv.reader(_csv_text(labels).splitlines()))
+    assert [r[0] for r in rows] == labels.tolist() and all(len(r) == 1 for r in rows)
+    proba = np.random.default_rng(0).random((200, 3)).astype(np.float32)
+    back = np.loadtxt(_csv_text(proba).splitlines(), delimiter=",", dtype=np.float32)
+    np.testing.assert_array_equal(back, proba)

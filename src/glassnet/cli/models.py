@@ -45,6 +45,22 @@ def add_parsers(sub: Any) -> None:
     info.set_defaults(run=_cmd_info)
 
 
+def _csv_text(out: np.ndarray) -> str:
+    """Predictions as CSV that reads back as written: labels quoted where the csv module needs
+    it (a label ``big, red`` stays one field), and numbers with the digits that round-trip
+    their dtype (9 significant digits for float32, 17 for float64)."""
+    import csv
+    import io
+
+    digits = 9 if out.dtype == np.float32 else 17
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in out:
+        writer.writerow([f"{v:.{digits}g}" if isinstance(v, float) else v
+                         for v in np.atleast_1d(row).tolist()])
+    return buffer.getvalue()
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write
 
@@ -59,9 +75,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.output.endswith(".npy"):
         atomic_write(args.output, lambda f: np.save(f, out))
     else:
-        text = "\n".join(",".join(f"{v:.8g}" if isinstance(v, float) else str(v)
-                                  for v in np.atleast_1d(row).tolist()) for row in out) + "\n"
-        atomic_write(args.output, lambda f: f.write(text.encode()))
+        atomic_write(args.output, lambda f: f.write(_csv_text(out).encode()))
     print(f"wrote {len(out)} predictions to {args.output}")
     return 0
 
