@@ -528,3 +528,28 @@ def test_a_closed_stderr_does_not_stop_a_failing_run_either(tmp_path):
     os.close(write_end)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2 and out == b""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+@pytest.mark.parametrize("argv", [
+    ["train", "--data", "csv:{fifo}.csv", "--epochs", "1", "--quiet", "--out", "f.npz"],
+    ["train", "--data", "{fifo}.csv", "--epochs", "1", "--quiet", "--out", "f.npz"],
+    ["train", "--config", "{fifo}.toml", "--out", "f.npz"],
+    ["plot", "{fifo}.json", "--out", "plots"],
+    ["check", "{fifo}.py"],
+    ["predict", "{model}", "--input", "{fifo}.csv", "--output", "p.csv"],
+    ["evaluate", "{model}", "--data", "csv:{fifo}.csv"],
+    ["info", "{fifo}.npz"],
+], ids=lambda argv: " ".join(argv[:3]))
+def test_a_named_pipe_given_as_an_input_is_refused_never_read(tmp_path, capsys, model, argv):
+    """A FIFO blocks whoever opens it for reading until a writer comes: every input is opened
+    as a regular file only (archive.open_regular), so each command answers at once."""
+    from bounded import bounded
+
+    for suffix in (".csv", ".toml", ".json", ".py", ".npz"):
+        os.mkfifo(tmp_path / f"pipe{suffix}")
+    argv = [a.format(fifo=tmp_path / "pipe", model=model) for a in argv]
+    error, status = bounded(lambda: main(argv), seconds=20)
+    assert error is None and status == 2
+    line = capsys.readouterr().err
+    assert line.startswith("glassnet: error:") and "regular" in line and line.count("\n") == 1

@@ -153,6 +153,9 @@ def load_student(path: Any) -> tuple[dict[str, Callable[..., Any]], dict[str, An
         When it defines none of :data:`PIECES`.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO or a device would block the import
+        raise ValueError(f"{path} is not a regular file; give the path of a .py file that "
+                         f"defines one of {', '.join(PIECES)}.")
     if not path.is_file():
         raise FileNotFoundError(f"No student file at {path}. Give the path of a .py file that "
                                 f"defines one of {', '.join(PIECES)}.")

@@ -8,11 +8,13 @@ a model trained on class labels with, say, ``mse`` is evaluated and predicts as 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..archive import open_regular
 from ..data.labels import label_array
 from .errors import UsageError
 
@@ -48,9 +50,10 @@ def data_file(spec: str) -> str | None:
 def _last_column(path: str) -> str:
     """``"column 4 ('label'), the last one"`` (the name from the header of ``path``, if any)."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with io.TextIOWrapper(open_regular(path, "CSV file"), encoding="utf-8-sig",
+                              newline="") as f:
             first = next(csv.reader([f.readline(1 << 20)]))
-    except (OSError, StopIteration, csv.Error, UnicodeDecodeError):
+    except (OSError, ValueError, StopIteration, csv.Error, UnicodeDecodeError):
         return "the last column"
 
     def numeric(field: str) -> bool:

@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 
 from ..activations import ACTIVATIONS
+from ..archive import open_regular
 from ..gradcheck import gradcheck
 from ..io import load
 from ..losses import LOSSES
 from ..network import Network, mlp
 from ..training import Callback
 from . import preflight
-from .args import (choice, count, int_list, name_list, non_negative_int, on_off_list, positive,
-                   seed)
+from .args import choice, count, int_list, name_list, non_negative_int, on_off_list, positive, seed
 from .data import data_file, training_settings
 from .errors import RunFailed, UsageError
 
@@ -324,7 +324,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     preflight.outputs(folders=[("--out", args.out, _REDRAWN_FILES)],
                       inputs=[("history", args.history)])
     try:
-        data = json.loads(path.read_text())
+        with open_regular(path, "history file") as f:
+            data = json.loads(f.read().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise ValueError(f"{path} is not JSON ({err}). Pass the history.json that "
                          "'glassnet train --plots DIR' writes.") from None

@@ -9,8 +9,8 @@ A failed gradient check still saves the model, then fails the run (exit status 1
 from __future__ import annotations
 
 import argparse
-import json
 import itertools
+import json
 import re
 import time
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..activations import ACTIVATIONS
+from ..archive import open_regular
 from ..data.datasets import SPEC_FORMS
 from ..data.labels import label_array
 from ..gradcheck import gradcheck
@@ -151,12 +152,13 @@ def _train_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
         except ImportError:  # Python 3.10
             import tomli as tomllib  # type: ignore[no-redef]
         try:
-            with open(args.config, "rb") as f:
+            with open_regular(args.config, "TOML file") as f:
                 config = tomllib.load(f)
         except OSError as err:
             raise UsageError(f"train: cannot read --config {args.config}: {err.strerror}")
-        except tomllib.TOMLDecodeError as err:
-            raise UsageError(f"train: {args.config} is not valid TOML: {err}")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise UsageError(f"train: --config {args.config} is not valid TOML (UTF-8 text): "
+                             f"{err}") from None
         for key, value in config.items():
             name = key.replace("-", "_")
             if name not in settings:
