@@ -265,3 +265,16 @@ def test_other_network_shapes(sizes):
                              activation="tanh", sizes=sizes, n_samples=3)
     assert [r.passed for r in reports] == [True, True]
     assert len(reports[1].equations) == 4 * (len(sizes) - 1)
+
+
+@pytest.mark.parametrize("body", ["import sys\nsys.exit(0)\n", "raise SystemExit('bye')\n",
+                                  "exit()\n"])
+def test_a_student_file_that_exits_is_no_pass(tmp_path, capsys, body):
+    from glassnet.cli import main
+
+    student = tmp_path / "student.py"
+    student.write_text("def derivative(z, a):\n    return a * (1 - a)\n" + body)
+    assert main(["check", str(student)]) == 1  # as any broken student file: the check failed
+    err = capsys.readouterr().err
+    assert err.startswith("glassnet: error:") and "exited while being loaded" in err
+    assert err.count("\n") == 1

@@ -165,6 +165,10 @@ def load_student(path: Any) -> tuple[dict[str, Callable[..., Any]], dict[str, An
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
+    except SystemExit as err:  # sys.exit() in the file: the check never ran, so no verdict
+        raise StudentError(f"{path} exited while being loaded (SystemExit({err.code!r})), so "
+                           "nothing was checked; remove the sys.exit / exit() call (or put it "
+                           "under if __name__ == '__main__':) and run the check again.") from None
     except Exception as err:  # noqa: BLE001 -- the student's code: report it, never a traceback
         line = getattr(err, "lineno", None) or _line_of(err, path)
         raise StudentError(f"{path} could not be loaded: {type(err).__name__}: {err}"

@@ -62,7 +62,9 @@ _POLICY: list[tuple[tuple[type[BaseException], ...], int, object]] = [
     ((FloatingPointError,), 1, lambda err: f"training diverged: {err}"),
     ((MemoryError,), 1, lambda err: f"out of memory ({err or 'no details'}); use smaller "
                                     "layers, batches or data"),
-    ((KeyboardInterrupt,), 1, lambda err: "interrupted"),
+    ((KeyboardInterrupt,), 1, lambda err: "interrupted (Ctrl-C); files already saved are as "
+                                          "they were (a save is all or nothing), and a run "
+                                          "with --checkpoint-dir continues with --resume"),
     ((ValueError, TypeError, ImportError), 2, str),
     ((RuntimeError,), 1, str),
 ]
