@@ -553,3 +553,46 @@ def test_a_named_pipe_given_as_an_input_is_refused_never_read(tmp_path, capsys, 
     assert error is None and status == 2
     line = capsys.readouterr().err
     assert line.startswith("glassnet: error:") and "regular" in line and line.count("\n") == 1
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return f"npz:{path}"
+
+
+@pytest.mark.parametrize("case, words", [
+    ("X 1-D", "'X' has shape (50,); expected (n_samples, n_features)"),
+    ("no features", "'X' has shape (50, 0); expected (n_samples, n_features) with at least one"),
+    ("X_test wider", "'X_test' has 4 features and 'X' 3"),
+    ("y_test of another kind", "'y_test' has targets of shape (2,) and 'y' of shape ()"),
+    ("y 3-D", "'y' has shape (50, 1, 1); expected one target per sample"),
+])
+def test_data_of_a_shape_glassnet_cannot_train_is_named_before_any_work(tmp_path, capsys,
+                                                                       no_training, case, words):
+    r = np.random.default_rng(0)
+    X, y = r.random((50, 3)), r.integers(0, 2, 50)
+    arrays = {
+        "X 1-D": dict(X=r.random(50), y=y),
+        "no features": dict(X=np.zeros((50, 0)), y=y),
+        "X_test wider": dict(X=X, y=y, X_test=r.random((10, 4)), y_test=y[:10]),
+        "y_test of another kind": dict(X=X, y=y, X_test=X[:10], y_test=r.random((10, 2))),
+        "y 3-D": dict(X=X, y=y.reshape(50, 1, 1)),
+    }[case]
+    spec = _npz(tmp_path / "d.npz", **arrays)
+    assert main(["train", "--data", spec, "--epochs", "1", "--out", "m.npz"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("glassnet: error: ") and words in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("form", ["npz", "npy"])
+def test_a_target_column_of_shape_n_by_1_is_a_target_vector(tmp_path, form):
+    r = np.random.default_rng(0)
+    X, y = r.random((60, 3)).astype(np.float32), r.integers(0, 2, (60, 1))
+    if form == "npz":
+        spec = _npz(tmp_path / "d.npz", X=X, y=y)
+    else:
+        np.save(tmp_path / "X.npy", X)
+        np.save(tmp_path / "y.npy", y)
+        spec = f"npy:{tmp_path / 'X.npy'},{tmp_path / 'y.npy'}"
+    assert main(["train", "--data", spec, "--epochs", "1", "--quiet", "--out", "m.npz"]) == 0
+    assert glassnet.load("m.npz").n_out == 2  # two classes, not one column of numbers

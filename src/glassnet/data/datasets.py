@@ -95,6 +95,43 @@ def load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------
 
 
+def shaped(where: Any, X: np.ndarray, y: np.ndarray, X_test: np.ndarray | None = None,
+           y_test: np.ndarray | None = None) -> tuple[Any, Any, Any, Any]:
+    """The arrays of a data set in the shapes glassnet trains on, or a ValueError naming the
+    file, the array and the fix: ``X`` (and ``X_test``) 2-D with at least one feature and the
+    same features; a target column of shape ``(n, 1)`` as ``(n,)``; ``y_test`` shaped as ``y``.
+    Every loader's data goes through it (:class:`Data` calls it), so no shape reaches the
+    network that it would reject with a message of its own."""
+    def rows_of(name: str, A: Any) -> None:
+        if A is not None and (A.ndim != 2 or A.shape[1] == 0):
+            raise ValueError(
+                f"{where}: {name!r} has shape {A.shape}; expected (n_samples, n_features) with "
+                "at least one feature: one sample per row (a single feature as "
+                "X.reshape(-1, 1)).")
+
+    def target(name: str, t: Any) -> Any:
+        if t is None:
+            return None
+        t = np.asarray(t) if not isinstance(t, np.ndarray) else t
+        if t.ndim == 2 and t.shape[1] == 1:
+            return t[:, 0]
+        if t.ndim not in (1, 2):
+            raise ValueError(f"{where}: {name!r} has shape {t.shape}; expected one target per "
+                             "sample, of shape (n_samples,) or (n_samples, n_outputs).")
+        return t
+
+    rows_of("X", X)
+    rows_of("X_test", X_test)
+    y, y_test = target("y", y), target("y_test", y_test)
+    if X_test is not None and X_test.shape[1] != X.shape[1]:
+        raise ValueError(f"{where}: 'X_test' has {X_test.shape[1]} features and 'X' "
+                         f"{X.shape[1]}; the test part must have the training part's columns.")
+    if y_test is not None and y_test.shape[1:] != y.shape[1:]:
+        raise ValueError(f"{where}: 'y_test' has targets of shape {y_test.shape[1:]} and 'y' "
+                         f"of shape {y.shape[1:]}; give both the same kind of target.")
+    return X, y, X_test, y_test
+
+
 @dataclass
 class Data:
     """A loaded data set.
@@ -129,6 +166,10 @@ class Data:
     y_test: np.ndarray | None = None
     classes: np.ndarray | None = None
     columns: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.X, self.y, self.X_test, self.y_test = shaped(self.name, self.X, self.y,
+                                                          self.X_test, self.y_test)
 
     @property
     def n_features(self) -> int:
@@ -206,6 +247,7 @@ def _load_npz_spec(spec: str, rest: str, range_of: Any = None) -> Data:
         X_test = y_test = None
     else:
         _check_lengths(rest, X_test, y_test, "X_test", "y_test")
+    X, y, X_test, y_test = shaped(rest, X, y, X_test, y_test)
     return Data(X, y, infer_task(y), spec, X_test=X_test, y_test=y_test)
 
 

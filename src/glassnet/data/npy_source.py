@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import Data
+from .datasets import Data, shaped
 from .files import open_memmap_dataset
 from .preprocessing import infer_task
 
@@ -59,9 +59,7 @@ def load_npy_spec(spec: str) -> Data:
     X_test = y_test = None
     if len(files) == 4:
         X_test, y_test = _open(files[2], files[3])
-        if X_test.shape[1:] != X.shape[1:]:
-            raise ValueError(f"data spec {spec!r}: {files[2]} has rows of shape "
-                             f"{X_test.shape[1:]}, {files[0]} of shape {X.shape[1:]}.")
+    X, y, X_test, y_test = shaped(f"data spec {spec.strip()!r}", X, y, X_test, y_test)
     return Data(X, y, infer_task(y), spec.strip(), X_test=X_test, y_test=y_test)
 
 
