@@ -5,6 +5,8 @@ refused, naming them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,33 @@ def test_a_classifier_trained_with_mse_gets_one_hot_targets(capsys, tmp_path):
                  "1", "--quiet", "--out", "mse.npz"]) == 0
     for command in ("sharpness", "per-sample", "landscape"):
         assert main(COMMANDS[command]("mse.npz", [])) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("form", ["csv", "npz", "npy"])
+def test_a_model_finds_its_data_from_any_folder(tmp_path, monkeypatch, capsys, form):
+    """train records the data spec with absolute paths, so evaluate, explain and the others
+    read the same files wherever they are run from."""
+    r = np.random.default_rng(0)
+    X, y = r.random((60, 3)), np.arange(60) % 2
+    here = tmp_path / "trained_here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    if form == "csv":
+        Path("d.csv").write_text("a,b,c,label\n" + "".join(
+            f"{a},{b},{c},{t}\n" for (a, b, c), t in zip(X, y)))
+        spec = "d.csv"
+    elif form == "npz":
+        np.savez("d.npz", X=X, y=y)
+        spec = "npz:d.npz"
+    else:
+        np.save("X.npy", X.astype(np.float32))
+        np.save("y.npy", y)
+        spec = "npy:X.npy,y.npy"
+    assert main(["train", "--data", spec, "--epochs", "1", "--quiet", "--out", "m.npz"]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["evaluate", str(here / "m.npz")]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    assert main(["explain", "--from-model", str(here / "m.npz")]) == 0

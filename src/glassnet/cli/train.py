@@ -20,7 +20,7 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 from ..archive import open_regular
-from ..data.datasets import SPEC_FORMS
+from ..data.datasets import SPEC_FORMS, absolute_spec
 from ..data.labels import label_array
 from ..gradcheck import gradcheck
 from ..io import save
@@ -441,6 +441,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         net.classes = label_array(data.classes).tolist()  # predict answers in these
     net.info["training"] = {k: v for k, v in s.items()
                             if k not in ("quiet", "resume", "monitor", "plots")}
+    for key in ("data", "val_data"):  # found again from any folder by the model's commands
+        if s.get(key):
+            net.info["training"][key] = absolute_spec(s[key])
     record_columns(net, data)
     if s["resume"]:
         _check_resume_settings(s, net.info["training"])

@@ -7,10 +7,11 @@ its sets is loaded.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -214,6 +215,32 @@ def prefixed_spec(spec: str) -> str:
     if prefix != "npy" and len(files) > 1:
         return s
     return f"{prefix}:{s}"
+
+
+def absolute_spec(spec: str) -> str:
+    """``spec`` with every file or folder it names made absolute: what a model records, so
+    that the commands on a saved model find its data from any folder.
+
+    >>> absolute_spec("iris")
+    'iris'
+    >>> absolute_spec("/data/t.csv:label"), absolute_spec("npy:/d/X.npy, /d/y.npy")
+    ('csv:/data/t.csv:label', 'npy:/d/X.npy,/d/y.npy')
+    """
+    s = prefixed_spec(spec)
+    prefix, sep, rest = s.partition(":")
+    kind = prefix.lower()
+    if not sep or kind not in _PREFIXED or not rest:
+        return s
+    if kind == "csv":
+        path, target = rest, None
+        if not Path(rest).exists() and ":" in rest:
+            path, target = rest.rsplit(":", 1)
+        named = os.path.abspath(path) + ("" if target is None else f":{target}")
+    elif kind == "npy":
+        named = ",".join(os.path.abspath(part.strip()) for part in rest.split(","))
+    else:  # npz:FILE, mnist:DIR, fashion-mnist:DIR
+        named = os.path.abspath(rest)
+    return f"{prefix}:{named}"
 
 
 def _load_csv_spec(spec: str, rest: str, range_of: Any = None) -> Data:
