@@ -419,3 +419,16 @@ def test_a_real_file_reads_as_before(tmp_path):
     X, y, names = read_csv(path)
     assert X.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]] and y.tolist() == [0, 1, 0, 1]
     assert names == ["a", "b"]
+
+
+@pytest.mark.parametrize("header, target", [("a,a,label", "label"), ("a,b,b", -1),
+                                            ("x,y,x", None)])
+def test_a_header_naming_a_column_twice_is_refused_at_its_line(tmp_path, header, target):
+    """A repeated name makes the target, a feature or a model's column by name ambiguous (train
+    recorded ['a', 'a'] that predict could not read back): refused when the file is read."""
+    from glassnet.data import read_csv
+
+    path = tmp_path / "dup.csv"
+    path.write_text(header + "\n1,2,0\n3,4,1\n")
+    with pytest.raises(ValueError, match=r"dup\.csv, line 1: the header names '\w' in columns "):
+        read_csv(path, target=target)

@@ -144,6 +144,13 @@ def read_csv(
                       if header == "auto" else bool(header))
         n_cols = len(first_row)
         names = first_row if has_header else [f"col{i}" for i in range(n_cols)]
+        twice = next((name for name in names if names.count(name) > 1), None) \
+            if has_header else None
+        if twice is not None:  # a target, a feature or a model's column by name: ambiguous
+            where = [j for j, name in enumerate(names) if name == twice]
+            raise ValueError(f"{p}, line {first_line}: the header names {twice!r} in columns "
+                             f"{', '.join(map(str, where))}; give every column a name of its "
+                             "own.")
         if n_cols < (1 if target is None else 2):
             raise ValueError(
                 f"{p}: expected at least 2 columns (features and a target), got {n_cols}; "
@@ -189,11 +196,7 @@ def _named_columns(p: Any, columns: list[str], names: list[str], has_header: boo
             f"{wanted}, and the header has {', '.join(map(repr, names[:20]))}"
             f"{', ...' if len(names) > 20 else ''}. Give a file with those columns (any others, "
             "such as the target, are skipped).")
-    repeated = sorted({c for c in columns if names.count(c) > 1})
-    if repeated:
-        raise ValueError(f"{p}: the header names {repeated[0]!r} {names.count(repeated[0])} "
-                         "times; the column it means is ambiguous. Rename the copies.")
-    return [names.index(c) for c in columns]
+    return [names.index(c) for c in columns]  # the header's names are distinct (read_csv)
 
 
 def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
