@@ -25,7 +25,8 @@ ROWS = {
     "checkpoint_every": (["--checkpoint-every", "3"], ["--checkpoint-every", "3",
                                                        "--checkpoint-dir", "ck"],
                          "needs --checkpoint-dir"),
-    "resume": (["--resume"], ["--resume", "--checkpoint-dir", "ck"], "needs --checkpoint-dir"),
+    "resume": (["--resume"], ["--resume", "--checkpoint-dir", "ck", "--epochs", "2"],
+               "needs --checkpoint-dir"),  # one epoch more than the checkpoint's run
     "val_data": (["--val-data", "circles", "--val-split", "0.2"],
                  ["--val-data", "circles", "--val-split", "0"], "exclude each other"),
     "residual": (["--residual", "--hidden", "4,5"], ["--residual", "--hidden", "4,4"],

@@ -92,3 +92,22 @@ def test_train_plots_give_predict_raw_inputs_and_forward_scaled_ones(tmp_path, m
     assert np.abs(raw).max() > 3  # circles spans about [-6, 6]: raw, not standardised
     scaled, _ = seen["histograms"]
     np.testing.assert_allclose(scaled, scaler.transform(raw)[:500], rtol=1e-6)
+
+
+@pytest.mark.parametrize("flag", [["--sizes", "3,4,2"], ["--activation", "relu"],
+                                  ["--loss", "huber"], ["--residual"], ["--output", "sigmoid"]])
+def test_gradcheck_of_a_model_refuses_the_flags_that_build_a_network(tmp_path, capsys, flag):
+    model = tmp_path / "m.npz"
+    assert main(["train", "--data", "circles", "--hidden", "4", "--epochs", "1", "--quiet",
+                 "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["gradcheck", str(model), *flag]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag[0]} build a network and do not apply with MODEL" in err
+    assert main(["gradcheck", str(model)]) == 0  # the model alone is checked
+
+
+def test_gradcheck_of_every_entry_is_bounded_and_names_fast(capsys):
+    assert main(["gradcheck", "--sizes", "400,300,10"]) == 2
+    assert "pass --fast" in capsys.readouterr().err
+    assert main(["gradcheck", "--sizes", "400,300,10", "--fast"]) == 0

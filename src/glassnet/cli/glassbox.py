@@ -41,17 +41,19 @@ def add_parsers(sub: Any) -> None:
                            "compare every gradient with central finite differences on random "
                            "data. Exit status 1 when a check fails.")
     check.add_argument("model", nargs="?", help="a saved model to check instead of building one")
-    check.add_argument("--sizes", type=int_list, default=[4, 5, 3], metavar="SIZES",
-                       help="layer sizes including input and output (default: 4,5,3)")
-    check.add_argument("--activation", default="tanh",
+    check.add_argument("--sizes", type=int_list, default=None, metavar="SIZES",
+                       help="layer sizes including input and output (default: 4,5,3; not "
+                       "with MODEL)")
+    check.add_argument("--activation", default=None,
                        type=choice(sorted(ACTIVATIONS), "activation"),
-                       help="hidden activation (default: tanh)")
+                       help="hidden activation (default: tanh; not with MODEL)")
     check.add_argument("--output", default=None, type=choice(sorted(ACTIVATIONS), "activation"),
-                       help="output activation (default: the loss's own, else identity)")
-    check.add_argument("--loss", default="mse", type=choice(sorted(LOSSES), "loss"),
-                       help="default: mse")
-    check.add_argument("--residual", action="store_true",
-                       help="make equal-width hidden layers residual blocks")
+                       help="output activation (default: the loss's own, else identity; not "
+                       "with MODEL)")
+    check.add_argument("--loss", default=None, type=choice(sorted(LOSSES), "loss"),
+                       help="default: mse; not with MODEL")
+    check.add_argument("--residual", action="store_true", default=None,
+                       help="make equal-width hidden layers residual blocks (not with MODEL)")
     check.add_argument("--samples", type=count(10 ** 5, "each finite difference runs on all"),
                        default=8, help="default: 8")
     check.add_argument("--eps", type=positive(float), default=1e-4, help="default: 1e-4")
@@ -132,7 +134,25 @@ def _random_targets(net: Network, n: int, rng: np.random.Generator) -> np.ndarra
     return rng.standard_normal((n, net.n_out))
 
 
+_BUILD = {"sizes": [4, 5, 3], "activation": "tanh", "output": None, "loss": "mse",
+          "residual": False}
+"""gradcheck's flags that build a network, with their defaults: a saved model has its own."""
+
+FULL_CHECK_LIMIT = 10 ** 5
+"""The most parameters gradcheck compares entry by entry (two forward passes each); above it,
+--fast (random directions) is the check that ends in reasonable time."""
+
+
 def _cmd_gradcheck(args: argparse.Namespace) -> int:
+    given = [name for name in _BUILD if getattr(args, name) is not None]
+    if args.model and given:
+        shown = ", ".join("--" + name for name in given)
+        them = "it" if len(given) == 1 else "them"
+        raise UsageError(f"gradcheck: {shown} build a network and do not apply with MODEL "
+                         f"{args.model}, which has its own; drop {them} or the model")
+    for name, default in _BUILD.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     if args.model:
         net = load(args.model)
     else:
@@ -142,6 +162,10 @@ def _cmd_gradcheck(args: argparse.Namespace) -> int:
                                itemsize=8)
         net = mlp(args.sizes, activation=args.activation, output=args.output, loss=args.loss,
                   residual=args.residual, seed=args.seed)
+    if not args.fast and net.n_params > FULL_CHECK_LIMIT:
+        raise UsageError(f"gradcheck: the network has {net.n_params} parameters; comparing every "
+                         f"entry (two forward passes each) is for at most {FULL_CHECK_LIMIT}; pass "
+                         "--fast to check random directions of every tensor instead")
     rng = np.random.default_rng(args.seed)
     X = rng.standard_normal((args.samples, net.n_in))
     y = _random_targets(net, args.samples, rng)
