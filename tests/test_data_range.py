@@ -250,3 +250,18 @@ def test_cli_train_and_predict_refuse_in_one_line(tmp_path, value, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "in.csv, line 9, column 1 ('b')" in err[0]
     assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize("memmapped", [False, True])
+def test_standardising_values_whose_squares_overflow_is_refused_not_warned(tmp_path, memmapped):
+    """StandardScaler sums squares in float64: a column of 1e300 would make its variance inf
+    (a RuntimeWarning, then nonsense); it is refused naming the column. MinMaxScaler sums
+    nothing and takes it."""
+    X = np.ones((40, 3))
+    X[5, 1] = 1e300
+    if memmapped:
+        np.save(tmp_path / "X.npy", X)
+        X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    with pytest.raises(ValueError, match=r"column 1 holds 1e\+300, whose square overflows"):
+        StandardScaler().fit(X)
+    assert MinMaxScaler().fit(X).transform(np.asarray(X))[5, 1] == 1.0

@@ -6,6 +6,7 @@ Fit a scaler on the training split only and transform every split with it; ``to_
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterator
 
 import numpy as np
@@ -96,13 +97,23 @@ class _Scaler:
         return as_dtype(formula(arr.astype(np.float64), *params), dt,
                         fix="Clean the data before scaling it.")
 
-    @staticmethod
-    def _check_fit_X(X: Any) -> np.ndarray:
+    _squares = False  # whether fit sums squares (StandardScaler's variance)
+
+    @classmethod
+    def _check_fit_X(cls, X: Any) -> np.ndarray:
         arr = _as_2d_float(X)
         if arr.shape[0] == 0:
             raise ValueError("X has no rows; fit needs at least one sample.")
         if not np.all(np.isfinite(arr)):
             raise ValueError("X contains NaN or infinite values; clean the data before fitting.")
+        limit = math.sqrt(np.finfo(np.float64).max / len(arr))  # a sum of squares stays finite
+        big = (np.abs(arr).max(axis=0).astype(np.float64) > limit) if cls._squares \
+            else np.zeros(1, bool)
+        if np.any(big):
+            j = int(np.argmax(big))
+            raise ValueError(f"X: column {j} holds {float(np.abs(arr[:, j]).max()):.4g}, whose "
+                             "square overflows the scaler's float64 moments; rescale that column "
+                             "first.")
         return arr
 
     @classmethod
@@ -177,6 +188,7 @@ class StandardScaler(_Scaler):
         Population standard deviation (``ddof=0``), floored; 0 for constant features.
     """
 
+    _squares = True
     _params = ("mean_", "scale_")
 
     def __init__(self, floor: float = 0.1) -> None:
