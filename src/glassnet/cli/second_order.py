@@ -123,7 +123,8 @@ def add_parsers(sub: Any) -> None:
                       "glassnet train recorded) to its trained ones")
     land.add_argument("--span", type=positive(float), default=1.0,
                       help="the plane spans [-SPAN, SPAN] along each direction (default: 1)")
-    land.add_argument("--resolution", type=count(1001, "resolution^2 losses"),
+    land.add_argument("--resolution",
+                      type=count(1001, "resolution^2 losses; at least 2 per side", low=2),
                       default=21,
                       help="grid points per axis (default: 21)")
     land.add_argument("--lab", action="store_true",
