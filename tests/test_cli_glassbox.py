@@ -111,3 +111,19 @@ def test_gradcheck_of_every_entry_is_bounded_and_names_fast(capsys):
     assert main(["gradcheck", "--sizes", "400,300,10"]) == 2
     assert "pass --fast" in capsys.readouterr().err
     assert main(["gradcheck", "--sizes", "400,300,10", "--fast"]) == 0
+
+
+@pytest.mark.parametrize("history, words", [
+    ({"epochs": [{"loss": "x"}]}, "epoch 1 has no numeric 'loss' (got 'x')"),
+    ({"epochs": [{"loss": 1.0}, {"epoch": 2}]}, "epoch 2 has no numeric 'loss' (got None)"),
+    ({"epochs": []}, "holds no epochs"),
+])
+def test_plot_refuses_a_history_it_cannot_draw(tmp_path, capsys, history, words):
+    import json
+
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(history))
+    assert main(["plot", str(path), "--out", str(tmp_path / "figs")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+    assert not (tmp_path / "figs").exists() or not list((tmp_path / "figs").iterdir())

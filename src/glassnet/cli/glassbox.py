@@ -357,6 +357,14 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             or not all(isinstance(record, dict) for record in data["epochs"]):
         raise ValueError(f"{path} is not a glassnet history: expected {{\"epochs\": [{{...}}, "
                          "...]}.")
+    if not data["epochs"]:
+        raise ValueError(f"{path} holds no epochs: there is nothing to draw.")
+    for i, record in enumerate(data["epochs"], start=1):
+        loss = record.get("loss")
+        if isinstance(loss, bool) or not isinstance(loss, (int, float)):
+            raise ValueError(f"{path} is not a glassnet history: epoch {i} has no numeric "
+                             f"'loss' (got {loss!r}). Pass the history.json that 'glassnet "
+                             "train --plots DIR' or --history-json writes.")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_figure(out / "training_curves.png", lambda f: plots.plot_training_curves(data, path=f))
