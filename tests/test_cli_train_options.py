@@ -345,3 +345,12 @@ def test_resume_refuses_settings_of_another_run(tmp_path, capsys, change, words)
     assert "has finished 2 epochs, so --epochs 1 leaves nothing to train" in \
         capsys.readouterr().err
     assert main([*base, "--epochs", "4", "--resume"]) == 0  # the same run goes on
+
+
+def test_a_toml_setting_given_twice_in_two_spellings_is_refused(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text("weight-decay = 0.1\nweight_decay = 0.2\nepochs = 1\n")
+    assert main(["train", "--config", str(config), "--quiet", "--out",
+                 str(tmp_path / "m.npz")]) == 2
+    assert "sets weight_decay twice (weight-decay and weight_decay); keep one" in \
+        capsys.readouterr().err

@@ -164,6 +164,10 @@ def _train_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
             if name not in settings:
                 raise UsageError(f"train: unknown setting {key!r} in {args.config}; "
                                  f"valid: {', '.join(sorted(settings))}")
+            if name in given:
+                first = given[name].split()[0]
+                raise UsageError(f"train: {args.config} sets {name} twice ({first} and {key}); "
+                                 "keep one")
             flag = next(f for f in _TRAIN_FLAGS if f[0] == "--" + name.replace("_", "-"))
             kind = flag[1]
             if kind is bool and not isinstance(value, bool):
