@@ -432,3 +432,17 @@ def test_a_header_naming_a_column_twice_is_refused_at_its_line(tmp_path, header,
     path.write_text(header + "\n1,2,0\n3,4,1\n")
     with pytest.raises(ValueError, match=r"dup\.csv, line 1: the header names '\w' in columns "):
         read_csv(path, target=target)
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_the_delimiter_is_read_from_the_first_line(tmp_path, sep):
+    """A semicolon-separated file (as written where the decimal mark is a comma) or a TSV file
+    reads without an option no command has."""
+    from glassnet.data import read_csv
+
+    path = tmp_path / "d.csv"
+    rows = [["a", "b", "label"], ["1.5", "2", "0"], ["2", "3.25", "1"], ["3", "4", "0"]]
+    path.write_text("".join(sep.join(r) + "\n" for r in rows))
+    X, y, names = read_csv(path, target="label")
+    assert names == ["a", "b"] and X.tolist() == [[1.5, 2.0], [2.0, 3.25], [3.0, 4.0]]
+    assert y.tolist() == [0, 1, 0]

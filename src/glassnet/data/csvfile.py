@@ -50,7 +50,7 @@ def read_csv(
     path: PathLike,
     target: int | str | None = -1,
     header: bool | str = "auto",
-    delimiter: str = ",",
+    delimiter: str | None = None,
     *,
     max_line_bytes: int = MAX_LINE_BYTES,
     max_fields: int = MAX_FIELDS,
@@ -73,8 +73,10 @@ def read_csv(
         row as a header if a field of it is text where the second row has a number (in a
         file of one row: if any field is text); a column of text in every row, such as class
         labels, is data.
-    delimiter : str, default ","
-        Field separator, one character.
+    delimiter : str, optional
+        Field separator, one character. None: from the first line, ``,`` where it has one,
+        else ``;`` or a tab, whichever it has more of (a semicolon-separated file, as written
+        where the decimal mark is a comma, or a TSV file, reads as it is).
     max_line_bytes : int, default 16777216
         Longest line accepted (without its line ending).
     max_fields : int, default 1048576
@@ -124,7 +126,8 @@ def read_csv(
         )
     if not (isinstance(header, bool) or (isinstance(header, str) and header == "auto")):
         raise ValueError(f"header must be 'auto', True or False, got {header!r}.")
-    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1
+                                  or delimiter in "\"\r\n"):
         raise ValueError(f"delimiter must be one character other than a quote or a line end, "
                          f"got {delimiter!r}.")
     if columns is not None and target is not None:
@@ -134,6 +137,9 @@ def read_csv(
     max_fields = _check_positive_int(max_fields, "max_fields", "read_csv")
 
     with open_regular(p, "CSV file") as fh:
+        if delimiter is None:
+            delimiter = _sniff_delimiter(fh.readline(min(max_line_bytes, 1 << 20)))
+            fh.seek(0)
         rows = _rows(p, fh, delimiter, max_line_bytes, max_fields)
         first = next(rows, None)
         if first is None:
@@ -154,7 +160,8 @@ def read_csv(
         if n_cols < (1 if target is None else 2):
             raise ValueError(
                 f"{p}: expected at least 2 columns (features and a target), got {n_cols}; "
-                f"check the delimiter (now {delimiter!r})."
+                f"the fields are separated by {delimiter!r} (from the first line; glassnet "
+                "reads files separated by commas, semicolons or tabs)."
             )
         t = _target_index(p, target, names, has_header)
         keep = None if columns is None else _named_columns(p, columns, names, has_header)
@@ -259,6 +266,15 @@ def _lines(p: Any, fh: BinaryIO, max_line_bytes: int) -> Iterator[tuple[int, byt
                 "not a CSV file of numbers (or pass a larger max_line_bytes)."
             )
         yield line_no, content
+
+
+def _sniff_delimiter(first: bytes) -> str:
+    """``,`` where the first line has one, else ``;`` or a tab, whichever it has more of."""
+    if b"," in first:
+        return ","
+    counts = {";": first.count(b";"), "\t": first.count(b"\t")}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else ","
 
 
 def _rows(p: Any, fh: BinaryIO, delimiter: str, max_line_bytes: int,
