@@ -354,3 +354,18 @@ def test_a_toml_setting_given_twice_in_two_spellings_is_refused(tmp_path, capsys
                  str(tmp_path / "m.npz")]) == 2
     assert "sets weight_decay twice (weight-decay and weight_decay); keep one" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("header, rows, shown", [
+    ("", "1,2,cat\n2,3,dog\n3,1,cat\n4,2,dog\n", "target: column 2, the last one"),
+    ("a,b,label\n", "1,2,cat\n2,3,dog\n3,1,cat\n4,2,dog\n", "column 2 ('label'), the last"),
+    ("a;b;label\n", "1;2;0\n2;3;1\n3;1;0\n4;2;1\n", "target: column 2 ('label'), the last"),
+])
+def test_the_target_note_names_the_column_as_read_csv_reads_the_file(tmp_path, capsys, header,
+                                                                     rows, shown):
+    """A header-less file of text labels has no column names: its first label is data."""
+    path = tmp_path / "d.csv"
+    path.write_text(header + rows * 3)
+    assert main(["train", "--data", str(path), "--epochs", "1", "--quiet",
+                 "--out", str(tmp_path / "m.npz")]) == 0
+    assert shown in capsys.readouterr().out

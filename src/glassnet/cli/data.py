@@ -8,7 +8,6 @@ a model trained on class labels with, say, ``mse`` is evaluated and predicts as 
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 from typing import Any
 
@@ -48,22 +47,23 @@ def data_file(spec: str) -> str | None:
 
 
 def _last_column(path: str) -> str:
-    """``"column 4 ('label'), the last one"`` (the name from the header of ``path``, if any)."""
+    """``"column 4 ('label'), the last one"``: the name from the header of ``path`` when the
+    file has one, by read_csv's own rules (its delimiter and its header test)."""
+    from ..data.csvfile import _looks_like_header, _sniff_delimiter
+
     try:
-        with io.TextIOWrapper(open_regular(path, "CSV file"), encoding="utf-8-sig",
-                              newline="") as f:
-            first = next(csv.reader([f.readline(1 << 20)]))
-    except (OSError, ValueError, StopIteration, csv.Error, UnicodeDecodeError):
+        with open_regular(path, "CSV file") as f:
+            lines = [f.readline(1 << 20), f.readline(1 << 20)]
+        sep = _sniff_delimiter(lines[0])
+        rows = [next(csv.reader([line.decode("utf-8-sig")], delimiter=sep), None)
+                for line in lines if line.strip()]
+    except (OSError, ValueError, csv.Error, UnicodeDecodeError):
         return "the last column"
-
-    def numeric(field: str) -> bool:
-        try:
-            float(field)
-            return True
-        except ValueError:
-            return False
-
-    name = f" ({first[-1].strip()!r})" if any(not numeric(f) for f in first) else ""
+    if not rows or not rows[0]:
+        return "the last column"
+    first = rows[0]
+    header = _looks_like_header(first, rows[1] if len(rows) > 1 else None)
+    name = f" ({first[-1].strip()!r})" if header else ""
     return f"column {len(first) - 1}{name}, the last one"
 
 
