@@ -294,8 +294,10 @@ def _read_npz(p: Path, keys: list[str], optional: tuple[str, ...] = ()) -> dict[
         for key in keys:
             if key not in archive.members:
                 raise ValueError(
-                    f"{p}: no array named {key!r}; the archive holds {present}; pass "
-                    f"x_key=/y_key= with one of those names."
+                    f"{p}: no array named {key!r}; the archive holds {present}. Save the "
+                    f"arrays under the names {' and '.join(map(repr, keys))} (np.savez(path, "
+                    f"{', '.join(f'{k}=...' for k in keys)})), or in Python pass x_key=/y_key= "
+                    "with the names it has."
                 )
         wanted = [*keys, *(k for k in optional if k in archive.members)]
         for key in wanted:
