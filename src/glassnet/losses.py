@@ -56,10 +56,10 @@ class Loss:
     output_activation: str | None = None
     classifier = False
     per_sample_formula = "c(a, y)"
+    """One sample's loss ``c(a_i, y_i)`` in words; the loss is its mean over the samples."""
     nonsmooth: tuple[float, ...] = ()
     """Values of the residual ``a - y`` where a unit's loss is not smooth (its second
     derivative jumps): a finite difference across them means nothing (gradcheck skips it)."""
-    """One sample's loss ``c(a_i, y_i)`` in words; the loss is its mean over the samples."""
 
     @property
     def definition(self) -> str:
@@ -110,7 +110,7 @@ class Loss:
 
         The tangent of :meth:`grad` when the outputs move by ``da``; shape (n_samples, n_out).
         """
-        if type(self).unit_hvp is not Loss.unit_hvp and not self.derived_from_own("unit_hvp"):
+        if not self.derived_from_own("unit_hvp"):
             raise NotImplementedError(
                 f"{type(self).__name__} changes per_sample or unit_grad but keeps the "
                 "unit_hvp it inherits, which is the Hessian of another loss: write its own "
@@ -126,12 +126,13 @@ class Loss:
     def config(self) -> dict[str, Any]:
         return {"name": self.name}
 
-    def derived_from_own(self, shortcut: str) -> bool:
+    def derived_from_own(self, shortcut: str, base: type | None = None) -> bool:
         """Whether ``shortcut`` (MSE's ``value_and_grad``, a fused ``value_from_logits``, a
         ``unit_hvp``) still computes what this object's own ``per_sample`` and ``unit_grad``
-        say (:func:`glassnet.validation.derived_from_own`): a subclass that changes the loss
-        runs the general path, through its own methods, instead."""
-        return derived_from_own(self, shortcut, ("per_sample", "unit_grad"))
+        say (:func:`glassnet.validation.derived_from_own`; ``base`` defaults to
+        :class:`Loss`): a subclass that changes the loss runs the general path, through its own
+        methods, instead."""
+        return derived_from_own(self, shortcut, ("per_sample", "unit_grad"), base or Loss)
 
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
@@ -236,8 +237,7 @@ class FusedLoss(Loss):
         activation's Jacobian times ``dz`` (symmetric here: this is also the loss's Hessian with
         respect to the logits); shape (n_samples, n_out).
         """
-        if (type(self).unit_hvp_logits is not FusedLoss.unit_hvp_logits
-                and not self.derived_from_own("unit_hvp_logits")):
+        if not self.derived_from_own("unit_hvp_logits", FusedLoss):
             raise NotImplementedError(
                 f"{type(self).__name__} changes per_sample or unit_grad but keeps the "
                 "unit_hvp_logits it inherits: write its own to use hvp with it.")

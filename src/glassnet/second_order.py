@@ -283,9 +283,8 @@ class Curvature:
 
     def _check_second_order(self, key: str, act: Any) -> None:
         for method in ("second_derivative", "backward_tangent"):
-            inherited = getattr(type(act), method, None)
-            if (isinstance(act, Activation) and inherited is not getattr(Activation, method)
-                    and not derived_from_own(act, method, ("forward", "derivative"))):
+            if isinstance(act, Activation) and not derived_from_own(
+                    act, method, ("forward", "derivative"), Activation):
                 raise TypeError(
                     f"Layer {key}'s activation {act.name!r} ({type(act).__name__}) changes "
                     f"forward or derivative but keeps the {method} it inherits, which belongs "

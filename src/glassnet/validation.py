@@ -22,6 +22,7 @@ TypeError: The 'patience' parameter of EarlyStopping must be an int >= 1; got Tr
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any
@@ -133,13 +134,16 @@ def check_sample_weight(sample_weight: Any, n_samples: int, owner: str, *,
     return w
 
 
-def derived_from_own(obj: Any, method: str, basis: tuple[str, ...]) -> bool:
+def derived_from_own(obj: Any, method: str, basis: tuple[str, ...],
+                     base: type | None = None) -> bool:
     """Whether ``obj``'s ``method`` (a shortcut: a fused form, a faster form, a second
     derivative) still follows from ``obj``'s own ``basis`` methods.
 
     A shortcut is derived from the basis of the class that defines it; a subclass that
     overrides a basis method below that class (a loss or activation of your own built on a
-    built-in one) has changed what the shortcut was derived from, so it no longer holds.
+    built-in one) has changed what the shortcut was derived from, so it no longer holds. The
+    protocol's own ``base`` class defines its methods in terms of the basis (or as stubs that
+    say what to write), so a method it defines always holds. Decided once per class.
 
     >>> from glassnet.losses import MSE
     >>> class Doubled(MSE):
@@ -149,6 +153,13 @@ def derived_from_own(obj: Any, method: str, basis: tuple[str, ...]) -> bool:
     >>> derived_from_own(Doubled(), "value_and_grad", ("per_sample", "unit_grad"))
     False
     """
-    mro = type(obj).__mro__
+    return _derived(type(obj), method, basis, base)
+
+
+@functools.lru_cache(maxsize=None)
+def _derived(cls: type, method: str, basis: tuple[str, ...], base: type | None) -> bool:
+    mro = cls.__mro__
     owner = next(i for i, klass in enumerate(mro) if method in klass.__dict__)
+    if mro[owner] is base:
+        return True
     return not any(name in klass.__dict__ for klass in mro[:owner] for name in basis)
