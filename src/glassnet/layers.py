@@ -70,6 +70,7 @@ __all__ = [
 ]
 
 _CACHES = ("a_prev", "z", "a", "delta")
+_PER_PASS = ("_buffers", "_arrays", "_buf")  # reusable arrays, made again on the next pass
 
 
 class _Bound:
@@ -188,18 +189,25 @@ class Layer:
             raise NotImplementedError(
                 f"{type(self).__name__} has inner layers: give it an astype(dtype) that copies "
                 "them, as Residual.astype does.")
-        new = copy.copy(self)
+        new = self._bare_copy()
         state = new.__dict__
-        for key in ("_bound", "_buffers", "_arrays", "_buf"):
-            state.pop(key, None)
-        for name in _CACHES:
-            if name in state:
-                state[name] = None
         for name in self.param_names:
             state.pop("d" + name, None)
             state[name] = np.array(to_numpy(getattr(self, name)), dtype=dtype)
         if self.param_names:
             bind_parameters([(name, new, name) for name in self.param_names], dtype, np)
+        return new
+
+    def _bare_copy(self) -> "Layer":
+        """A shallow copy of the layer without its bindings, buffers and caches: what ``astype``
+        starts from."""
+        new = copy.copy(self)
+        state = new.__dict__
+        for key in ("_bound", *_PER_PASS):
+            state.pop(key, None)
+        for name in _CACHES:
+            if name in state:
+                state[name] = None
         return new
 
     @property
@@ -227,7 +235,7 @@ class Layer:
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the reusable buffers (made again on the next pass)."""
         state = dict(self.__dict__)
-        for name in ("_buffers", "_arrays", "_buf"):
+        for name in _PER_PASS:
             state.pop(name, None)
         return state
 
@@ -537,10 +545,7 @@ class Residual(Layer):
         return da_prev + h
 
     def astype(self, dtype: Any) -> "Residual":
-        new = copy.copy(self)
-        for name in _CACHES:
-            if name in new.__dict__:
-                new.__dict__[name] = None
+        new = self._bare_copy()
         new.layers = [layer.astype(dtype) for layer in self.layers]
         return new
 
