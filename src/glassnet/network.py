@@ -232,8 +232,7 @@ class Network:
                 f"data.StandardScaler or MinMaxScaler, which save keeps) or None; got "
                 f"{type(value).__name__} {value!r:.40}.")
         if isinstance(value, _Scaler):
-            value._check_fitted()
-            n = len(getattr(value, value._params[0]))
+            n = value._n_features()
             if n != self.n_in:
                 raise ValueError(f"Network.scaler was fitted on {n} features; the network takes "
                                  f"{self.n_in}. Fit it on the network's inputs.")

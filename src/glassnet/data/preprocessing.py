@@ -72,10 +72,14 @@ class _Scaler:
                 f"{type(self).__name__} is not fitted yet; call fit(X_train) first."
             )
 
-    def _check_X(self, X: Any) -> np.ndarray:
+    def _n_features(self) -> int:
+        """The number of features the scaler was fitted on (refused before it is fitted)."""
         self._check_fitted()
+        return len(getattr(self, self._params[0]))
+
+    def _check_X(self, X: Any) -> np.ndarray:
+        n = self._n_features()
         arr = _as_2d_float(X)
-        n = len(getattr(self, self._params[0]))
         if arr.shape[1] != n:
             raise ValueError(
                 f"X has {arr.shape[1]} features but {type(self).__name__} was fitted on "
