@@ -97,15 +97,14 @@ def _refuse_parts_of_your_own(net: Network, path: Any) -> None:
         if registry.get(key) is type(part):
             continue
         cls = type(part)
-        fix = ("set net.optimizer = None to save without the optimiser's state, "
-               if where == "the optimizer" else "")
+        keep = "keep the network with pickle, or its weights with numpy.savez(path, " \
+            "**net.params())."
+        fix = (f"Set net.optimizer = None to save without the optimiser's state, or {keep}"
+               if where == "the optimizer" else keep[0].upper() + keep[1:])
         raise ValueError(
             f"Cannot save the network to {path}: {where}, {key!r} (class {cls.__module__}."
             f"{cls.__qualname__}), is not one of glassnet's own ({', '.join(sorted(registry))}); "
-            "model files hold no code, so load could not rebuild it. "
-            f"{fix[:1].upper() + fix[1:] if fix else ''}"
-            f"{'or k' if fix else 'K'}eep the network with pickle, or its weights with "
-            "numpy.savez(path, **net.params()).")
+            f"model files hold no code, so load could not rebuild it. {fix}")
 
 
 def _check_keys(value: Any, where: str, path: Any) -> None:

@@ -61,13 +61,20 @@ def _is_text(path: Path) -> bool:
     return True
 
 
-def _is_json(path: Path) -> bool:
+_NOT_JSON = object()
+
+
+def _json_of(path: Path) -> Any:
+    """The JSON value in ``path``, or ``_NOT_JSON`` for a file that holds none."""
     data = _read(path)
     try:
-        json.loads(b"" if data is None else data)
+        return json.loads(b"" if data is None else data)
     except (ValueError, RecursionError):
-        return False
-    return True
+        return _NOT_JSON
+
+
+def _is_json(path: Path) -> bool:
+    return _json_of(path) is not _NOT_JSON
 
 
 def _starts_with(magic: bytes) -> Callable[[Path], bool]:
@@ -80,11 +87,7 @@ def _is_predictions(path: Path) -> bool:
 
 def _is_history(path: Path) -> bool:
     """A training history as glassnet writes it: ``{"epochs": [...]}``, nothing else."""
-    data = _read(path)
-    try:
-        value = json.loads(b"" if data is None else data)
-    except (ValueError, RecursionError):
-        return False
+    value = _json_of(path)
     return isinstance(value, dict) and set(value) == {"epochs"} \
         and isinstance(value["epochs"], list)
 
