@@ -9,6 +9,7 @@ import json
 import pytest
 
 import glassnet
+from cli_lines import one_line_error
 from glassnet.cli import main
 from glassnet.cli.train import _TRAIN_FLAGS, APPLIES
 
@@ -55,10 +56,7 @@ def test_every_row_of_the_table_is_tested():
 
 
 def _refused(capsys, argv) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith("glassnet: error: train: "), err
-    return err[0]
+    return one_line_error(capsys, argv, prefix="glassnet: error: train: ")
 
 
 @pytest.mark.parametrize("row", sorted(ROWS))

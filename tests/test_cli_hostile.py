@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import glassnet
+from cli_lines import one_line_error
 from glassnet.cli import main
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -23,14 +24,9 @@ TINY = ["--data", "circles", "--hidden", "4", "--epochs", "2", "--quiet"]
 
 
 def fails(capsys, argv: list[str], status: int) -> str:
-    """Run ``argv``: it must exit with ``status`` and one line ``glassnet: error: ...``."""
-    assert main(argv) == status
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("glassnet: error: "), lines[0]
-    assert "Traceback" not in captured.err + captured.out
-    return lines[0].removeprefix("glassnet: error: ")
+    """Run ``argv``: it must exit with ``status`` and one line ``glassnet: error: ...``; the
+    line without that prefix."""
+    return one_line_error(capsys, argv, status).removeprefix("glassnet: error: ")
 
 
 @pytest.fixture(autouse=True)

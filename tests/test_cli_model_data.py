@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import glassnet
+from cli_lines import one_line_error
 from glassnet.cli import main
 
 COMMANDS = {
@@ -40,11 +41,7 @@ def _in_tmp(tmp_path, monkeypatch):
              y=np.array([0, 1, 5] * 20))
 
 
-def fails(capsys, argv) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith("glassnet: error: "), err
-    return err[0]
+fails = one_line_error
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

@@ -8,6 +8,7 @@ import argparse
 
 import pytest
 
+from cli_lines import one_line_error
 from glassnet.cli import build_parser, main
 from glassnet.cli.train import _TRAIN_FLAGS
 
@@ -24,11 +25,7 @@ COUNTS = [(n, a.option_strings[-1], a.type) for n, a in _actions() if hasattr(a.
 WIDTHS = {"vanishing --width", "landscape --width"}  # bounded by preflight.network_size
 
 
-def fails(capsys, argv):
-    assert main(argv) == 2
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith("glassnet: error: "), err
-    return err[0]
+fails = one_line_error
 
 
 def test_every_numeric_flag_goes_through_a_checked_type():

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_lines import one_line_error
 from glassnet.cli import build_parser, main, preflight
-from glassnet.cli.glassbox import PLOT_FILES, _REDRAWN_FILES, _VANISHING_FILES
+from glassnet.cli.glassbox import _REDRAWN_FILES, _VANISHING_FILES, PLOT_FILES
 from glassnet.cli.second_order import _LAB_FILES, _LANDSCAPE_FILES
 from glassnet.cli.teach import _WORKSHEET_FILES
 from glassnet.training import CHECKPOINT_NAME
@@ -23,12 +24,7 @@ TINY = ["--data", "circles", "--hidden", "4", "--epochs", "1", "--quiet"]
 FOREIGN = b"\x00\x01 someone else's file, of no kind glassnet writes\xff"
 
 
-def fails(capsys, argv: list[str]) -> str:
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("glassnet: error: "), captured.err
-    return lines[0]
+fails = one_line_error
 
 
 @pytest.fixture(autouse=True)
