@@ -341,8 +341,11 @@ def _check_resumable(folder: str) -> None:
                          "by --checkpoint-dir")
 
 
+_NOT_RECORDED = ("quiet", "resume", "monitor", "plots")
+"""Settings of how a run shows itself, not of what it trains: left out of the model's record."""
+
 _MAY_CHANGE_ON_RESUME = {"epochs", "out", "checkpoint_dir", "checkpoint_every", "history_json",
-                         "quiet", "resume", "monitor", "plots"}
+                         *_NOT_RECORDED}
 """What a resumed run may set anew: how long it goes on and where it writes. Anything else
 (the data, the split's seed, the network, the optimiser and its rate, the batch size) would
 continue another run than the one the checkpoint holds."""
@@ -444,7 +447,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if classify and data.classes is not None:
         net.classes = label_array(data.classes).tolist()  # predict answers in these
     net.info["training"] = {k: v for k, v in s.items()
-                            if k not in ("quiet", "resume", "monitor", "plots")}
+                            if k not in _NOT_RECORDED}
     for key in ("data", "val_data"):  # found again from any folder by the model's commands
         if s.get(key):
             net.info["training"][key] = absolute_spec(s[key])
